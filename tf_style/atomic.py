@@ -1,0 +1,32 @@
+"""Atomic file writes: a temporary file beside the target, then a rename.
+
+A reader (or a resumed run after SIGKILL) sees either the old file or the new one,
+never half of one.
+"""
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, binary: bool = True) -> Iterator[IO]:
+    """Yields a file to write; on success it replaces `path`, on error it is removed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(descriptor, "wb" if binary else "w") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; use the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,155 @@
+"""The settings of one style-transfer run, as a frozen dataclass (no TensorFlow here).
+
+Every check that needs no file and no network happens in `__post_init__`, so a bad
+setting fails before anything touches the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Optional, Tuple
+
+# The 16 conv layers of VGG19, named as `keras.applications.VGG19` names them.
+VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = (
+    "block1_conv1", "block1_conv2",
+    "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
+)
+
+DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("block4_conv2",)
+DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
+    "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
+)
+
+OPTIMIZERS: Tuple[str, ...] = ("adam", "sgd", "rmsprop")
+POOLINGS: Tuple[str, ...] = ("avg", "max")
+INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
+
+# VGG19 halves the image four times before block5; below this the deep layers vanish.
+MIN_IMAGE_SIDE = 32
+
+# Settings that change how long a run goes or how it reports, but never the image it
+# produces at a given step: a resumed run may change these freely. The inputs and the
+# weights are compared by content (file digests, resolved weights), not by these names.
+NON_RESULT_FIELDS = frozenset({
+    "iters", "workdir", "output", "checkpoint_every", "summary_every", "save_every",
+    "overwrite", "max_checkpoints", "progress", "deterministic",
+    "content", "style", "weights", "weights_dir",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Everything that defines a style-transfer run. Paths are kept as given."""
+
+    content: str
+    style: str
+    iters: int = 500
+    size: int = 512
+    style_scale: float = 1.0
+    weights: str = "auto"
+    weights_dir: str = "weights"
+    pooling: str = "avg"
+    content_layers: Tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: Tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    style_layer_weights: Optional[Tuple[float, ...]] = None
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 1e-2
+    optimizer: str = "adam"
+    lr: float = 5.0
+    init: str = "content"
+    seed: int = 0
+    deterministic: bool = False
+    workdir: Optional[str] = None
+    output: Optional[str] = None
+    checkpoint_every: int = 50
+    summary_every: int = 10
+    save_every: int = 100
+    max_checkpoints: int = 3
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("content", "style"):
+            if not getattr(self, name):
+                raise ValueError(f"`{name}` must name an image file. Received: {name}=''")
+        _require_positive_int("iters", self.iters)
+        _require_positive_int("size", self.size)
+        if self.size < MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"`size` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: size={self.size}")
+        for name in ("checkpoint_every", "summary_every", "save_every", "max_checkpoints"):
+            _require_positive_int(name, getattr(self, name))
+        for name in ("style_scale", "lr", "content_weight", "style_weight"):
+            _require_positive_float(name, getattr(self, name))
+        if not (math.isfinite(self.tv_weight) and self.tv_weight >= 0):
+            raise ValueError(f"`tv_weight` must be zero or positive. Received: tv_weight={self.tv_weight}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+        if not self.init:
+            raise ValueError("`init` must be content, style, noise or an image path. Received: init=''")
+        for name in ("content_layers", "style_layers"):
+            layer_names = getattr(self, name)
+            if not layer_names:
+                raise ValueError(f"`{name}` needs at least one layer. Received: {name}=()")
+            unknown = [n for n in layer_names if n not in VGG19_CONV_LAYER_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"`{name}` has unknown VGG19 layer(s) {', '.join(unknown)}; known layers are "
+                    f"{', '.join(VGG19_CONV_LAYER_NAMES)}. Received: {name}={','.join(layer_names)}")
+            if len(set(layer_names)) != len(layer_names):
+                raise ValueError(f"`{name}` repeats a layer. Received: {name}={','.join(layer_names)}")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                raise ValueError(
+                    f"`style_layer_weights` needs one weight per style layer ({len(self.style_layers)}). "
+                    f"Received: {len(self.style_layer_weights)} weights")
+            for weight in self.style_layer_weights:
+                _require_positive_float("style_layer_weights", weight)
+
+    @property
+    def normalized_style_layer_weights(self) -> Tuple[float, ...]:
+        """Per-layer style weights scaled to sum to 1 (Gatys's w_l = 1/|L| by default)."""
+        raw = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(raw)
+        return tuple(w / total for w in raw)
+
+    @property
+    def run_dir(self) -> str:
+        """The run directory: `workdir`, or runs/<content>-<style> from the file names."""
+        if self.workdir:
+            return self.workdir
+        stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
+        return os.path.join("runs", f"{stem(self.content)}-{stem(self.style)}")
+
+    @property
+    def output_path(self) -> str:
+        return self.output or os.path.join(self.run_dir, "output.png")
+
+    def result_settings(self) -> dict:
+        """The settings that decide the image a run produces, for comparing runs."""
+        settings = dataclasses.asdict(self)
+        for name in NON_RESULT_FIELDS:
+            settings.pop(name)
+        settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
+        for name in ("content_layers", "style_layers"):
+            settings[name] = list(settings[name])
+        return settings
+
+
+def _require_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def _require_positive_float(name: str, value) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")

@@ -1,0 +1,51 @@
+"""The losses of Gatys et al., as pure functions of tensors.
+
+We depart from the paper in one way: every term is divided by the size (squared
+norm) of its target. Gatys's 1/(4 N^2 M^2) makes the style term depend on the
+network's activation scale, which differs by orders of magnitude between ImageNet
+and random weights; a relative error keeps `--style_weight` meaningful for both.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# Guards the division for a target with no energy (e.g. a black image on block1).
+_TINY = 1e-12
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """G = F^T F / M for features (batch, H, W, C), M = H*W: (batch, C, C).
+
+    Gatys's G_ij = sum_k F_ik F_jk, divided by the number of positions so that
+    images of different sizes (content vs style) give comparable Grams.
+    """
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], features.dtype)
+    return tf.einsum("bhwi,bhwj->bij", features, features) / positions
+
+
+def relative_squared_error(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """sum((value - target)^2) / sum(target^2)."""
+    return tf.reduce_sum(tf.square(value - target)) / (tf.reduce_sum(tf.square(target)) + _TINY)
+
+
+def content_loss(features: tf.Tensor, target_features: tf.Tensor) -> tf.Tensor:
+    """L_content = ||F - P||^2 / ||P||^2 (Gatys eq. 1, normalised)."""
+    return relative_squared_error(features, target_features)
+
+
+def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
+    """E_l = ||G - A||_F^2 / ||A||_F^2 (Gatys eq. 4, normalised)."""
+    return relative_squared_error(gram_matrix(features), target_gram)
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of neighbouring pixels, in [0, 1] pixel units.
+
+    For (batch, H, W, C) images in 0-255; the mean makes it independent of image size.
+    """
+    scaled = image / 255.0
+    vertical = tf.reduce_mean(tf.square(scaled[:, 1:, :, :] - scaled[:, :-1, :, :]))
+    horizontal = tf.reduce_mean(tf.square(scaled[:, :, 1:, :] - scaled[:, :, :-1, :]))
+    return vertical + horizontal

@@ -1,0 +1,337 @@
+"""A whole run: inputs, run directory, checkpoints, TensorBoard summaries and outputs.
+
+Layout of a run directory:
+    run.json                 what produced this run (compared on resume)
+    checkpoints/             tf.train.CheckpointManager: image, optimizer state, step
+    events.out.tfevents.*    TensorBoard scalars, images and the train-step graph
+    images/step_NNNNNN.png   intermediate images every --save_every steps
+    output.png               the final image (unless --output says elsewhere)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, Iterator, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_style import images, vgg, weights
+from tf_style.atomic import atomic_write
+from tf_style.config import TransferConfig
+from tf_style.errors import TransferError
+from tf_style.transfer import StyleTransfer
+
+RUN_RECORD = "run.json"
+CHECKPOINT_DIR = "checkpoints"
+IMAGE_DIR = "images"
+
+
+class RunDirectoryError(TransferError):
+    """A run directory that can't be written, or that holds a different run."""
+
+
+class Interrupted(TransferError):
+    """The run stopped on SIGINT/SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signal_number: int, step: int):
+        self.signal_number = signal_number
+        self.step = step
+        super().__init__(
+            f"stopped by {signal.Signals(signal_number).name} at step {step}; checkpoint "
+            f"saved, rerun the same command to continue")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepReport:
+    """What a callback sees after each step. `losses` are those of the image before it."""
+
+    step: int
+    iters: int
+    losses: Dict[str, float]
+    seconds_per_step: float
+    transfer: StyleTransfer
+
+
+StepCallback = Callable[[StepReport], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedInputs:
+    content_image: np.ndarray
+    style_image: np.ndarray
+    initial_image: np.ndarray
+    weights_source: weights.WeightsSource
+    record: dict
+
+
+def prepare_inputs(config: TransferConfig) -> PreparedInputs:
+    """Loads and sizes the images and resolves the weights; touches no run directory."""
+    content_image = images.resize_longest_side(images.load_image(config.content), config.size)
+    images.check_size(content_image, f"content image {config.content} at --size {config.size}")
+    content_height, content_width = content_image.shape[:2]
+    style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
+    style_image = images.resize_longest_side(images.load_image(config.style), style_longest)
+    images.check_size(style_image, f"style image {config.style} at --style_scale {config.style_scale}")
+    initial_image = _initial_image(config, content_image, style_image)
+    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
+    record = {
+        "settings": config.result_settings(),
+        "content_sha256": _file_sha256(config.content),
+        "style_sha256": _file_sha256(config.style),
+        "image_size": [content_height, content_width],
+        "weights": weights_source.identity(),
+    }
+    return PreparedInputs(content_image, style_image, initial_image, weights_source, record)
+
+
+def _initial_image(config: TransferConfig, content_image: np.ndarray,
+                   style_image: np.ndarray) -> np.ndarray:
+    size = (content_image.shape[1], content_image.shape[0])
+    if config.init == "content":
+        return content_image.copy()
+    if config.init == "style":
+        return images.resize(style_image, size)
+    if config.init == "noise":
+        rng = np.random.default_rng(config.seed)
+        return rng.uniform(0.0, 255.0, content_image.shape).astype(np.float32)
+    # Anything else names an image file (e.g. an earlier result to start from).
+    return images.resize(images.load_image(config.init), size)
+
+
+def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.ndarray:
+    """Runs (or resumes) a style transfer until `config.iters` steps; returns the image.
+
+    Raises TransferError for anything the user can fix; nothing in an existing run
+    directory is touched until the inputs, weights and settings have all been checked.
+    """
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    inputs = prepare_inputs(config)
+    run_dir = config.run_dir
+    _claim_run_directory(run_dir, inputs.record, config.overwrite)
+    logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
+
+    feature_model = vgg.build_vgg19(
+        config.content_layers + config.style_layers, pooling=config.pooling)
+    weights.load_weights(feature_model, inputs.weights_source)
+    transfer = StyleTransfer(
+        feature_model, inputs.content_image, inputs.style_image, inputs.initial_image,
+        content_layers=config.content_layers, style_layers=config.style_layers,
+        style_layer_weights=config.normalized_style_layer_weights,
+        content_weight=config.content_weight, style_weight=config.style_weight,
+        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr)
+
+    checkpoint = tf.train.Checkpoint(
+        image=transfer.image, optimizer=transfer.optimizer, step=transfer.step)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=config.max_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("Resumed from %s at step %d", manager.latest_checkpoint, int(transfer.step))
+
+    writer = tf.summary.create_file_writer(run_dir)
+    with writer.as_default():
+        tf.summary.graph(transfer.train_step.get_concrete_function().graph)
+    progress = ProgressBar(config.iters, enabled=config.progress)
+    try:
+        with _stop_on_signals() as stop:
+            _train(config, transfer, manager, writer, progress, callbacks, stop)
+    finally:
+        progress.close()
+        writer.close()
+    result = transfer.result()
+    images.save_image(config.output_path, result)
+    logging.info("Wrote %s after %d steps", config.output_path, int(transfer.step))
+    return result
+
+
+def _train(config: TransferConfig, transfer: StyleTransfer, manager: tf.train.CheckpointManager,
+           writer, progress: "ProgressBar", callbacks: Sequence[StepCallback],
+           stop: "_SignalFlag") -> None:
+    step = int(transfer.step)
+    if step >= config.iters:
+        logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
+    while step < config.iters:
+        started = time.perf_counter()
+        step_losses = {name: float(value) for name, value in transfer.train_step().items()}
+        seconds = time.perf_counter() - started
+        step = int(transfer.step)
+        if not np.isfinite(step_losses["total"]):
+            raise TransferError(
+                f"the loss became {step_losses['total']} at step {step}; lower --lr or the weights")
+        progress.update(step, step_losses, seconds)
+        if step % config.summary_every == 0 or step == config.iters:
+            _write_summaries(writer, transfer, step, step_losses, seconds)
+        if step % config.save_every == 0:
+            images.save_image(
+                os.path.join(config.run_dir, IMAGE_DIR, f"step_{step:06d}.png"), transfer.result())
+        report = StepReport(step, config.iters, step_losses, seconds, transfer)
+        for callback in callbacks:
+            callback(report)
+        if step % config.checkpoint_every == 0 or step == config.iters:
+            manager.save(checkpoint_number=step)
+        if stop.signal_number is not None:
+            if manager.latest_checkpoint != _checkpoint_path(manager, step):
+                manager.save(checkpoint_number=step)
+            writer.flush()
+            raise Interrupted(stop.signal_number, step)
+
+
+def _checkpoint_path(manager: tf.train.CheckpointManager, step: int) -> str:
+    return f"{os.path.join(manager.directory, 'ckpt')}-{step}"
+
+
+def _write_summaries(writer, transfer: StyleTransfer, step: int, step_losses: Dict[str, float],
+                     seconds: float) -> None:
+    with writer.as_default(step=step):
+        for name, value in step_losses.items():
+            tf.summary.scalar(f"loss/{name}", value)
+        tf.summary.scalar("perf/seconds_per_step", seconds)
+        tf.summary.image("image", transfer.image / 255.0)
+    writer.flush()
+
+
+def _claim_run_directory(run_dir: str, record: dict, overwrite: bool) -> None:
+    """Makes `run_dir` hold this run: new, the same run resumed, or (overwrite) a fresh start."""
+    record_path = os.path.join(run_dir, RUN_RECORD)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
+        probe.close()
+    except OSError as error:
+        raise RunDirectoryError(f"cannot write to run directory {run_dir}: {error.strerror}") from None
+    existing = _read_record(record_path)
+    if existing is not None and existing != record:
+        if not overwrite:
+            differing = sorted(_differences(existing, record))
+            raise RunDirectoryError(
+                f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
+                f"pass --overwrite to start over or --workdir for a new run directory")
+        logging.warning("--overwrite: discarding the previous run in %s", run_dir)
+    if overwrite:
+        _clear_run(run_dir)
+    _write_json_atomically(record_path, record)
+
+
+def _read_record(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return {"unreadable": path}
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:
+    for key in sorted(set(old) | set(new)):
+        old_value, new_value = old.get(key), new.get(key)
+        if isinstance(old_value, dict) and isinstance(new_value, dict):
+            yield from _differences(old_value, new_value, f"{prefix}{key}.")
+        elif old_value != new_value:
+            yield f"{prefix}{key}"
+
+
+def _clear_run(run_dir: str) -> None:
+    for path in (os.path.join(run_dir, CHECKPOINT_DIR), os.path.join(run_dir, IMAGE_DIR)):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        os.remove(path)
+
+
+def _write_json_atomically(path: str, data: dict) -> None:
+    with atomic_write(path, binary=False) as file:
+        json.dump(data, file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _SignalFlag:
+    signal_number: Optional[int] = None
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_SignalFlag]:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+    flag = _SignalFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handle(signal_number, frame):
+        flag.signal_number = signal_number
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
+
+
+class ProgressBar:
+    """step/iters, losses, s/step and ETA: redrawn in place on a terminal, logged otherwise."""
+
+    def __init__(self, iters: int, enabled: bool = True, stream=None):
+        self.iters = iters
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.interactive = enabled and self.stream.isatty()
+        self.average_seconds: Optional[float] = None
+        self.last_logged = 0.0
+
+    def update(self, step: int, step_losses: Dict[str, float], seconds: float) -> None:
+        if not self.enabled:
+            return
+        # An exponential average: the first step includes tracing and would skew a mean.
+        self.average_seconds = seconds if self.average_seconds is None else (
+            0.9 * self.average_seconds + 0.1 * seconds)
+        line = self.format(step, step_losses)
+        if self.interactive:
+            self.stream.write("\r" + line + "\033[K")
+            self.stream.flush()
+        elif time.monotonic() - self.last_logged >= 10 or step == self.iters:
+            self.last_logged = time.monotonic()
+            logging.info("%s", line)
+
+    def format(self, step: int, step_losses: Dict[str, float]) -> str:
+        width = 24
+        filled = int(width * step / self.iters)
+        eta = (self.iters - step) * (self.average_seconds or 0.0)
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.iters} "
+                f"loss {step_losses['total']:.4g} (content {step_losses['content']:.3g}, "
+                f"style {step_losses['style']:.3g}, tv {step_losses['tv']:.3g}) "
+                f"{self.average_seconds:.2f} s/step ETA {_format_duration(eta)}")
+
+    def close(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

@@ -1,0 +1,92 @@
+"""The optimisation: a `tf.Variable` image, fixed targets, and one compiled train step."""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_style import losses, vgg
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The optimizer for `--optimizer`; learning rates are in 0-255 pixel units."""
+    if name == "adam":
+        # Keras's epsilon (1e-7) is far below the gradients of the normalised losses;
+        # the TF tutorial's 0.1 would swamp them and the image would barely move.
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
+
+
+class StyleTransfer:
+    """Holds the image being optimised, its optimizer and step counter, and the step.
+
+    Targets (content features, style Grams) are computed once here, outside the step.
+    `train_step()` runs one compiled update and returns the losses of the image it
+    started from: `total`, `content`, `style`, `tv` and `style/<layer>`.
+    """
+
+    def __init__(self, feature_model: keras.Model, content_image: np.ndarray,
+                 style_image: np.ndarray, initial_image: np.ndarray, *,
+                 content_layers: Sequence[str], style_layers: Sequence[str],
+                 style_layer_weights: Sequence[float], content_weight: float,
+                 style_weight: float, tv_weight: float, optimizer: str, learning_rate: float):
+        self.feature_model = feature_model
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers)
+        self.style_layer_weights = dict(zip(self.style_layers, style_layer_weights))
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+
+        content_features = self.features(tf.constant(content_image[None], tf.float32))
+        style_features = self.features(tf.constant(style_image[None], tf.float32))
+        self.content_targets = {
+            name: tf.constant(content_features[name]) for name in self.content_layers}
+        self.style_targets = {
+            name: tf.constant(losses.gram_matrix(style_features[name])) for name in self.style_layers}
+
+        self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.optimizer = make_optimizer(optimizer, learning_rate)
+        self.optimizer.build([self.image])
+        self.train_step = tf.function(self._train_step)
+
+    def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Named VGG activations of an RGB 0-255 image batch."""
+        return self.feature_model(vgg.preprocess_input(image))
+
+    def compute_losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV)."""
+        features = self.features(image)
+        content = tf.add_n([
+            losses.content_loss(features[name], self.content_targets[name])
+            for name in self.content_layers]) / len(self.content_layers)
+        per_layer = {
+            name: losses.style_layer_loss(features[name], self.style_targets[name])
+            for name in self.style_layers}
+        style = tf.add_n([self.style_layer_weights[name] * per_layer[name] for name in self.style_layers])
+        tv = losses.total_variation_loss(image)
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        result = {"total": total, "content": content, "style": style, "tv": tv}
+        result.update({f"style/{name}": value for name, value in per_layer.items()})
+        return result
+
+    def _train_step(self) -> Dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            step_losses = self.compute_losses(self.image)
+        gradient = tape.gradient(step_losses["total"], self.image)
+        self.optimizer.apply_gradients([(gradient, self.image)])
+        self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
+        self.step.assign_add(1)
+        return step_losses
+
+    def result(self) -> np.ndarray:
+        """The current image as an (H, W, 3) float32 RGB array in 0-255."""
+        return self.image.numpy()[0]

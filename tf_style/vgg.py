@@ -1,0 +1,79 @@
+"""VGG19's convolutional part as a Keras functional model that returns named conv outputs.
+
+Built layer by layer with the names `keras.applications.VGG19` uses, so the official
+weight file loads by name. Gatys et al. replace max pooling with average pooling
+("improves the gradient flow and one obtains slightly more appealing results"), so
+`pooling="avg"` is the default; `pooling="max"` reproduces the ImageNet classifier.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from tf_style.config import POOLINGS, VGG19_CONV_LAYER_NAMES
+
+# Caffe's ImageNet mean, in BGR order: the Keras weight file expects BGR inputs in
+# 0-255 units with this mean subtracted (`keras.applications.vgg19.preprocess_input`).
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+# (filters, convolutions) of each block.
+_BLOCKS: Tuple[Tuple[int, int], ...] = (
+    (64, 2),   # Block 1
+    (128, 2),  # Block 2
+    (256, 4),  # Block 3
+    (512, 4),  # Block 4
+    (512, 4),  # Block 5
+)
+
+
+def build_vgg19(output_layer_names: Iterable[str], pooling: str = "avg") -> keras.Model:
+    """VGG19 up to the deepest requested conv layer, returning `{name: activation}`.
+
+    The model takes preprocessed images (`preprocess_input`) of any height and width.
+    Weights are left at Keras's initialisation; `tf_style.weights` fills them.
+    """
+    output_layer_names = tuple(output_layer_names)
+    if not output_layer_names:
+        raise ValueError("`output_layer_names` needs at least one layer. Received: ()")
+    unknown = [name for name in output_layer_names if name not in VGG19_CONV_LAYER_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown VGG19 conv layer(s). Received: {', '.join(unknown)}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
+    pool_layer = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}[pooling]
+    deepest = max(output_layer_names, key=VGG19_CONV_LAYER_NAMES.index)
+
+    image = keras.Input(shape=(None, None, 3), name="image")
+    outputs = {}
+    x = image
+    for block, (filters, convolutions) in enumerate(_BLOCKS, start=1):
+        if block > 1:
+            x = pool_layer((2, 2), strides=(2, 2), name=f"block{block - 1}_pool")(x)
+        for index in range(1, convolutions + 1):
+            name = f"block{block}_conv{index}"
+            x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same", name=name)(x)
+            if name in output_layer_names:
+                outputs[name] = x
+            if name == deepest:
+                return keras.Model(image, outputs, name="vgg19_features")
+    raise AssertionError("unreachable: the deepest layer is always found")
+
+
+def conv_layers(model: keras.Model) -> Tuple[layers.Conv2D, ...]:
+    """The model's conv layers, in network order."""
+    return tuple(layer for layer in model.layers if isinstance(layer, layers.Conv2D))
+
+
+def preprocess_input(rgb: tf.Tensor) -> tf.Tensor:
+    """RGB in 0-255 to the network's input: BGR, Caffe mean subtracted."""
+    return rgb[..., ::-1] - CAFFE_MEAN_BGR
+
+
+def deprocess_output(bgr: tf.Tensor) -> tf.Tensor:
+    """The exact inverse of `preprocess_input`."""
+    return (bgr + CAFFE_MEAN_BGR)[..., ::-1]

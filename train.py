@@ -1,0 +1,100 @@
+"""Neural style transfer (Gatys et al.) from the command line.
+
+    python train.py --content photo.jpg --style painting.jpg --iters 500
+
+Rerun the same command to resume from the last checkpoint; watch it with
+`tensorboard --logdir runs/`.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+from absl import app, flags, logging  # noqa: E402
+
+from tf_style import config as config_lib  # noqa: E402
+
+_CONTENT = flags.DEFINE_string("content", None, "Content image (the photo).")
+_STYLE = flags.DEFINE_string("style", None, "Style image (the painting).")
+_ITERS = flags.DEFINE_integer("iters", 500, "Total optimisation steps; a resumed run continues to this.")
+_SIZE = flags.DEFINE_integer("size", 512, "Longest side of the output in pixels.")
+_STYLE_SCALE = flags.DEFINE_float(
+    "style_scale", 1.0, "Style image's longest side relative to the content's; larger = bigger strokes.")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", "auto", "VGG19 weights: auto (imagenet if available, else random), imagenet, random, "
+    "or a path to a Keras .h5 or MatConvNet .mat file.")
+_WEIGHTS_DIR = flags.DEFINE_string("weights_dir", "weights", "Where ImageNet weight files are looked for and downloaded.")
+_POOLING = flags.DEFINE_enum("pooling", "avg", list(config_lib.POOLINGS), "Pooling in VGG19 (Gatys: avg).")
+_CONTENT_LAYERS = flags.DEFINE_list(
+    "content_layers", list(config_lib.DEFAULT_CONTENT_LAYERS), "VGG19 layers for the content loss.")
+_STYLE_LAYERS = flags.DEFINE_list(
+    "style_layers", list(config_lib.DEFAULT_STYLE_LAYERS), "VGG19 layers for the style loss.")
+_STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
+    "style_layer_weights", None, "One weight per style layer (normalised to sum to 1); default equal.")
+_CONTENT_WEIGHT = flags.DEFINE_float("content_weight", 1.0, "Weight of the content loss.")
+_STYLE_WEIGHT = flags.DEFINE_float("style_weight", 1e3, "Weight of the style loss.")
+_TV_WEIGHT = flags.DEFINE_float("tv_weight", 1e-2, "Weight of the total-variation (smoothness) loss.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "adam", list(config_lib.OPTIMIZERS), "Optimizer.")
+_LR = flags.DEFINE_float("lr", 5.0, "Learning rate, in 0-255 pixel units.")
+_INIT = flags.DEFINE_string("init", "content", "Start image: content, style, noise, or an image path.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed for random weights and noise; same seed, same run.")
+_DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<content>-<style>.")
+_OUTPUT = flags.DEFINE_string("output", None, "Final image path; default <workdir>/output.png.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints.")
+_SUMMARY_EVERY = flags.DEFINE_integer("summary_every", 10, "Steps between TensorBoard summaries.")
+_SAVE_EVERY = flags.DEFINE_integer("save_every", 100, "Steps between intermediate images.")
+_MAX_CHECKPOINTS = flags.DEFINE_integer("max_checkpoints", 3, "Checkpoints kept.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run found in the run directory.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def _fail(message: str, exit_code: int = 2) -> None:
+    sys.stderr.write(f"train.py: error: {message}\n")
+    sys.exit(exit_code)
+
+
+def _config_from_flags() -> config_lib.TransferConfig:
+    if not _CONTENT.value or not _STYLE.value:
+        _fail("--content and --style are required (image files)")
+    layer_weights = None
+    if _STYLE_LAYER_WEIGHTS.value:
+        try:
+            layer_weights = tuple(float(w) for w in _STYLE_LAYER_WEIGHTS.value)
+        except ValueError:
+            _fail(f"--style_layer_weights must be numbers; got {','.join(_STYLE_LAYER_WEIGHTS.value)}")
+    try:
+        return config_lib.TransferConfig(
+            content=_CONTENT.value, style=_STYLE.value, iters=_ITERS.value, size=_SIZE.value,
+            style_scale=_STYLE_SCALE.value, weights=_WEIGHTS.value, weights_dir=_WEIGHTS_DIR.value,
+            pooling=_POOLING.value, content_layers=tuple(_CONTENT_LAYERS.value),
+            style_layers=tuple(_STYLE_LAYERS.value), style_layer_weights=layer_weights,
+            content_weight=_CONTENT_WEIGHT.value, style_weight=_STYLE_WEIGHT.value,
+            tv_weight=_TV_WEIGHT.value, optimizer=_OPTIMIZER.value, lr=_LR.value, init=_INIT.value,
+            seed=_SEED.value, deterministic=_DETERMINISTIC.value, workdir=_WORKDIR.value,
+            output=_OUTPUT.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+            summary_every=_SUMMARY_EVERY.value, save_every=_SAVE_EVERY.value,
+            max_checkpoints=_MAX_CHECKPOINTS.value, overwrite=_OVERWRITE.value,
+            progress=_PROGRESS.value)
+    except ValueError as error:
+        _fail(str(error))
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = _config_from_flags()
+    import tf_style  # TensorFlow loads only once the flags are known to be good.
+
+    try:
+        tf_style.run(config)
+    except tf_style.Interrupted as interrupted:
+        _fail(str(interrupted), exit_code=128 + interrupted.signal_number)
+    except tf_style.TransferError as error:
+        _fail(str(error))
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main)
