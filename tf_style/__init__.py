@@ -4,9 +4,24 @@
     image = run(TransferConfig(content="photo.jpg", style="painting.jpg", iters=300))
 """
 
+import importlib
+
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
-from tf_style.runner import Interrupted, StepReport, run
-from tf_style.transfer import StyleTransfer
 
-__all__ = ["TransferConfig", "TransferError", "Interrupted", "StepReport", "StyleTransfer", "run"]
+# TensorFlow-backed names load on first use, so `import tf_style.config` (and argument
+# checking in train.py) stays fast and TensorFlow-free.
+_LAZY = {
+    "run": "tf_style.runner",
+    "Interrupted": "tf_style.runner",
+    "StepReport": "tf_style.runner",
+    "StyleTransfer": "tf_style.transfer",
+}
+
+__all__ = ["TransferConfig", "TransferError", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tf_style' has no attribute {name!r}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
+import tempfile
 from typing import Dict, Optional, Tuple
 
 import keras
@@ -109,13 +111,23 @@ def find_or_download_imagenet(weights_dir: str, *, origin: str = KERAS_WEIGHTS_U
         problems.append(f"{path} has the wrong md5 (a partial or corrupt copy)")
     try:
         os.makedirs(weights_dir, exist_ok=True)
-        # get_file downloads to a temporary name, checks the hash and only then keeps it.
-        return keras.utils.get_file(
+        download_dir = tempfile.mkdtemp(dir=weights_dir, prefix=".download-")
+    except OSError as error:
+        raise WeightsError(f"cannot write to {weights_dir}: {error.strerror}") from None
+    try:
+        # get_file writes to its target as it goes and keeps a file whose hash fails;
+        # so it downloads into a scratch folder and only a verified file is moved in.
+        downloaded = keras.utils.get_file(
             file_name, origin, file_hash=md5, hash_algorithm="md5",
-            cache_dir=os.path.abspath(weights_dir), cache_subdir="")
+            cache_dir=download_dir, cache_subdir="")
+        path = os.path.join(weights_dir, file_name)
+        os.replace(downloaded, path)
+        return path
     except Exception as error:  # noqa: BLE001 - any network or hash failure means "unavailable"
         problems.append(f"download failed: {_one_line(error)}")
         raise WeightsError("; ".join(problems)) from error
+    finally:
+        shutil.rmtree(download_dir, ignore_errors=True)
 
 
 def load_weights(model: keras.Model, source: WeightsSource) -> None:

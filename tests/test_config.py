@@ -1,0 +1,56 @@
+"""Config validation: bad settings fail at construction with a message naming them."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from tf_style.config import TransferConfig
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(iters=0), "iters"),
+    (dict(iters=-5), "iters"),
+    (dict(size=16), "at least 32"),
+    (dict(style_weight=0.0), "style_weight"),
+    (dict(content_weight=-1.0), "content_weight"),
+    (dict(tv_weight=-0.1), "tv_weight"),
+    (dict(lr=float("nan")), "lr"),
+    (dict(style_layers=("block9_conv1",)), "unknown VGG19 layer"),
+    (dict(content_layers=()), "at least one layer"),
+    (dict(style_layer_weights=(1.0, 2.0)), "one weight per style layer"),
+    (dict(style_layer_weights=(1.0, 1.0, 1.0, 1.0, 0.0)), "style_layer_weights"),
+    (dict(optimizer="lbfgsx"), "optimizer"),
+    (dict(pooling="min"), "pooling"),
+    (dict(style_scale=0.0), "style_scale"),
+])
+def test_bad_settings_raise_value_error(override, message):
+    with pytest.raises(ValueError, match=message) as error:
+        TransferConfig(content="c.jpg", style="s.jpg", **override)
+    assert "Received" in str(error.value)
+
+
+def test_layer_weights_normalise_to_one():
+    config = TransferConfig(content="c.jpg", style="s.jpg", style_layers=("block1_conv1", "block2_conv1"),
+                            style_layer_weights=(3.0, 1.0))
+    assert config.normalized_style_layer_weights == (0.75, 0.25)
+    assert TransferConfig(content="c", style="s").normalized_style_layer_weights == (0.2,) * 5
+
+
+def test_default_run_dir_and_output_follow_the_inputs():
+    config = TransferConfig(content="photos/tubingen.jpg", style="art/starry_night.jpg")
+    assert config.run_dir == "runs/tubingen-starry_night"
+    assert config.output_path == "runs/tubingen-starry_night/output.png"
+
+
+def test_result_settings_ignore_run_length_but_not_the_picture():
+    base = TransferConfig(content="c", style="s")
+    assert base.result_settings() == dataclasses.replace(base, iters=9000, save_every=7).result_settings()
+    assert base.result_settings() != dataclasses.replace(base, style_weight=5.0).result_settings()
+
+
+def test_config_module_does_not_import_tensorflow():
+    code = "import tf_style.config, sys; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

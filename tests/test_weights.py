@@ -1,0 +1,264 @@
+"""Weight loaders, on files the tests write in the official Keras and MatConvNet layouts."""
+
+import os
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import scipy.io
+
+from tf_style import vgg, weights
+from tf_style.config import VGG19_CONV_LAYER_NAMES
+
+
+def _official_layer_names():
+    """Layer order of the official notop file: input, then convs and pools."""
+    names = ["input_1"]
+    for block, convolutions in enumerate((2, 2, 4, 4, 4), start=1):
+        names += [f"block{block}_conv{i}" for i in range(1, convolutions + 1)]
+        names.append(f"block{block}_pool")
+    return names
+
+
+def _reference_weights(seed=0):
+    """He-normal kernels and non-zero biases for every conv layer, Keras (BGR) layout."""
+    rng = np.random.default_rng(seed)
+    model = vgg.build_vgg19(["block5_conv4"])
+    result = {}
+    for layer in vgg.conv_layers(model):
+        shape = tuple(layer.kernel.shape)
+        kernel = rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[:3]))
+        result[layer.name] = (kernel.astype(np.float32),
+                              rng.normal(0, 0.1, shape[-1]).astype(np.float32))
+    return result
+
+
+def write_keras_h5(path, layer_weights, *, break_layer=None):
+    """The layout of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 2 HDF5)."""
+    with h5py.File(path, "w") as file:
+        file.attrs["layer_names"] = [n.encode() for n in _official_layer_names()]
+        file.attrs["backend"] = b"tensorflow"
+        file.attrs["keras_version"] = b"2.1.5"
+        for name in _official_layer_names():
+            group = file.create_group(name)
+            if name not in layer_weights:
+                group.attrs["weight_names"] = np.array([], dtype="S1")
+                continue
+            kernel, bias = layer_weights[name]
+            if name == break_layer:
+                kernel = kernel[:, :, :1, :]
+            weight_names = [f"{name}_W_1:0".encode(), f"{name}_b_1:0".encode()]
+            group.attrs["weight_names"] = weight_names
+            group.create_dataset(weight_names[0], data=kernel)
+            group.create_dataset(weight_names[1], data=bias)
+
+
+def write_matconvnet(path, layer_weights, mean_rgb):
+    """The layout of imagenet-vgg-verydeep-19.mat: 43 layers, (W, H, in, out) RGB kernels."""
+    entries = []
+    for index, name in enumerate(VGG19_CONV_LAYER_NAMES):
+        kernel, bias = layer_weights[name]
+        if index == 0:
+            kernel = kernel[:, :, ::-1, :]  # Keras's BGR back to MatConvNet's RGB
+        mat_name = "conv" + name[5] + "_" + name[-1]
+        entries.append({"name": mat_name, "type": "conv",
+                        "weights": _cell(np.transpose(kernel, (1, 0, 2, 3)), bias.reshape(1, -1))})
+        entries.append({"name": "relu" + mat_name[4:], "type": "relu"})
+        if name.endswith(("block1_conv2", "block2_conv2", "conv4")):
+            entries.append({"name": "pool" + name[5], "type": "pool"})
+    for fc in ("fc6", "fc7", "fc8"):  # fully connected layers are 'conv' too in MatConvNet
+        entries.append({"name": fc, "type": "conv",
+                        "weights": _cell(np.ones((1, 1, 2, 2)), np.ones((1, 2)))})
+        entries.append({"name": "relu" + fc[2:] if fc != "fc8" else "prob",
+                        "type": "relu" if fc != "fc8" else "softmax"})
+    assert len(entries) == 43
+    layers = np.empty((1, len(entries)), dtype=object)
+    for index, entry in enumerate(entries):
+        layers[0, index] = entry
+    average_image = np.broadcast_to(mean_rgb, (224, 224, 3)).astype(np.float32)
+    scipy.io.savemat(path, {"layers": layers, "normalization": {"averageImage": average_image}})
+
+
+def _cell(*items):
+    cell = np.empty((1, len(items)), dtype=object)
+    for index, item in enumerate(items):
+        cell[0, index] = item
+    return cell
+
+
+def _our_features(source, layer_names, image, pooling="avg"):
+    model = vgg.build_vgg19(layer_names, pooling=pooling)
+    weights.load_weights(model, source)
+    return {k: np.asarray(v) for k, v in model(vgg.preprocess_input(image)).items()}
+
+
+@pytest.fixture(scope="module")
+def reference_weights():
+    return _reference_weights()
+
+
+@pytest.fixture
+def test_image():
+    return np.random.default_rng(5).uniform(0, 255, size=(1, 48, 40, 3)).astype(np.float32)
+
+
+def test_keras_file_matches_keras_applications_vgg19(tmp_path, reference_weights, test_image):
+    path = str(tmp_path / weights.KERAS_WEIGHTS_FILE)
+    write_keras_h5(path, reference_weights)
+    reference = keras.applications.VGG19(weights=path, include_top=False)
+    probe_names = ["block1_conv1", "block3_conv2", "block5_conv4"]
+    probe = keras.Model(reference.input, [reference.get_layer(n).output for n in probe_names])
+    expected = probe(keras.applications.vgg19.preprocess_input(test_image.copy()))
+    ours = _our_features(weights.WeightsSource("keras_h5", path=path), probe_names, test_image, "max")
+    for name, value in zip(probe_names, expected):
+        value = np.asarray(value)
+        np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-5 * np.abs(value).max())
+
+
+def test_matconvnet_file_gives_the_same_network_as_the_keras_file(tmp_path, reference_weights,
+                                                                   test_image):
+    h5_path, mat_path = str(tmp_path / "w.h5"), str(tmp_path / "w.mat")
+    write_keras_h5(h5_path, reference_weights)
+    write_matconvnet(mat_path, reference_weights, vgg.CAFFE_MEAN_BGR[::-1])
+    names = ["block1_conv1", "block4_conv2", "block5_conv1"]
+    from_h5 = _our_features(weights.WeightsSource("keras_h5", path=h5_path), names, test_image)
+    from_mat = _our_features(weights.WeightsSource("matconvnet", path=mat_path), names, test_image)
+    for name in names:
+        np.testing.assert_allclose(from_mat[name], from_h5[name], rtol=1e-4,
+                                   atol=1e-5 * np.abs(from_h5[name]).max())
+
+
+def test_matconvnet_mean_is_folded_into_the_first_bias(tmp_path, reference_weights, test_image):
+    """With a mean that differs from Caffe's, the network sees x - that mean (RGB)."""
+    mat_path = str(tmp_path / "w.mat")
+    mean_rgb = vgg.CAFFE_MEAN_BGR[::-1] + np.array([3.0, -2.0, 1.5], np.float32)
+    write_matconvnet(mat_path, reference_weights, mean_rgb)
+    ours = _our_features(weights.WeightsSource("matconvnet", path=mat_path), ["block1_conv1"], test_image)
+    # Independent reference: MatConvNet's own convention, RGB minus its mean, computed by hand.
+    kernel, bias = reference_weights["block1_conv1"]
+    rgb_kernel = kernel[:, :, ::-1, :]
+    centred = np.pad(test_image[0] - mean_rgb, ((1, 1), (1, 1), (0, 0)))
+    height, width = test_image.shape[1:3]
+    expected = np.zeros((height, width, kernel.shape[-1]), np.float64)
+    for dy in range(3):
+        for dx in range(3):
+            expected += centred[dy:dy + height, dx:dx + width] @ rgb_kernel[dy, dx]
+    expected = np.maximum(expected + bias, 0)
+    # Exact away from the border, where zero padding sees the mean shift.
+    np.testing.assert_allclose(ours["block1_conv1"][0, 1:-1, 1:-1], expected[1:-1, 1:-1],
+                               rtol=1e-4, atol=1e-3)
+
+
+def test_wrong_shape_is_refused(tmp_path, reference_weights):
+    path = str(tmp_path / "bad.h5")
+    write_keras_h5(path, reference_weights, break_layer="block1_conv2")
+    model = vgg.build_vgg19(["block2_conv1"])
+    with pytest.raises(weights.WeightsError, match="wrong shape for block1_conv2"):
+        weights.load_weights(model, weights.WeightsSource("keras_h5", path=path))
+
+
+def test_not_a_weight_file_is_refused(tmp_path):
+    path = tmp_path / "junk.h5"
+    path.write_bytes(b"not hdf5 at all")
+    with pytest.raises(weights.WeightsError, match="cannot read Keras weight file"):
+        weights.load_weights(vgg.build_vgg19(["block1_conv1"]),
+                             weights.WeightsSource("keras_h5", path=str(path)))
+
+
+def test_random_weights_are_seeded_he_normal_and_independent_of_depth():
+    shallow = vgg.build_vgg19(["block1_conv2"])
+    deep = vgg.build_vgg19(["block3_conv1"])
+    again = vgg.build_vgg19(["block3_conv1"])
+    other_seed = vgg.build_vgg19(["block3_conv1"])
+    for model, seed in ((shallow, 7), (deep, 7), (again, 7), (other_seed, 8)):
+        weights.load_weights(model, weights.WeightsSource("random", seed=seed))
+    np.testing.assert_array_equal(shallow.get_layer("block1_conv2").kernel.numpy(),
+                                  deep.get_layer("block1_conv2").kernel.numpy())
+    np.testing.assert_array_equal(deep.get_layer("block3_conv1").kernel.numpy(),
+                                  again.get_layer("block3_conv1").kernel.numpy())
+    assert not np.allclose(deep.get_layer("block3_conv1").kernel.numpy(),
+                           other_seed.get_layer("block3_conv1").kernel.numpy())
+    kernel = deep.get_layer("block3_conv1").kernel.numpy()  # fan_in = 3*3*128
+    np.testing.assert_allclose(kernel.std(), np.sqrt(2 / (9 * 128)), rtol=0.02)
+    assert abs(kernel.mean()) < 0.002
+
+
+# --- finding, downloading and verifying the ImageNet file ---------------------------
+
+def _fake_release(tmp_path, content=b"pretend these are 80 MB of weights"):
+    """A file served from a file:// URL under the official name, and its md5."""
+    served = tmp_path / "server" / weights.KERAS_WEIGHTS_FILE
+    served.parent.mkdir()
+    served.write_bytes(content)
+    return "file://" + str(served), weights.file_md5(str(served))
+
+
+def test_download_is_verified_and_kept_in_weights_dir(tmp_path):
+    origin, md5 = _fake_release(tmp_path)
+    weights_dir = str(tmp_path / "weights")
+    path = weights.find_or_download_imagenet(
+        weights_dir, origin=origin, md5=md5, keras_cache_dir=str(tmp_path / "cache"))
+    assert path == os.path.join(weights_dir, weights.KERAS_WEIGHTS_FILE)
+    assert weights.file_md5(path) == md5
+    assert os.listdir(weights_dir) == [weights.KERAS_WEIGHTS_FILE]  # no scratch left
+
+
+def test_download_with_wrong_hash_is_refused_and_not_kept(tmp_path):
+    origin, _ = _fake_release(tmp_path)
+    weights_dir = tmp_path / "weights"
+    with pytest.raises(weights.WeightsError, match="download failed"):
+        weights.find_or_download_imagenet(
+            str(weights_dir), origin=origin, md5="0" * 32, keras_cache_dir=str(tmp_path / "cache"))
+    assert os.listdir(weights_dir) == []
+
+
+def test_partial_file_is_never_used(tmp_path):
+    origin, md5 = _fake_release(tmp_path)
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    partial = weights_dir / weights.KERAS_WEIGHTS_FILE
+    partial.write_bytes(b"pretend these")  # an interrupted download
+    offline = "file://" + str(tmp_path / "nowhere" / weights.KERAS_WEIGHTS_FILE)
+    with pytest.raises(weights.WeightsError, match="wrong md5"):
+        weights.find_or_download_imagenet(
+            str(weights_dir), origin=offline, md5=md5, keras_cache_dir=str(tmp_path / "cache"))
+    # Online again, the partial file is replaced by a verified download.
+    path = weights.find_or_download_imagenet(
+        str(weights_dir), origin=origin, md5=md5, keras_cache_dir=str(tmp_path / "cache"))
+    assert weights.file_md5(path) == md5
+
+
+def test_keras_cache_is_used_without_downloading(tmp_path):
+    _, md5 = _fake_release(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / weights.KERAS_WEIGHTS_FILE).write_bytes(b"pretend these are 80 MB of weights")
+    offline = "file://" + str(tmp_path / "nowhere" / weights.KERAS_WEIGHTS_FILE)
+    path = weights.find_or_download_imagenet(
+        str(tmp_path / "weights"), origin=offline, md5=md5, keras_cache_dir=str(cache))
+    assert path == str(cache / weights.KERAS_WEIGHTS_FILE)
+
+
+def test_auto_falls_back_to_random_when_offline_but_imagenet_does_not(tmp_path):
+    offline = "file://" + str(tmp_path / "nowhere" / weights.KERAS_WEIGHTS_FILE)
+    kwargs = dict(origin=offline, md5="0" * 32, keras_cache_dir=str(tmp_path / "cache"))
+    source = weights.resolve_weights("auto", str(tmp_path / "weights"), seed=3, **kwargs)
+    assert source == weights.WeightsSource("random", seed=3)
+    with pytest.raises(weights.WeightsError):
+        weights.resolve_weights("imagenet", str(tmp_path / "weights"), seed=3, **kwargs)
+
+
+def test_auto_takes_imagenet_when_present(tmp_path):
+    origin, md5 = _fake_release(tmp_path)
+    source = weights.resolve_weights("auto", str(tmp_path / "weights"), seed=0, origin=origin,
+                                     md5=md5, keras_cache_dir=str(tmp_path / "cache"))
+    assert source.kind == "imagenet" and source.md5 == md5
+
+
+def test_weight_path_kinds_and_missing_file(tmp_path, reference_weights):
+    h5_path = str(tmp_path / "w.h5")
+    write_keras_h5(h5_path, reference_weights)
+    assert weights.resolve_weights(h5_path, "weights", 0).kind == "keras_h5"
+    with pytest.raises(weights.WeightsError, match="no file"):
+        weights.resolve_weights(str(tmp_path / "missing.h5"), "weights", 0)
