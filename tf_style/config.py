@@ -25,7 +25,9 @@ DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
 )
 
-OPTIMIZERS: Tuple[str, ...] = ("adam", "sgd", "rmsprop")
+# Both adapt their step to the gradient's scale, so `lr` stays in pixel units whatever
+# the loss weights; plain SGD would need a learning rate tuned to each loss scale.
+OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop")
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 

@@ -17,8 +17,6 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
         # Keras's epsilon (1e-7) is far below the gradients of the normalised losses;
         # the TF tutorial's 0.1 would swamp them and the image would barely move.
         return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=learning_rate)
     raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")

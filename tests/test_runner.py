@@ -1,0 +1,204 @@
+"""Whole runs: resume equals straight, TensorBoard output, run-directory safety, signals."""
+
+import dataclasses
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from conftest import ROOT, run_train
+from tf_style import TransferConfig, TransferError, run
+from tf_style.config import DEFAULT_STYLE_LAYERS
+from tf_style.runner import StepReport
+
+SMALL = ["--weights", "random", "--size", "48", "--summary_every", "1", "--save_every", "3",
+         "--checkpoint_every", "2", "--progress=false"]
+
+
+def _checkpoint_image(workdir):
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    return reader.get_tensor("image/.ATTRIBUTES/VARIABLE_VALUE"), reader.get_tensor(
+        "step/.ATTRIBUTES/VARIABLE_VALUE")
+
+
+def _events(workdir):
+    accumulator = event_accumulator.EventAccumulator(
+        workdir, size_guidance={event_accumulator.TENSORS: 0, event_accumulator.IMAGES: 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def _snapshot(directory):
+    result = {}
+    for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
+        if os.path.isfile(path):
+            with open(path, "rb") as file:
+                result[os.path.relpath(path, directory)] = file.read()
+    return result
+
+
+@pytest.fixture(scope="module")
+def resumed_and_straight(tmp_path_factory):
+    """4 steps straight; 2 steps, then a new process for 2 more. Same flags, op determinism."""
+    from conftest import synthetic_image
+    from PIL import Image
+    tmp = tmp_path_factory.mktemp("resume")
+    content, style = str(tmp / "content.png"), str(tmp / "style.png")
+    Image.fromarray(synthetic_image(48, 64, seed=1)).save(content)
+    Image.fromarray(synthetic_image(64, 64, seed=2)).save(style)
+    common = ["--content", content, "--style", style, "--deterministic", "--init", "noise", *SMALL]
+    straight = str(tmp / "straight")
+    resumed = str(tmp / "resumed")
+    results = [run_train(*common, "--workdir", straight, "--iters", "4"),
+               run_train(*common, "--workdir", resumed, "--iters", "2"),
+               run_train(*common, "--workdir", resumed, "--iters", "4")]
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    return straight, resumed, results[2].stderr
+
+
+def test_resumed_run_equals_uninterrupted_run(resumed_and_straight):
+    straight, resumed, resume_log = resumed_and_straight
+    assert "Resumed from" in resume_log and "at step 2" in resume_log
+    straight_image, straight_step = _checkpoint_image(straight)
+    resumed_image, resumed_step = _checkpoint_image(resumed)
+    assert straight_step == resumed_step == 4
+    np.testing.assert_allclose(resumed_image, straight_image, atol=1e-3)
+    # Steps 3-4 moved the image far more than that tolerance, so the comparison bites.
+    step_2 = tf.train.load_checkpoint(os.path.join(straight, "checkpoints", "ckpt-2"))
+    assert np.abs(step_2.get_tensor("image/.ATTRIBUTES/VARIABLE_VALUE") - straight_image).max() > 1
+
+
+def test_tensorboard_steps_continue_without_repeats(resumed_and_straight):
+    _, resumed, _ = resumed_and_straight
+    steps = [event.step for event in _events(resumed).Tensors("loss/total")]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_tensorboard_has_losses_per_layer_timing_image_and_graph(resumed_and_straight):
+    straight, _, _ = resumed_and_straight
+    accumulator = _events(straight)
+    tags = accumulator.Tags()
+    expected = {"loss/total", "loss/content", "loss/style", "loss/tv", "perf/seconds_per_step",
+                "image"} | {f"loss/style/{name}" for name in DEFAULT_STYLE_LAYERS}
+    assert expected <= set(tags["tensors"])
+    assert tags["graph"] is True
+    graph = accumulator.Graph()
+    assert any(node.op == "Conv2D" for node in graph.node)
+    last_total = accumulator.Tensors("loss/total")[-1]
+    assert tf.make_ndarray(last_total.tensor_proto) > 0
+
+
+def test_outputs_and_intermediate_images(resumed_and_straight):
+    straight, _, _ = resumed_and_straight
+    assert os.path.isfile(os.path.join(straight, "output.png"))
+    assert sorted(os.listdir(os.path.join(straight, "images"))) == ["step_000003.png"]
+    assert not glob.glob(os.path.join(straight, "**", ".tmp-*"), recursive=True)
+
+
+def _config(image_files, tmp_path, **overrides):
+    content, style = image_files
+    settings = dict(content=content, style=style, weights="random", size=48, iters=3,
+                    workdir=str(tmp_path / "run"), progress=False, checkpoint_every=2)
+    settings.update(overrides)
+    return TransferConfig(**settings)
+
+
+def test_library_run_calls_back_every_step_and_finishes_a_complete_run(image_files, tmp_path):
+    reports = []
+    config = _config(image_files, tmp_path)
+    image = run(config, callbacks=[reports.append])
+    assert [r.step for r in reports] == [1, 2, 3]
+    assert all(isinstance(r, StepReport) and r.losses["total"] > 0 for r in reports)
+    assert image.shape == (36, 48, 3)
+    # Rerunning a finished run takes no more steps and keeps its image.
+    reports.clear()
+    again = run(config, callbacks=[reports.append])
+    assert reports == []
+    np.testing.assert_array_equal(again, image)
+
+
+def test_run_directory_of_another_run_is_refused_untouched(image_files, tmp_path):
+    config = _config(image_files, tmp_path)
+    run(config)
+    before = _snapshot(config.run_dir)
+    changed = dataclasses.replace(config, style_weight=77.0)
+    with pytest.raises(TransferError, match="style_weight.*--overwrite"):
+        run(changed)
+    assert _snapshot(config.run_dir) == before
+    # The same file name with other pixels is another input, too.
+    content, _ = image_files
+    from PIL import Image
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(content)
+    with pytest.raises(TransferError, match="content_sha256"):
+        run(config)
+    assert _snapshot(config.run_dir) == before
+
+
+def test_overwrite_starts_over(image_files, tmp_path):
+    config = _config(image_files, tmp_path)
+    run(config)
+    reports = []
+    run(dataclasses.replace(config, style_weight=77.0, overwrite=True), callbacks=[reports.append])
+    assert [r.step for r in reports] == [1, 2, 3]
+    assert len(glob.glob(os.path.join(config.run_dir, "events.out.tfevents.*"))) == 1
+
+
+def _start(args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_checkpoint(workdir, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")):
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_signal_writes_a_checkpoint_and_the_rerun_continues(image_files, tmp_path, signal_number):
+    content, style = image_files
+    workdir = str(tmp_path / "run")
+    args = ["--content", content, "--style", style, "--workdir", workdir, *SMALL,
+            "--checkpoint_every", "1000"]
+    process = _start([*args, "--iters", "100000", "--checkpoint_every", "1"])
+    _wait_for_checkpoint(workdir, process)
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal_number
+    assert "Traceback" not in stderr
+    error_line = stderr.strip().splitlines()[-1]
+    assert error_line.startswith("train.py: error: stopped by") and "rerun" in error_line
+    _, stopped_at = _checkpoint_image(workdir)
+    assert f"at step {stopped_at}" in error_line
+    rerun = run_train(*args, "--iters", str(stopped_at + 2))
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"at step {stopped_at}" in rerun.stderr
+    assert _checkpoint_image(workdir)[1] == stopped_at + 2
+
+
+def test_sigkill_at_any_moment_resumes_from_last_complete_checkpoint(image_files, tmp_path):
+    content, style = image_files
+    workdir = str(tmp_path / "run")
+    args = ["--content", content, "--style", style, "--workdir", workdir, *SMALL]
+    process = _start([*args, "--iters", "100000", "--checkpoint_every", "1"])
+    _wait_for_checkpoint(workdir, process)
+    time.sleep(0.37)  # somewhere inside a step or a checkpoint write
+    process.kill()
+    process.communicate()
+    _, last_step = _checkpoint_image(workdir)
+    rerun = run_train(*args, "--iters", str(last_step + 2))
+    assert rerun.returncode == 0, rerun.stderr
+    assert _checkpoint_image(workdir)[1] == last_step + 2
