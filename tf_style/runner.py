@@ -80,11 +80,13 @@ class PreparedInputs:
 
 def prepare_inputs(config: TransferConfig) -> PreparedInputs:
     """Loads and sizes the images and resolves the weights; touches no run directory."""
-    content_image = images.resize_longest_side(images.load_image(config.content), config.size)
+    content_source = _load_checked(config.content, "content image")
+    style_source = _load_checked(config.style, "style image")
+    content_image = images.resize_longest_side(content_source, config.size)
     images.check_size(content_image, f"content image {config.content} at --size {config.size}")
     content_height, content_width = content_image.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
-    style_image = images.resize_longest_side(images.load_image(config.style), style_longest)
+    style_image = images.resize_longest_side(style_source, style_longest)
     images.check_size(style_image, f"style image {config.style} at --style_scale {config.style_scale}")
     initial_image = _initial_image(config, content_image, style_image)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
@@ -96,6 +98,13 @@ def prepare_inputs(config: TransferConfig) -> PreparedInputs:
         "weights": weights_source.identity(),
     }
     return PreparedInputs(content_image, style_image, initial_image, weights_source, record)
+
+
+def _load_checked(path: str, what: str) -> np.ndarray:
+    """Loads an image and refuses one too small to say anything to VGG19, before resizing."""
+    image = images.load_image(path)
+    images.check_size(image, f"{what} {path}")
+    return image
 
 
 def _initial_image(config: TransferConfig, content_image: np.ndarray,
@@ -122,13 +131,12 @@ def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.nd
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     inputs = prepare_inputs(config)
-    run_dir = config.run_dir
-    _claim_run_directory(run_dir, inputs.record, config.overwrite)
-    logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
-
     feature_model = vgg.build_vgg19(
         config.content_layers + config.style_layers, pooling=config.pooling)
     weights.load_weights(feature_model, inputs.weights_source)
+    run_dir = config.run_dir
+    _claim_run_directory(run_dir, inputs.record, config.overwrite)
+    logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
     transfer = StyleTransfer(
         feature_model, inputs.content_image, inputs.style_image, inputs.initial_image,
         content_layers=config.content_layers, style_layers=config.style_layers,
