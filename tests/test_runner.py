@@ -202,3 +202,16 @@ def test_sigkill_at_any_moment_resumes_from_last_complete_checkpoint(image_files
     rerun = run_train(*args, "--iters", str(last_step + 2))
     assert rerun.returncode == 0, rerun.stderr
     assert _checkpoint_image(workdir)[1] == last_step + 2
+
+
+def test_progress_bar_shows_step_losses_speed_and_eta():
+    import io
+    from tf_style.runner import ProgressBar
+    bar = ProgressBar(iters=10, stream=io.StringIO())
+    step_losses = {"total": 12.5, "content": 0.25, "style": 0.0125, "tv": 0.03}
+    bar.update(1, step_losses, seconds=9.0)  # tracing: not representative
+    bar.update(2, step_losses, seconds=2.0)
+    bar.update(3, step_losses, seconds=4.0)
+    line = bar.format(3, step_losses)
+    assert "3/10" in line and "loss 12.5" in line and "style 0.0125" in line
+    assert "3.00 s/step" in line and "ETA 0:21" in line  # 7 steps left at 3 s

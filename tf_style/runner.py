@@ -10,6 +10,7 @@ Layout of a run directory:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import glob
@@ -307,15 +308,17 @@ class ProgressBar:
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.interactive = enabled and self.stream.isatty()
-        self.average_seconds: Optional[float] = None
+        self.recent_seconds: collections.deque = collections.deque(maxlen=20)
+        self.updates = 0
         self.last_logged = 0.0
 
     def update(self, step: int, step_losses: Dict[str, float], seconds: float) -> None:
         if not self.enabled:
             return
-        # An exponential average: the first step includes tracing and would skew a mean.
-        self.average_seconds = seconds if self.average_seconds is None else (
-            0.9 * self.average_seconds + 0.1 * seconds)
+        self.updates += 1
+        if self.updates == 2:
+            self.recent_seconds.clear()  # the first step included tracing the function
+        self.recent_seconds.append(seconds)
         line = self.format(step, step_losses)
         if self.interactive:
             self.stream.write("\r" + line + "\033[K")
@@ -327,11 +330,12 @@ class ProgressBar:
     def format(self, step: int, step_losses: Dict[str, float]) -> str:
         width = 24
         filled = int(width * step / self.iters)
-        eta = (self.iters - step) * (self.average_seconds or 0.0)
+        average_seconds = sum(self.recent_seconds) / max(1, len(self.recent_seconds))
+        eta = (self.iters - step) * average_seconds
         return (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.iters} "
                 f"loss {step_losses['total']:.4g} (content {step_losses['content']:.3g}, "
                 f"style {step_losses['style']:.3g}, tv {step_losses['tv']:.3g}) "
-                f"{self.average_seconds:.2f} s/step ETA {_format_duration(eta)}")
+                f"{average_seconds:.2f} s/step ETA {_format_duration(eta)}")
 
     def close(self) -> None:
         if self.interactive:
