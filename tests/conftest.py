@@ -1,5 +1,6 @@
 """Shared test helpers: small synthetic images and a way to run train.py as a user does."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -23,14 +24,27 @@ def synthetic_image(height: int, width: int, seed: int) -> np.ndarray:
     return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.uint8)
 
 
-@pytest.fixture
-def image_files(tmp_path):
-    """A 48x64 content and a 64x64 style PNG in tmp_path."""
-    content = tmp_path / "content.png"
-    style = tmp_path / "style.png"
+def write_image_pair(directory) -> tuple:
+    """Writes a 48x64 content and a 64x64 style PNG into `directory`; returns their paths."""
+    content, style = os.path.join(directory, "content.png"), os.path.join(directory, "style.png")
     Image.fromarray(synthetic_image(48, 64, seed=1)).save(content)
     Image.fromarray(synthetic_image(64, 64, seed=2)).save(style)
-    return str(content), str(style)
+    return content, style
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    return write_image_pair(str(tmp_path))
+
+
+def snapshot(directory) -> dict:
+    """Every file below `directory` with its bytes, to prove nothing was changed."""
+    result = {}
+    for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
+        if os.path.isfile(path):
+            with open(path, "rb") as file:
+                result[os.path.relpath(path, directory)] = file.read()
+    return result
 
 
 def run_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from conftest import ROOT, run_train
+from conftest import ROOT, run_train, snapshot, write_image_pair
 from tf_style import TransferConfig, TransferError, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.runner import StepReport
@@ -35,24 +35,11 @@ def _events(workdir):
     return accumulator
 
 
-def _snapshot(directory):
-    result = {}
-    for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
-        if os.path.isfile(path):
-            with open(path, "rb") as file:
-                result[os.path.relpath(path, directory)] = file.read()
-    return result
-
-
 @pytest.fixture(scope="module")
 def resumed_and_straight(tmp_path_factory):
     """4 steps straight; 2 steps, then a new process for 2 more. Same flags, op determinism."""
-    from conftest import synthetic_image
-    from PIL import Image
     tmp = tmp_path_factory.mktemp("resume")
-    content, style = str(tmp / "content.png"), str(tmp / "style.png")
-    Image.fromarray(synthetic_image(48, 64, seed=1)).save(content)
-    Image.fromarray(synthetic_image(64, 64, seed=2)).save(style)
+    content, style = write_image_pair(str(tmp))
     common = ["--content", content, "--style", style, "--deterministic", "--init", "noise", *SMALL]
     straight = str(tmp / "straight")
     resumed = str(tmp / "resumed")
@@ -128,18 +115,18 @@ def test_library_run_calls_back_every_step_and_finishes_a_complete_run(image_fil
 def test_run_directory_of_another_run_is_refused_untouched(image_files, tmp_path):
     config = _config(image_files, tmp_path)
     run(config)
-    before = _snapshot(config.run_dir)
+    before = snapshot(config.run_dir)
     changed = dataclasses.replace(config, style_weight=77.0)
     with pytest.raises(TransferError, match="style_weight.*--overwrite"):
         run(changed)
-    assert _snapshot(config.run_dir) == before
+    assert snapshot(config.run_dir) == before
     # The same file name with other pixels is another input, too.
     content, _ = image_files
     from PIL import Image
     Image.new("RGB", (64, 48), (10, 200, 30)).save(content)
     with pytest.raises(TransferError, match="content_sha256"):
         run(config)
-    assert _snapshot(config.run_dir) == before
+    assert snapshot(config.run_dir) == before
 
 
 def test_overwrite_starts_over(image_files, tmp_path):

@@ -1,14 +1,13 @@
 """train.py as a user meets it: bad input gets one clear line, a non-zero exit, no traceback,
 and whatever was in the run directory before is still there."""
 
-import glob
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_train
+from conftest import run_train, snapshot, write_image_pair
 from test_weights import _reference_weights, write_keras_h5
 
 BASE = ["--weights", "random", "--size", "48", "--iters", "2", "--progress=false"]
@@ -26,20 +25,12 @@ def _assert_one_line_error(result, *expected):
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
     """A finished run whose directory every failing start below must leave alone."""
-    from conftest import synthetic_image
     tmp = tmp_path_factory.mktemp("cli")
-    content, style = str(tmp / "content.png"), str(tmp / "style.png")
-    Image.fromarray(synthetic_image(48, 64, seed=1)).save(content)
-    Image.fromarray(synthetic_image(64, 64, seed=2)).save(style)
+    content, style = write_image_pair(str(tmp))
     workdir = str(tmp / "run")
     result = run_train("--content", content, "--style", style, "--workdir", workdir, *BASE)
     assert result.returncode == 0, result.stderr
     return tmp, content, style, workdir
-
-
-def _snapshot(directory):
-    return {path: open(path, "rb").read()
-            for path in glob.glob(os.path.join(directory, "**"), recursive=True) if os.path.isfile(path)}
 
 
 def _bad_files(tmp):
@@ -80,21 +71,21 @@ CASES = {
 def test_bad_input_is_one_line_and_loses_nothing(existing_run, case):
     tmp, content, style, workdir = existing_run
     _bad_files(tmp)
-    before = _snapshot(workdir)
+    before = snapshot(workdir)
     overrides, expected = CASES[case]
     args = ["--content", content, "--style", style, "--workdir", workdir, *BASE]
     args += [a.format(tmp=tmp) for a in overrides]
     _assert_one_line_error(run_train(*args), *expected)
-    assert _snapshot(workdir) == before
+    assert snapshot(workdir) == before
 
 
 def test_changed_settings_are_refused_with_the_reason(existing_run):
     tmp, content, style, workdir = existing_run
-    before = _snapshot(workdir)
+    before = snapshot(workdir)
     result = run_train("--content", content, "--style", style, "--workdir", workdir, *BASE,
                        "--tv_weight", "0.5")
     _assert_one_line_error(result, "tv_weight", "--overwrite")
-    assert _snapshot(workdir) == before
+    assert snapshot(workdir) == before
 
 
 def test_missing_required_flags():

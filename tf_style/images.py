@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tf_style.atomic import atomic_write
+from tf_style.files import atomic_write
 from tf_style.config import MIN_IMAGE_SIDE
 from tf_style.errors import TransferError
 

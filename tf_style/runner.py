@@ -14,7 +14,6 @@ import collections
 import contextlib
 import dataclasses
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from tf_style import images, vgg, weights
-from tf_style.atomic import atomic_write
+from tf_style.files import atomic_write, file_digest
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.transfer import StyleTransfer
@@ -93,8 +92,8 @@ def prepare_inputs(config: TransferConfig) -> PreparedInputs:
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     record = {
         "settings": config.result_settings(),
-        "content_sha256": _file_sha256(config.content),
-        "style_sha256": _file_sha256(config.style),
+        "content_sha256": file_digest(config.content),
+        "style_sha256": file_digest(config.style),
         "image_size": [content_height, content_width],
         "weights": weights_source.identity(),
     }
@@ -267,14 +266,6 @@ def _write_json_atomically(path: str, data: dict) -> None:
     with atomic_write(path, binary=False) as file:
         json.dump(data, file, indent=2, sort_keys=True)
         file.write("\n")
-
-
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _SignalFlag:

@@ -8,7 +8,6 @@ kernels `(3, 3, in, out)` that expect BGR input with Caffe's mean subtracted
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from absl import logging
 from tf_style import vgg
 from tf_style.config import VGG19_CONV_LAYER_NAMES
 from tf_style.errors import TransferError
+from tf_style.files import file_digest
 
 KERAS_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_WEIGHTS_URL = (
@@ -226,11 +226,7 @@ def read_matconvnet(path: str) -> LayerWeights:
 
 
 def file_md5(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def _as_strings(values) -> list:

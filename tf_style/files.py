@@ -1,10 +1,11 @@
-"""Atomic file writes: a temporary file beside the target, then a rename.
+"""File helpers: atomic writes and content digests.
 
-A reader (or a resumed run after SIGKILL) sees either the old file or the new one,
-never half of one.
+An atomic write goes to a temporary file beside the target, then a rename: a reader (or
+a resumed run after SIGKILL) sees either the old file or the new one, never half of one.
 """
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from typing import IO, Iterator
@@ -30,3 +31,12 @@ def atomic_write(path: str, binary: bool = True) -> Iterator[IO]:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def file_digest(path: str, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
