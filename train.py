@@ -16,7 +16,17 @@ from absl import app, flags, logging  # noqa: E402
 from tf_style import config as config_lib  # noqa: E402
 
 _CONTENT = flags.DEFINE_string("content", None, "Content image (the photo).")
-_STYLE = flags.DEFINE_string("style", None, "Style image (the painting).")
+_STYLE = flags.DEFINE_list("style", None, "Style image(s) (the painting); several, comma-separated, are blended.")
+_STYLE_BLEND = flags.DEFINE_list(
+    "style_blend", None, "One weight per style image (normalised to sum to 1); default equal.")
+_PRESERVE_COLORS = flags.DEFINE_enum(
+    "preserve_colors", None, list(config_lib.COLOR_MODES),
+    "Keep the photo's colours: luminance (transfer on luminance only) or histogram "
+    "(recolour the style to the photo's colour statistics first).")
+_CONTENT_MASK = flags.DEFINE_list(
+    "content_mask", [], "Mask image(s), one per style: each style goes only where its mask is white.")
+_STYLE_MASK = flags.DEFINE_list(
+    "style_mask", [], "Mask image(s), one per style: take the style only from its white part.")
 _ITERS = flags.DEFINE_integer("iters", 500, "Total optimisation steps; a resumed run continues to this.")
 _SIZE = flags.DEFINE_integer("size", 512, "Longest side of the output in pixels.")
 _STYLE_SCALE = flags.DEFINE_float(
@@ -32,12 +42,17 @@ _STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", list(config_lib.DEFAULT_STYLE_LAYERS), "VGG19 layers for the style loss.")
 _STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
     "style_layer_weights", None, "One weight per style layer (normalised to sum to 1); default equal.")
+_STYLE_PRESET = flags.DEFINE_enum(
+    "style_preset", None, list(config_lib.STYLE_PRESETS),
+    "Style-layer weights by block: fine (small texture), coarse (large strokes) or balanced.")
 _CONTENT_WEIGHT = flags.DEFINE_float("content_weight", 1.0, "Weight of the content loss.")
 _STYLE_WEIGHT = flags.DEFINE_float("style_weight", 1e3, "Weight of the style loss.")
 _TV_WEIGHT = flags.DEFINE_float("tv_weight", 1e-2, "Weight of the total-variation (smoothness) loss.")
 _OPTIMIZER = flags.DEFINE_enum("optimizer", "adam", list(config_lib.OPTIMIZERS), "Optimizer.")
 _LR = flags.DEFINE_float("lr", 5.0, "Learning rate, in 0-255 pixel units.")
 _INIT = flags.DEFINE_string("init", "content", "Start image: content, style, noise, or an image path.")
+_INIT_NOISE_RATIO = flags.DEFINE_float(
+    "init_noise_ratio", 0.0, "Mix this much seeded noise into the start image (0-1).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for random weights and noise; same seed, same run.")
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<content>-<style>.")
@@ -48,6 +63,8 @@ _SAVE_EVERY = flags.DEFINE_integer("save_every", 100, "Steps between intermediat
 _MAX_CHECKPOINTS = flags.DEFINE_integer("max_checkpoints", 3, "Checkpoints kept.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run found in the run directory.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_GIF = flags.DEFINE_bool("gif", False, "Also write <workdir>/progress.gif from the --save_every images.")
+_SHEET = flags.DEFINE_bool("sheet", False, "Also write <workdir>/sheet.png: content | style | result.")
 
 
 def _fail(message: str, exit_code: int = 2) -> None:
@@ -55,28 +72,37 @@ def _fail(message: str, exit_code: int = 2) -> None:
     sys.exit(exit_code)
 
 
+def _numbers(flag_name: str, values):
+    """A list flag's values as floats, or None when the flag was not given."""
+    if not values:
+        return None
+    try:
+        return tuple(float(value) for value in values)
+    except ValueError:
+        _fail(f"--{flag_name} must be numbers; got {','.join(values)}")
+
+
 def _config_from_flags() -> config_lib.TransferConfig:
     if not _CONTENT.value or not _STYLE.value:
         _fail("--content and --style are required (image files)")
-    layer_weights = None
-    if _STYLE_LAYER_WEIGHTS.value:
-        try:
-            layer_weights = tuple(float(w) for w in _STYLE_LAYER_WEIGHTS.value)
-        except ValueError:
-            _fail(f"--style_layer_weights must be numbers; got {','.join(_STYLE_LAYER_WEIGHTS.value)}")
+    layer_weights = _numbers("style_layer_weights", _STYLE_LAYER_WEIGHTS.value)
+    style_blend = _numbers("style_blend", _STYLE_BLEND.value)
     try:
         return config_lib.TransferConfig(
-            content=_CONTENT.value, style=_STYLE.value, iters=_ITERS.value, size=_SIZE.value,
+            content=_CONTENT.value, style=tuple(_STYLE.value), iters=_ITERS.value, size=_SIZE.value,
             style_scale=_STYLE_SCALE.value, weights=_WEIGHTS.value, weights_dir=_WEIGHTS_DIR.value,
             pooling=_POOLING.value, content_layers=tuple(_CONTENT_LAYERS.value),
             style_layers=tuple(_STYLE_LAYERS.value), style_layer_weights=layer_weights,
+            style_preset=_STYLE_PRESET.value, style_blend=style_blend,
+            preserve_colors=_PRESERVE_COLORS.value, content_masks=tuple(_CONTENT_MASK.value),
+            style_masks=tuple(_STYLE_MASK.value), init_noise_ratio=_INIT_NOISE_RATIO.value,
             content_weight=_CONTENT_WEIGHT.value, style_weight=_STYLE_WEIGHT.value,
             tv_weight=_TV_WEIGHT.value, optimizer=_OPTIMIZER.value, lr=_LR.value, init=_INIT.value,
             seed=_SEED.value, deterministic=_DETERMINISTIC.value, workdir=_WORKDIR.value,
             output=_OUTPUT.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             summary_every=_SUMMARY_EVERY.value, save_every=_SAVE_EVERY.value,
             max_checkpoints=_MAX_CHECKPOINTS.value, overwrite=_OVERWRITE.value,
-            progress=_PROGRESS.value)
+            progress=_PROGRESS.value, gif=_GIF.value, sheet=_SHEET.value)
     except ValueError as error:
         _fail(str(error))
 

@@ -35,7 +35,7 @@ def test_losses_combine_as_documented():
     # The style target is the style image's Gram: the style image scores zero style loss.
     style_features = transfer.features(tf.constant(style[None]))
     for name in DEFAULT_STYLE_LAYERS:
-        error = losses.style_layer_loss(style_features[name], transfer.style_targets[name])
+        error = losses.style_layer_loss(style_features[name], transfer.style_regions[0].targets[name])
         assert float(error) == pytest.approx(0.0, abs=1e-6)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 # The 16 conv layers of VGG19, named as `keras.applications.VGG19` names them.
 VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = (
@@ -27,6 +27,16 @@ DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
 
 # Both adapt their step to the gradient's scale, so `lr` stays in pixel units whatever
 # the loss weights; plain SGD would need a learning rate tuned to each loss scale.
+COLOR_MODES: Tuple[str, ...] = ("luminance", "histogram")
+
+# Style-layer weights by VGG block (1-5): "fine" leans on the shallow layers that see
+# small texture, "coarse" on the deep layers whose receptive fields see large strokes.
+STYLE_PRESETS = {
+    "balanced": (1.0, 1.0, 1.0, 1.0, 1.0),
+    "fine": (1.0, 1.0, 0.5, 0.1, 0.02),
+    "coarse": (0.02, 0.1, 0.5, 1.0, 1.0),
+}
+
 OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop")
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
@@ -39,17 +49,20 @@ MIN_IMAGE_SIDE = 32
 # weights are compared by content (file digests, resolved weights), not by these names.
 NON_RESULT_FIELDS = frozenset({
     "iters", "workdir", "output", "checkpoint_every", "summary_every", "save_every",
-    "overwrite", "max_checkpoints", "progress", "deterministic",
-    "content", "style", "weights", "weights_dir",
+    "overwrite", "max_checkpoints", "progress", "deterministic", "gif", "sheet",
+    "content", "style", "weights", "weights_dir", "content_masks", "style_masks",
 })
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
-    """Everything that defines a style-transfer run. Paths are kept as given."""
+    """Everything that defines a style-transfer run. Paths are kept as given.
+
+    `style` is one path or several (a tuple, or comma-separated); it is stored as a tuple.
+    """
 
     content: str
-    style: str
+    style: Union[str, Tuple[str, ...]]
     iters: int = 500
     size: int = 512
     style_scale: float = 1.0
@@ -59,12 +72,18 @@ class TransferConfig:
     content_layers: Tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: Tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: Optional[Tuple[float, ...]] = None
+    style_preset: Optional[str] = None
+    style_blend: Optional[Tuple[float, ...]] = None
+    preserve_colors: Optional[str] = None
+    content_masks: Tuple[str, ...] = ()
+    style_masks: Tuple[str, ...] = ()
     content_weight: float = 1.0
     style_weight: float = 1e3
     tv_weight: float = 1e-2
     optimizer: str = "adam"
     lr: float = 5.0
     init: str = "content"
+    init_noise_ratio: float = 0.0
     seed: int = 0
     deterministic: bool = False
     workdir: Optional[str] = None
@@ -75,11 +94,45 @@ class TransferConfig:
     max_checkpoints: int = 3
     overwrite: bool = False
     progress: bool = True
+    gif: bool = False
+    sheet: bool = False
 
     def __post_init__(self):
-        for name in ("content", "style"):
-            if not getattr(self, name):
-                raise ValueError(f"`{name}` must name an image file. Received: {name}=''")
+        style = tuple(self.style.split(",")) if isinstance(self.style, str) else tuple(self.style)
+        object.__setattr__(self, "style", style)
+        if not self.content:
+            raise ValueError("`content` must name an image file. Received: content=''")
+        if not style or not all(style):
+            raise ValueError(f"`style` must name one or more image files. Received: style={style}")
+        if self.style_blend is not None:
+            if len(self.style_blend) != len(style):
+                raise ValueError(
+                    f"`style_blend` needs one weight per style image ({len(style)}). "
+                    f"Received: {len(self.style_blend)} weights")
+            for weight in self.style_blend:
+                _require_positive_float("style_blend", weight)
+        for name in ("content_masks", "style_masks"):
+            masks = getattr(self, name)
+            if masks and len(masks) != len(style):
+                raise ValueError(
+                    f"`{name}` needs one mask per style image ({len(style)}). "
+                    f"Received: {len(masks)} masks")
+        if self.style_masks and not self.content_masks and len(style) > 1:
+            raise ValueError("`style_masks` for several styles need `content_masks` to place them. "
+                             "Received: content_masks=()")
+        if self.preserve_colors is not None and self.preserve_colors not in COLOR_MODES:
+            raise ValueError(f"`preserve_colors` must be one of {COLOR_MODES}. "
+                             f"Received: preserve_colors={self.preserve_colors!r}")
+        if self.style_preset is not None:
+            if self.style_preset not in STYLE_PRESETS:
+                raise ValueError(f"`style_preset` must be one of {tuple(STYLE_PRESETS)}. "
+                                 f"Received: style_preset={self.style_preset!r}")
+            if self.style_layer_weights is not None:
+                raise ValueError("Give `style_preset` or `style_layer_weights`, not both. "
+                                 f"Received: style_preset={self.style_preset!r} and weights")
+        if not (isinstance(self.init_noise_ratio, (int, float)) and 0 <= self.init_noise_ratio <= 1):
+            raise ValueError("`init_noise_ratio` must be between 0 and 1. "
+                             f"Received: init_noise_ratio={self.init_noise_ratio!r}")
         _require_positive_int("iters", self.iters)
         _require_positive_int("size", self.size)
         if self.size < MIN_IMAGE_SIDE:
@@ -120,9 +173,15 @@ class TransferConfig:
     @property
     def normalized_style_layer_weights(self) -> Tuple[float, ...]:
         """Per-layer style weights scaled to sum to 1 (Gatys's w_l = 1/|L| by default)."""
-        raw = self.style_layer_weights or (1.0,) * len(self.style_layers)
-        total = sum(raw)
-        return tuple(w / total for w in raw)
+        if self.style_preset is not None:
+            by_block = STYLE_PRESETS[self.style_preset]
+            return _normalized(tuple(by_block[int(name[5]) - 1] for name in self.style_layers))
+        return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
+
+    @property
+    def normalized_style_blend(self) -> Tuple[float, ...]:
+        """How much each style image counts, scaled to sum to 1 (equal by default)."""
+        return _normalized(self.style_blend or (1.0,) * len(self.style))
 
     @property
     def run_dir(self) -> str:
@@ -130,7 +189,8 @@ class TransferConfig:
         if self.workdir:
             return self.workdir
         stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
-        return os.path.join("runs", f"{stem(self.content)}-{stem(self.style)}")
+        styles = "+".join(stem(path) for path in self.style)
+        return os.path.join("runs", f"{stem(self.content)}-{styles}")
 
     @property
     def output_path(self) -> str:
@@ -142,9 +202,15 @@ class TransferConfig:
         for name in NON_RESULT_FIELDS:
             settings.pop(name)
         settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
+        settings["style_blend"] = list(self.normalized_style_blend)
         for name in ("content_layers", "style_layers"):
             settings[name] = list(settings[name])
         return settings
+
+
+def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
+    total = sum(weights)
+    return tuple(weight / total for weight in weights)
 
 
 def _require_positive_int(name: str, value) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -84,6 +84,34 @@ def check_size(image: np.ndarray, what: str) -> None:
         raise ImageError(
             f"{what} is {width}x{height} px; VGG19 needs at least {MIN_IMAGE_SIDE} px a side "
             f"(use a larger image or a larger --size)")
+
+
+def load_mask(path: str, size: Tuple[int, int]) -> np.ndarray:
+    """A mask image as (height, width) floats in [0, 1] (white = 1), resized to (width, height)."""
+    gray = load_image(path).mean(axis=-1, keepdims=True) / 255.0
+    return np.clip(resize(gray * 255.0, size)[..., 0] / 255.0, 0.0, 1.0)
+
+
+def side_by_side(pictures: Sequence[np.ndarray], height: int, gap: int = 8) -> np.ndarray:
+    """Pictures scaled to one height and set in a row on white, for a contact sheet."""
+    scaled = [resize(p, (max(1, round(p.shape[1] * height / p.shape[0])), height)) for p in pictures]
+    width = sum(p.shape[1] for p in scaled) + gap * (len(scaled) - 1)
+    sheet = np.full((height, width, 3), 255.0, np.float32)
+    left = 0
+    for picture in scaled:
+        sheet[:, left:left + picture.shape[1]] = picture
+        left += picture.shape[1] + gap
+    return sheet
+
+
+def save_gif(path: str, frames: Sequence[np.ndarray], frame_seconds: float = 0.25) -> None:
+    """An animated GIF that loops, written atomically; the last frame is held longer."""
+    pictures = [Image.fromarray(np.clip(np.rint(f), 0, 255).astype(np.uint8), mode="RGB")
+                for f in frames]
+    durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(frame_seconds * 4000)]
+    with atomic_write(path) as file:
+        pictures[0].save(file, format="GIF", save_all=True, append_images=pictures[1:],
+                         duration=durations, loop=0)
 
 
 def save_image(path: str, image: np.ndarray) -> None:

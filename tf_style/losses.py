@@ -25,6 +25,18 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     return tf.einsum("bhwi,bhwj->bij", features, features) / positions
 
 
+def guided_gram_matrix(features: tf.Tensor, guide: tf.Tensor) -> tf.Tensor:
+    """Gram matrix of the features inside a region: (F*T)^T (F*T) / sum(T^2).
+
+    `guide` (batch, H, W, 1) in [0, 1] marks the region (Gatys et al., "Controlling
+    Perceptual Factors in Neural Style Transfer", CVPR 2017). Dividing by the region's
+    size keeps it comparable with `gram_matrix`, which it equals for an all-ones guide.
+    """
+    guided = features * guide
+    area = tf.reduce_sum(tf.square(guide), axis=[1, 2, 3])
+    return tf.einsum("bhwi,bhwj->bij", guided, guided) / (area[:, None, None] + _TINY)
+
+
 def relative_squared_error(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """sum((value - target)^2) / sum(target^2)."""
     return tf.reduce_sum(tf.square(value - target)) / (tf.reduce_sum(tf.square(target)) + _TINY)

@@ -6,6 +6,7 @@ Layout of a run directory:
     events.out.tfevents.*    TensorBoard scalars, images and the train-step graph
     images/step_NNNNNN.png   intermediate images every --save_every steps
     output.png               the final image (unless --output says elsewhere)
+    progress.gif, sheet.png  with --gif and --sheet
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_style import images, vgg, weights
+from tf_style import color, images, vgg, weights
 from tf_style.files import atomic_write, file_digest
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
@@ -38,6 +39,8 @@ from tf_style.transfer import StyleTransfer
 RUN_RECORD = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 IMAGE_DIR = "images"
+GIF_FILE = "progress.gif"
+SHEET_FILE = "sheet.png"
 
 
 class RunDirectoryError(TransferError):
@@ -71,33 +74,65 @@ StepCallback = Callable[[StepReport], None]
 
 @dataclasses.dataclass(frozen=True)
 class PreparedInputs:
-    content_image: np.ndarray
-    style_image: np.ndarray
+    """The images as the optimisation sees them, and what is needed to show its result."""
+
+    content_image: np.ndarray  # what the content loss matches (luminance only, in that mode)
+    style_images: Tuple[np.ndarray, ...]  # recoloured or luminance-only, with --preserve_colors
     initial_image: np.ndarray
+    content_masks: Optional[Tuple[np.ndarray, ...]]
+    style_masks: Optional[Tuple[np.ndarray, ...]]
+    original_content: np.ndarray
+    original_styles: Tuple[np.ndarray, ...]
+    preserve_colors: Optional[str]
     weights_source: weights.WeightsSource
     record: dict
 
+    def present(self, image: np.ndarray) -> np.ndarray:
+        """The optimised image as a person sees it: with luminance transfer, in the photo's colours."""
+        if self.preserve_colors == "luminance":
+            return color.with_content_colors(image, self.original_content)
+        return image
+
 
 def prepare_inputs(config: TransferConfig) -> PreparedInputs:
-    """Loads and sizes the images and resolves the weights; touches no run directory."""
-    content_source = _load_checked(config.content, "content image")
-    style_source = _load_checked(config.style, "style image")
-    content_image = images.resize_longest_side(content_source, config.size)
-    images.check_size(content_image, f"content image {config.content} at --size {config.size}")
-    content_height, content_width = content_image.shape[:2]
+    """Loads and sizes the images and masks, resolves the weights; touches no run directory."""
+    original_content = images.resize_longest_side(
+        _load_checked(config.content, "content image"), config.size)
+    images.check_size(original_content, f"content image {config.content} at --size {config.size}")
+    content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
-    style_image = images.resize_longest_side(style_source, style_longest)
-    images.check_size(style_image, f"style image {config.style} at --style_scale {config.style_scale}")
-    initial_image = _initial_image(config, content_image, style_image)
+    original_styles = []
+    for path in config.style:
+        style_image = images.resize_longest_side(_load_checked(path, "style image"), style_longest)
+        images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale}")
+        original_styles.append(style_image)
+
+    content_image, style_images = original_content, original_styles
+    if config.preserve_colors == "histogram":
+        style_images = [color.match_color_histogram(s, original_content) for s in original_styles]
+    elif config.preserve_colors == "luminance":
+        content_image = color.luminance_image(original_content)
+        style_images = [color.match_luminance(s, original_content) for s in original_styles]
+
+    content_masks = tuple(_load_mask(path, original_content) for path in config.content_masks)
+    style_masks = tuple(_load_mask(path, s) for path, s in zip(config.style_masks, style_images))
+    initial_image = _initial_image(config, content_image, style_images[0])
+    if config.preserve_colors == "luminance":
+        initial_image = color.luminance_image(initial_image)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     record = {
         "settings": config.result_settings(),
         "content_sha256": file_digest(config.content),
-        "style_sha256": file_digest(config.style),
+        "style_sha256": [file_digest(path) for path in config.style],
+        "content_masks_sha256": [file_digest(path) for path in config.content_masks],
+        "style_masks_sha256": [file_digest(path) for path in config.style_masks],
         "image_size": [content_height, content_width],
         "weights": weights_source.identity(),
     }
-    return PreparedInputs(content_image, style_image, initial_image, weights_source, record)
+    return PreparedInputs(
+        content_image, tuple(style_images), initial_image, content_masks or None,
+        style_masks or None, original_content, tuple(original_styles), config.preserve_colors,
+        weights_source, record)
 
 
 def _load_checked(path: str, what: str) -> np.ndarray:
@@ -107,18 +142,27 @@ def _load_checked(path: str, what: str) -> np.ndarray:
     return image
 
 
+def _load_mask(path: str, like: np.ndarray) -> np.ndarray:
+    mask = images.load_mask(path, (like.shape[1], like.shape[0]))
+    if mask.max() < 0.5:
+        raise images.ImageError(f"mask {path} marks no region (it has no white area)")
+    return mask
+
+
 def _initial_image(config: TransferConfig, content_image: np.ndarray,
                    style_image: np.ndarray) -> np.ndarray:
     size = (content_image.shape[1], content_image.shape[0])
-    if config.init == "content":
-        return content_image.copy()
-    if config.init == "style":
-        return images.resize(style_image, size)
+    noise = np.random.default_rng(config.seed).uniform(0.0, 255.0, content_image.shape)
     if config.init == "noise":
-        rng = np.random.default_rng(config.seed)
-        return rng.uniform(0.0, 255.0, content_image.shape).astype(np.float32)
-    # Anything else names an image file (e.g. an earlier result to start from).
-    return images.resize(images.load_image(config.init), size)
+        return noise.astype(np.float32)
+    if config.init == "content":
+        start = content_image
+    elif config.init == "style":
+        start = images.resize(style_image, size)
+    else:  # anything else names an image file (e.g. an earlier result to start from)
+        start = images.resize(images.load_image(config.init), size)
+    ratio = config.init_noise_ratio
+    return ((1.0 - ratio) * start + ratio * noise).astype(np.float32)
 
 
 def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.ndarray:
@@ -138,11 +182,13 @@ def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.nd
     _claim_run_directory(run_dir, inputs.record, config.overwrite)
     logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
     transfer = StyleTransfer(
-        feature_model, inputs.content_image, inputs.style_image, inputs.initial_image,
+        feature_model, inputs.content_image, inputs.style_images, inputs.initial_image,
         content_layers=config.content_layers, style_layers=config.style_layers,
         style_layer_weights=config.normalized_style_layer_weights,
         content_weight=config.content_weight, style_weight=config.style_weight,
-        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr)
+        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr,
+        style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
+        style_masks=inputs.style_masks)
 
     checkpoint = tf.train.Checkpoint(
         image=transfer.image, optimizer=transfer.optimizer, step=transfer.step)
@@ -158,17 +204,34 @@ def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.nd
     progress = ProgressBar(config.iters, enabled=config.progress)
     try:
         with _stop_on_signals() as stop:
-            _train(config, transfer, manager, writer, progress, callbacks, stop)
+            _train(config, inputs, transfer, manager, writer, progress, callbacks, stop)
     finally:
         progress.close()
         writer.close()
-    result = transfer.result()
+    result = inputs.present(transfer.result())
     images.save_image(config.output_path, result)
     logging.info("Wrote %s after %d steps", config.output_path, int(transfer.step))
+    if config.gif:
+        _write_gif(config, result)
+    if config.sheet:
+        sheet_path = os.path.join(config.run_dir, SHEET_FILE)
+        pictures = [inputs.original_content, *inputs.original_styles, result]
+        images.save_image(sheet_path, images.side_by_side(pictures, height=result.shape[0]))
+        logging.info("Wrote %s", sheet_path)
     return result
 
 
-def _train(config: TransferConfig, transfer: StyleTransfer, manager: tf.train.CheckpointManager,
+def _write_gif(config: TransferConfig, result: np.ndarray) -> None:
+    """The run's progression from its --save_every images, ending on the result."""
+    frame_paths = sorted(glob.glob(os.path.join(config.run_dir, IMAGE_DIR, "step_*.png")))
+    frames = [images.load_image(path) for path in frame_paths]
+    frames = [f for f in frames if f.shape == result.shape] + [result]
+    gif_path = os.path.join(config.run_dir, GIF_FILE)
+    images.save_gif(gif_path, frames)
+    logging.info("Wrote %s (%d frames)", gif_path, len(frames))
+
+
+def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer, manager: tf.train.CheckpointManager,
            writer, progress: "ProgressBar", callbacks: Sequence[StepCallback],
            stop: "_SignalFlag") -> None:
     step = int(transfer.step)
@@ -184,10 +247,10 @@ def _train(config: TransferConfig, transfer: StyleTransfer, manager: tf.train.Ch
                 f"the loss became {step_losses['total']} at step {step}; lower --lr or the weights")
         progress.update(step, step_losses, seconds)
         if step % config.summary_every == 0 or step == config.iters:
-            _write_summaries(writer, transfer, step, step_losses, seconds)
+            _write_summaries(writer, inputs.present(transfer.result()), step, step_losses, seconds)
         if step % config.save_every == 0:
-            images.save_image(
-                os.path.join(config.run_dir, IMAGE_DIR, f"step_{step:06d}.png"), transfer.result())
+            images.save_image(os.path.join(config.run_dir, IMAGE_DIR, f"step_{step:06d}.png"),
+                              inputs.present(transfer.result()))
         report = StepReport(step, config.iters, step_losses, seconds, transfer)
         for callback in callbacks:
             callback(report)
@@ -204,13 +267,13 @@ def _checkpoint_path(manager: tf.train.CheckpointManager, step: int) -> str:
     return f"{os.path.join(manager.directory, 'ckpt')}-{step}"
 
 
-def _write_summaries(writer, transfer: StyleTransfer, step: int, step_losses: Dict[str, float],
+def _write_summaries(writer, image: np.ndarray, step: int, step_losses: Dict[str, float],
                      seconds: float) -> None:
     with writer.as_default(step=step):
         for name, value in step_losses.items():
             tf.summary.scalar(f"loss/{name}", value)
         tf.summary.scalar("perf/seconds_per_step", seconds)
-        tf.summary.image("image", transfer.image / 255.0)
+        tf.summary.image("image", image[None] / 255.0)
     writer.flush()
 
 

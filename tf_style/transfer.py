@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+import dataclasses
+from typing import Dict, Optional, Sequence, Union
 
 import keras
 import numpy as np
@@ -22,19 +23,37 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class StyleRegion:
+    """Where a style target applies: `guides` (per layer, None = everywhere) and its weight."""
+
+    weight: float
+    targets: Dict[str, tf.Tensor]
+    guides: Optional[Dict[str, tf.Tensor]] = None
+
+
 class StyleTransfer:
     """Holds the image being optimised, its optimizer and step counter, and the step.
 
     Targets (content features, style Grams) are computed once here, outside the step.
     `train_step()` runs one compiled update and returns the losses of the image it
     started from: `total`, `content`, `style`, `tv` and `style/<layer>`.
+
+    Several style images are blended by `style_blend`: into one Gram target per layer,
+    or, with `content_masks`, each applied inside its own region of the content (guided
+    Grams). `style_masks` restrict the part of each style image its statistics come from.
     """
 
     def __init__(self, feature_model: keras.Model, content_image: np.ndarray,
-                 style_image: np.ndarray, initial_image: np.ndarray, *,
-                 content_layers: Sequence[str], style_layers: Sequence[str],
+                 style_images: Union[np.ndarray, Sequence[np.ndarray]], initial_image: np.ndarray,
+                 *, content_layers: Sequence[str], style_layers: Sequence[str],
                  style_layer_weights: Sequence[float], content_weight: float,
-                 style_weight: float, tv_weight: float, optimizer: str, learning_rate: float):
+                 style_weight: float, tv_weight: float, optimizer: str, learning_rate: float,
+                 style_blend: Optional[Sequence[float]] = None,
+                 content_masks: Optional[Sequence[np.ndarray]] = None,
+                 style_masks: Optional[Sequence[np.ndarray]] = None):
+        if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
+            style_images = [style_images]
         self.feature_model = feature_model
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
@@ -44,11 +63,26 @@ class StyleTransfer:
         self.tv_weight = float(tv_weight)
 
         content_features = self.features(tf.constant(content_image[None], tf.float32))
-        style_features = self.features(tf.constant(style_image[None], tf.float32))
         self.content_targets = {
             name: tf.constant(content_features[name]) for name in self.content_layers}
-        self.style_targets = {
-            name: tf.constant(losses.gram_matrix(style_features[name])) for name in self.style_layers}
+        blend = np.asarray(style_blend if style_blend is not None else [1.0] * len(style_images))
+        blend = blend / blend.sum()
+        style_grams = []
+        for index, style_image in enumerate(style_images):
+            style_features = self.features(tf.constant(style_image[None], tf.float32))
+            guides = (_layer_guides(style_masks[index], style_features, self.style_layers)
+                      if style_masks else None)
+            style_grams.append({name: _gram(style_features[name], guides, name)
+                                for name in self.style_layers})
+        if content_masks:
+            self.style_regions = tuple(
+                StyleRegion(float(weight), grams,
+                            _layer_guides(mask, content_features, self.style_layers))
+                for weight, grams, mask in zip(blend, style_grams, content_masks))
+        else:
+            blended = {name: tf.add_n([float(w) * grams[name] for w, grams in zip(blend, style_grams)])
+                       for name in self.style_layers}
+            self.style_regions = (StyleRegion(1.0, blended),)
 
         self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
@@ -67,7 +101,10 @@ class StyleTransfer:
             losses.content_loss(features[name], self.content_targets[name])
             for name in self.content_layers]) / len(self.content_layers)
         per_layer = {
-            name: losses.style_layer_loss(features[name], self.style_targets[name])
+            name: tf.add_n([
+                region.weight * losses.relative_squared_error(
+                    _gram(features[name], region.guides, name), region.targets[name])
+                for region in self.style_regions])
             for name in self.style_layers}
         style = tf.add_n([self.style_layer_weights[name] * per_layer[name] for name in self.style_layers])
         tv = losses.total_variation_loss(image)
@@ -88,3 +125,17 @@ class StyleTransfer:
     def result(self) -> np.ndarray:
         """The current image as an (H, W, 3) float32 RGB array in 0-255."""
         return self.image.numpy()[0]
+
+
+def _gram(features: tf.Tensor, guides: Optional[Dict[str, tf.Tensor]], name: str) -> tf.Tensor:
+    if guides is None:
+        return losses.gram_matrix(features)
+    return losses.guided_gram_matrix(features, guides[name])
+
+
+def _layer_guides(mask: np.ndarray, features: Dict[str, tf.Tensor],
+                  layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+    """A (H, W) mask in [0, 1] averaged down to each layer's resolution."""
+    mask = tf.constant(mask[None, :, :, None], tf.float32)
+    return {name: tf.constant(tf.image.resize(mask, tf.shape(features[name])[1:3], method="area"))
+            for name in layer_names}
