@@ -107,6 +107,14 @@ def _config_from_flags() -> config_lib.TransferConfig:
         _fail(str(error))
 
 
+def _parse_flags(argv):
+    """absl's parser, with its errors (a bad enum, a non-number) in our one-line form."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        _fail(str(error))
+
+
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -123,4 +131,4 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

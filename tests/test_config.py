@@ -54,3 +54,37 @@ def test_config_module_does_not_import_tensorflow():
     code = "import tf_style.config, sys; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(style=("a.jpg", "b.jpg"), style_blend=(1.0,)), "one weight per style image"),
+    (dict(style=("a.jpg", "b.jpg"), style_blend=(1.0, -1.0)), "style_blend"),
+    (dict(style=("a.jpg", "b.jpg"), content_masks=("m.png",)), "one mask per style image"),
+    (dict(style=("a.jpg", "b.jpg"), style_masks=("m.png", "n.png")), "need `content_masks`"),
+    (dict(style_preset="fine", style_layer_weights=(1.0,) * 5), "not both"),
+    (dict(style_preset="huge"), "style_preset"),
+    (dict(preserve_colors="sepia"), "preserve_colors"),
+    (dict(init_noise_ratio=1.5), "init_noise_ratio"),
+    (dict(style=""), "style"),
+])
+def test_bad_artistic_settings_raise_value_error(override, message):
+    settings = dict(content="c.jpg", style="s.jpg")
+    settings.update(override)
+    with pytest.raises(ValueError, match=message):
+        TransferConfig(**settings)
+
+
+def test_presets_weight_layers_by_block():
+    fine = TransferConfig(content="c", style="s", style_preset="fine").normalized_style_layer_weights
+    coarse = TransferConfig(content="c", style="s", style_preset="coarse").normalized_style_layer_weights
+    assert fine[0] > fine[2] > fine[4] and coarse[0] < coarse[2] < coarse[4]
+    assert sum(fine) == pytest.approx(1.0) and sum(coarse) == pytest.approx(1.0)
+    balanced = TransferConfig(content="c", style="s", style_preset="balanced")
+    assert balanced.normalized_style_layer_weights == pytest.approx((0.2,) * 5)
+
+
+def test_several_styles_from_a_comma_list_and_blend():
+    config = TransferConfig(content="c.jpg", style="x/a.jpg,y/b.jpg", style_blend=(7.0, 3.0))
+    assert config.style == ("x/a.jpg", "y/b.jpg")
+    assert config.normalized_style_blend == pytest.approx((0.7, 0.3))
+    assert config.run_dir == "runs/c-a+b"

@@ -53,3 +53,18 @@ def test_total_variation_matches_numpy():
     np.testing.assert_allclose(losses.total_variation_loss(image).numpy(), expected, rtol=1e-5)
     flat = np.full((1, 5, 7, 3), 80.0, dtype=np.float32)
     assert losses.total_variation_loss(flat).numpy() == 0.0
+
+
+def test_guided_gram_with_a_full_guide_is_the_gram_matrix():
+    features = np.random.default_rng(4).normal(size=(1, 6, 8, 5)).astype(np.float32)
+    ones = np.ones((1, 6, 8, 1), np.float32)
+    np.testing.assert_allclose(losses.guided_gram_matrix(features, ones).numpy(),
+                               _numpy_gram(features), rtol=1e-5)
+
+
+def test_guided_gram_with_a_half_mask_is_the_gram_of_that_half():
+    features = np.random.default_rng(5).normal(size=(1, 6, 8, 5)).astype(np.float32)
+    left = np.zeros((1, 6, 8, 1), np.float32)
+    left[:, :, :4] = 1.0
+    np.testing.assert_allclose(losses.guided_gram_matrix(features, left).numpy(),
+                               _numpy_gram(features[:, :, :4]), rtol=1e-5)

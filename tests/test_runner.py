@@ -202,3 +202,82 @@ def test_progress_bar_shows_step_losses_speed_and_eta():
     line = bar.format(3, step_losses)
     assert "3/10" in line and "loss 12.5" in line and "style 0.0125" in line
     assert "3.00 s/step" in line and "ETA 0:21" in line  # 7 steps left at 3 s
+
+
+def test_style_scale_sizes_the_style_relative_to_the_content(image_files, tmp_path):
+    from tf_style.runner import prepare_inputs
+    inputs = prepare_inputs(_config(image_files, tmp_path, size=64, style_scale=0.75))
+    assert inputs.content_image.shape == (48, 64, 3)
+    assert inputs.style_images[0].shape == (48, 48, 3)  # square style, longest side 0.75 * 64
+
+
+def test_init_noise_ratio_mixes_seeded_noise_into_the_content(image_files, tmp_path):
+    from tf_style.runner import prepare_inputs
+    plain = prepare_inputs(_config(image_files, tmp_path, init="content"))
+    noise = prepare_inputs(_config(image_files, tmp_path, init="noise", seed=4))
+    mixed = prepare_inputs(_config(image_files, tmp_path, init="content", init_noise_ratio=0.25, seed=4))
+    np.testing.assert_allclose(mixed.initial_image,
+                               0.75 * plain.initial_image + 0.25 * noise.initial_image, atol=1e-3)
+
+
+def test_luminance_mode_returns_the_photos_colours(image_files, tmp_path):
+    from tf_style import color
+    from tf_style.runner import prepare_inputs
+    config = _config(image_files, tmp_path, preserve_colors="luminance")
+    inputs = prepare_inputs(config)
+    gray = inputs.style_images[0]
+    np.testing.assert_allclose(gray[..., 0], gray[..., 2])  # the style is seen as luminance
+    image = run(config)
+    chroma = color.rgb_to_yiq(image)[..., 1:]
+    content_chroma = color.rgb_to_yiq(inputs.original_content)[..., 1:]
+    # Clipping to 0-255 can move a few saturated pixels; the colours are the photo's.
+    assert np.median(np.abs(chroma - content_chroma)) < 1.0
+
+
+def test_histogram_mode_recolours_the_style_to_the_photo(image_files, tmp_path):
+    from PIL import Image
+    from tf_style.runner import prepare_inputs
+    content, style = image_files
+    red = np.asarray(Image.open(style)).astype(np.float32) * [1.0, 0.3, 0.3]
+    Image.fromarray(red.astype(np.uint8)).save(style)
+    inputs = prepare_inputs(_config(image_files, tmp_path, preserve_colors="histogram"))
+    content_mean = inputs.original_content.reshape(-1, 3).mean(0)
+    assert np.abs(inputs.style_images[0].reshape(-1, 3).mean(0) - content_mean).max() < 3
+    assert np.abs(inputs.original_styles[0].reshape(-1, 3).mean(0) - content_mean).max() > 40
+
+
+def test_gif_and_sheet(image_files, tmp_path):
+    from PIL import Image
+    config = _config(image_files, tmp_path, iters=5, save_every=2, gif=True, sheet=True)
+    result = run(config)
+    with Image.open(os.path.join(config.run_dir, "progress.gif")) as gif:
+        assert gif.n_frames == 3 and gif.size == (48, 36)  # steps 2 and 4, then the result (5)
+    with Image.open(os.path.join(config.run_dir, "sheet.png")) as sheet:
+        # content 48 wide, style 36 wide (square at height 36), result 48 wide, two gaps of 8
+        assert sheet.size == (48 + 36 + 48 + 2 * 8, 36)
+        np.testing.assert_allclose(np.asarray(sheet)[:, -48:], np.rint(result), atol=1)
+
+
+def test_changed_artistic_control_refuses_resume(image_files, tmp_path):
+    config = _config(image_files, tmp_path)
+    run(config)
+    for change in (dict(preserve_colors="histogram"), dict(style_preset="coarse"),
+                   dict(init_noise_ratio=0.5)):
+        with pytest.raises(TransferError, match="--overwrite"):
+            run(dataclasses.replace(config, **change))
+    # Output-only controls may change.
+    run(dataclasses.replace(config, sheet=True))
+
+
+def test_masks_are_recorded_and_an_empty_mask_is_refused(image_files, tmp_path):
+    from PIL import Image
+    mask, empty = str(tmp_path / "mask.png"), str(tmp_path / "empty.png")
+    Image.new("L", (64, 48), 255).save(mask)
+    Image.new("L", (64, 48), 0).save(empty)
+    config = _config(image_files, tmp_path, content_masks=(mask,))
+    run(config)
+    Image.new("L", (64, 48), 200).save(mask)  # an edited mask is another run
+    with pytest.raises(TransferError, match="content_masks_sha256"):
+        run(config)
+    with pytest.raises(TransferError, match="marks no region"):
+        run(dataclasses.replace(config, content_masks=(empty,), workdir=str(tmp_path / "other")))

@@ -44,6 +44,7 @@ def _bad_files(tmp):
     (tmp / "corrupt_weights").mkdir(exist_ok=True)
     (tmp / "corrupt_weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"partial")
     (tmp / "a_file").write_text("")
+    Image.new("L", (64, 48), 0).save(tmp / "black.png")
 
 
 CASES = {
@@ -64,6 +65,12 @@ CASES = {
     "corrupt imagenet file": (["--weights", "imagenet", "--weights_dir", "{tmp}/corrupt_weights"],
                               ["wrong md5"]),
     "stray argument": (["extra"], ["unexpected arguments"]),
+    "not an integer": (["--iters", "many"], ["--iters"]),
+    "unknown colour mode": (["--preserve_colors", "sepia"], ["preserve_colors"]),
+    "blend per style": (["--style", "{tmp}/whole.jpg,{tmp}/whole.jpg", "--style_blend", "1"],
+                        ["one weight per style image"]),
+    "empty mask": (["--content_mask", "{tmp}/black.png"], ["marks no region"]),
+    "missing mask": (["--content_mask", "{tmp}/nothing.png"], ["not found"]),
 }
 
 

@@ -67,3 +67,42 @@ def test_train_step_runs_the_network_once_forward_and_targets_are_constants():
     conv_layers = len(vgg.conv_layers(transfer.feature_model))
     assert op_types.count("Conv2D") == conv_layers
     assert "Conv2DBackpropInput" in op_types  # and it differentiates through them
+
+
+def _transfer_with(style_images, style_layers=DEFAULT_STYLE_LAYERS, width=48, **kwargs):
+    model = vgg.build_vgg19(DEFAULT_CONTENT_LAYERS + tuple(style_layers))
+    weights.load_weights(model, weights.WeightsSource("random", seed=0))
+    content = synthetic_image(48, width, seed=1).astype(np.float32)
+    return StyleTransfer(
+        model, content, style_images, content, content_layers=DEFAULT_CONTENT_LAYERS,
+        style_layers=style_layers, style_layer_weights=[1 / len(style_layers)] * len(style_layers),
+        content_weight=1.0, style_weight=1e3, tv_weight=1e-2, optimizer="adam",
+        learning_rate=5.0, **kwargs), content
+
+
+def test_blended_style_target_is_the_weighted_sum_of_grams():
+    first = synthetic_image(48, 48, seed=2).astype(np.float32)
+    second = synthetic_image(64, 40, seed=3).astype(np.float32)
+    blended, _ = _transfer_with([first, second], style_blend=[0.7, 0.3])
+    alone = [_transfer_with([image])[0].style_regions[0].targets for image in (first, second)]
+    for name in DEFAULT_STYLE_LAYERS:
+        expected = 0.7 * alone[0][name] + 0.3 * alone[1][name]
+        np.testing.assert_allclose(blended.style_regions[0].targets[name], expected, rtol=1e-5)
+
+
+def test_content_mask_keeps_the_style_inside_its_region():
+    style = np.zeros((48, 48, 3), np.float32)
+    style[..., 2] = 255.0  # pure blue: a style that pulls colour hard
+    left = np.zeros((48, 96), np.float32)
+    left[:, :32] = 1.0
+    # Shallow layers see a few pixels; deep ones would reach across the whole small image.
+    shallow = ("block1_conv1", "block2_conv1")
+    masked, content = _transfer_with([style], style_layers=shallow, width=96, content_masks=[left])
+    unmasked, _ = _transfer_with([style], style_layers=shallow, width=96)
+    for _ in range(12):
+        masked.train_step()
+        unmasked.train_step()
+    masked_change = np.abs(masked.result() - content).mean(axis=(0, 2))
+    unmasked_change = np.abs(unmasked.result() - content).mean(axis=(0, 2))
+    assert masked_change[:24].mean() > 4 * masked_change[-32:].mean()
+    assert unmasked_change[-32:].mean() > 4 * masked_change[-32:].mean()

@@ -225,7 +225,9 @@ def _write_gif(config: TransferConfig, result: np.ndarray) -> None:
     """The run's progression from its --save_every images, ending on the result."""
     frame_paths = sorted(glob.glob(os.path.join(config.run_dir, IMAGE_DIR, "step_*.png")))
     frames = [images.load_image(path) for path in frame_paths]
-    frames = [f for f in frames if f.shape == result.shape] + [result]
+    frames = [f for f in frames if f.shape == result.shape]
+    if not frames or not np.array_equal(frames[-1], np.clip(np.rint(result), 0, 255)):
+        frames.append(result)
     gif_path = os.path.join(config.run_dir, GIF_FILE)
     images.save_gif(gif_path, frames)
     logging.info("Wrote %s (%d frames)", gif_path, len(frames))
