@@ -104,10 +104,14 @@ def side_by_side(pictures: Sequence[np.ndarray], height: int, gap: int = 8) -> n
     return sheet
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """0-255 floats to the 8-bit pixels a file holds: rounded and clipped."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
 def save_gif(path: str, frames: Sequence[np.ndarray], frame_seconds: float = 0.25) -> None:
     """An animated GIF that loops, written atomically; the last frame is held longer."""
-    pictures = [Image.fromarray(np.clip(np.rint(f), 0, 255).astype(np.uint8), mode="RGB")
-                for f in frames]
+    pictures = [Image.fromarray(to_uint8(frame), mode="RGB") for frame in frames]
     durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(frame_seconds * 4000)]
     with atomic_write(path) as file:
         pictures[0].save(file, format="GIF", save_all=True, append_images=pictures[1:],
@@ -118,6 +122,5 @@ def save_image(path: str, image: np.ndarray) -> None:
     """Writes an RGB 0-255 array atomically; the format follows the extension (PNG if none)."""
     extension = os.path.splitext(path)[1].lower()
     image_format = Image.registered_extensions().get(extension, "PNG")
-    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     with atomic_write(path) as file:
-        Image.fromarray(pixels, mode="RGB").save(file, format=image_format)
+        Image.fromarray(to_uint8(image), mode="RGB").save(file, format=image_format)

@@ -181,14 +181,7 @@ def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.nd
     run_dir = config.run_dir
     _claim_run_directory(run_dir, inputs.record, config.overwrite)
     logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
-    transfer = StyleTransfer(
-        feature_model, inputs.content_image, inputs.style_images, inputs.initial_image,
-        content_layers=config.content_layers, style_layers=config.style_layers,
-        style_layer_weights=config.normalized_style_layer_weights,
-        content_weight=config.content_weight, style_weight=config.style_weight,
-        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr,
-        style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
-        style_masks=inputs.style_masks)
+    transfer = _build_transfer(config, inputs, feature_model)
 
     checkpoint = tf.train.Checkpoint(
         image=transfer.image, optimizer=transfer.optimizer, step=transfer.step)
@@ -214,28 +207,45 @@ def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.nd
     if config.gif:
         _write_gif(config, result)
     if config.sheet:
-        sheet_path = os.path.join(config.run_dir, SHEET_FILE)
-        pictures = [inputs.original_content, *inputs.original_styles, result]
-        images.save_image(sheet_path, images.side_by_side(pictures, height=result.shape[0]))
-        logging.info("Wrote %s", sheet_path)
+        _write_sheet(config, inputs, result)
     return result
+
+
+def _build_transfer(config: TransferConfig, inputs: PreparedInputs,
+                    feature_model: keras.Model) -> StyleTransfer:
+    return StyleTransfer(
+        feature_model, inputs.content_image, inputs.style_images, inputs.initial_image,
+        content_layers=config.content_layers, style_layers=config.style_layers,
+        style_layer_weights=config.normalized_style_layer_weights,
+        content_weight=config.content_weight, style_weight=config.style_weight,
+        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr,
+        style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
+        style_masks=inputs.style_masks)
 
 
 def _write_gif(config: TransferConfig, result: np.ndarray) -> None:
     """The run's progression from its --save_every images, ending on the result."""
     frame_paths = sorted(glob.glob(os.path.join(config.run_dir, IMAGE_DIR, "step_*.png")))
     frames = [images.load_image(path) for path in frame_paths]
-    frames = [f for f in frames if f.shape == result.shape]
-    if not frames or not np.array_equal(frames[-1], np.clip(np.rint(result), 0, 255)):
+    frames = [frame for frame in frames if frame.shape == result.shape]
+    if not frames or not np.array_equal(frames[-1], images.to_uint8(result)):
         frames.append(result)
     gif_path = os.path.join(config.run_dir, GIF_FILE)
     images.save_gif(gif_path, frames)
     logging.info("Wrote %s (%d frames)", gif_path, len(frames))
 
 
-def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer, manager: tf.train.CheckpointManager,
-           writer, progress: "ProgressBar", callbacks: Sequence[StepCallback],
-           stop: "_SignalFlag") -> None:
+def _write_sheet(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray) -> None:
+    """content | style(s) | result at the result's height."""
+    sheet_path = os.path.join(config.run_dir, SHEET_FILE)
+    pictures = [inputs.original_content, *inputs.original_styles, result]
+    images.save_image(sheet_path, images.side_by_side(pictures, height=result.shape[0]))
+    logging.info("Wrote %s", sheet_path)
+
+
+def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
+           manager: tf.train.CheckpointManager, writer, progress: "ProgressBar",
+           callbacks: Sequence[StepCallback], stop: "_SignalFlag") -> None:
     step = int(transfer.step)
     if step >= config.iters:
         logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
