@@ -48,8 +48,12 @@ _STYLE_PRESET = flags.DEFINE_enum(
 _CONTENT_WEIGHT = flags.DEFINE_float("content_weight", 1.0, "Weight of the content loss.")
 _STYLE_WEIGHT = flags.DEFINE_float("style_weight", 1e3, "Weight of the style loss.")
 _TV_WEIGHT = flags.DEFINE_float("tv_weight", 1e-2, "Weight of the total-variation (smoothness) loss.")
-_OPTIMIZER = flags.DEFINE_enum("optimizer", "adam", list(config_lib.OPTIMIZERS), "Optimizer.")
-_LR = flags.DEFINE_float("lr", 5.0, "Learning rate, in 0-255 pixel units.")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", "adam", list(config_lib.OPTIMIZERS), "Optimizer; lbfgs is the paper's.")
+_LR = flags.DEFINE_float(
+    "lr", None, "Learning rate: pixels per step for adam (default 5) and rmsprop (2); a multiple "
+    "of the quasi-Newton step for lbfgs (1).")
+_LBFGS_HISTORY = flags.DEFINE_integer("lbfgs_history", 10, "L-BFGS: how many past steps shape its curvature estimate.")
 _INIT = flags.DEFINE_string("init", "content", "Start image: content, style, noise, or an image path.")
 _INIT_NOISE_RATIO = flags.DEFINE_float(
     "init_noise_ratio", 0.0, "Mix this much seeded noise into the start image (0-1).")
@@ -97,7 +101,8 @@ def _config_from_flags() -> config_lib.TransferConfig:
             preserve_colors=_PRESERVE_COLORS.value, content_masks=tuple(_CONTENT_MASK.value),
             style_masks=tuple(_STYLE_MASK.value), init_noise_ratio=_INIT_NOISE_RATIO.value,
             content_weight=_CONTENT_WEIGHT.value, style_weight=_STYLE_WEIGHT.value,
-            tv_weight=_TV_WEIGHT.value, optimizer=_OPTIMIZER.value, lr=_LR.value, init=_INIT.value,
+            tv_weight=_TV_WEIGHT.value, optimizer=_OPTIMIZER.value, lr=_LR.value,
+            lbfgs_history=_LBFGS_HISTORY.value, init=_INIT.value,
             seed=_SEED.value, deterministic=_DETERMINISTIC.value, workdir=_WORKDIR.value,
             output=_OUTPUT.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             summary_every=_SUMMARY_EVERY.value, save_every=_SAVE_EVERY.value,

@@ -35,12 +35,13 @@ def _events(workdir):
     return accumulator
 
 
-@pytest.fixture(scope="module")
-def resumed_and_straight(tmp_path_factory):
+@pytest.fixture(scope="module", params=["adam", "lbfgs"])
+def resumed_and_straight(tmp_path_factory, request):
     """4 steps straight; 2 steps, then a new process for 2 more. Same flags, op determinism."""
     tmp = tmp_path_factory.mktemp("resume")
     content, style = write_image_pair(str(tmp))
-    common = ["--content", content, "--style", style, "--deterministic", "--init", "noise", *SMALL]
+    common = ["--content", content, "--style", style, "--deterministic", "--init", "noise",
+              "--optimizer", request.param, *SMALL]
     straight = str(tmp / "straight")
     resumed = str(tmp / "resumed")
     results = [run_train(*common, "--workdir", straight, "--iters", "4"),

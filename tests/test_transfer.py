@@ -106,3 +106,15 @@ def test_content_mask_keeps_the_style_inside_its_region():
     unmasked_change = np.abs(unmasked.result() - content).mean(axis=(0, 2))
     assert masked_change[:24].mean() > 4 * masked_change[-32:].mean()
     assert unmasked_change[-32:].mean() > 4 * masked_change[-32:].mean()
+
+
+def test_lbfgs_descends_monotonically_and_beats_adam_in_the_same_steps():
+    lbfgs, _, _ = make_transfer(initial="noise", lr=1.0, optimizer="lbfgs")
+    adam, _, _ = make_transfer(initial="noise", lr=5.0, optimizer="adam")
+    accepted = []
+    for _ in range(20):
+        lbfgs.train_step()
+        adam_losses = adam.train_step()
+        accepted.append(float(lbfgs.optimizer.accepted_loss))
+    assert all(later <= earlier for earlier, later in zip(accepted, accepted[1:]))
+    assert accepted[-1] < float(adam_losses["total"])

@@ -25,8 +25,6 @@ DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
 )
 
-# Both adapt their step to the gradient's scale, so `lr` stays in pixel units whatever
-# the loss weights; plain SGD would need a learning rate tuned to each loss scale.
 COLOR_MODES: Tuple[str, ...] = ("luminance", "histogram")
 
 # Style-layer weights by VGG block (1-5): "fine" leans on the shallow layers that see
@@ -37,7 +35,11 @@ STYLE_PRESETS = {
     "coarse": (0.02, 0.1, 0.5, 1.0, 1.0),
 }
 
-OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop")
+# All adapt their step to the gradient's scale, so `lr` keeps its meaning whatever the
+# loss weights; plain SGD would need a learning rate tuned to each loss scale.
+OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop", "lbfgs")
+# Adam and RMSprop: pixels per step (0-255 units); L-BFGS: a multiple of its quasi-Newton step.
+DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 
@@ -81,7 +83,8 @@ class TransferConfig:
     style_weight: float = 1e3
     tv_weight: float = 1e-2
     optimizer: str = "adam"
-    lr: float = 5.0
+    lr: Optional[float] = None
+    lbfgs_history: int = 10
     init: str = "content"
     init_noise_ratio: float = 0.0
     seed: int = 0
@@ -140,8 +143,11 @@ class TransferConfig:
                 f"`size` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: size={self.size}")
         for name in ("checkpoint_every", "summary_every", "save_every", "max_checkpoints"):
             _require_positive_int(name, getattr(self, name))
-        for name in ("style_scale", "lr", "content_weight", "style_weight"):
+        for name in ("style_scale", "content_weight", "style_weight"):
             _require_positive_float(name, getattr(self, name))
+        if self.lr is not None:
+            _require_positive_float("lr", self.lr)
+        _require_positive_int("lbfgs_history", self.lbfgs_history)
         if not (math.isfinite(self.tv_weight) and self.tv_weight >= 0):
             raise ValueError(f"`tv_weight` must be zero or positive. Received: tv_weight={self.tv_weight}")
         if self.pooling not in POOLINGS:
@@ -179,6 +185,11 @@ class TransferConfig:
         return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
 
     @property
+    def learning_rate(self) -> float:
+        """`lr`, or the optimizer's default when it is not set."""
+        return self.lr if self.lr is not None else DEFAULT_LEARNING_RATES[self.optimizer]
+
+    @property
     def normalized_style_blend(self) -> Tuple[float, ...]:
         """How much each style image counts, scaled to sum to 1 (equal by default)."""
         return _normalized(self.style_blend or (1.0,) * len(self.style))
@@ -203,6 +214,9 @@ class TransferConfig:
             settings.pop(name)
         settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
         settings["style_blend"] = list(self.normalized_style_blend)
+        settings["lr"] = self.learning_rate
+        if self.optimizer != "lbfgs":
+            settings.pop("lbfgs_history")
         for name in ("content_layers", "style_layers"):
             settings[name] = list(settings[name])
         return settings

@@ -218,7 +218,8 @@ def _build_transfer(config: TransferConfig, inputs: PreparedInputs,
         content_layers=config.content_layers, style_layers=config.style_layers,
         style_layer_weights=config.normalized_style_layer_weights,
         content_weight=config.content_weight, style_weight=config.style_weight,
-        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.lr,
+        tv_weight=config.tv_weight, optimizer=config.optimizer, learning_rate=config.learning_rate,
+        lbfgs_history=config.lbfgs_history,
         style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
         style_masks=inputs.style_masks)
 

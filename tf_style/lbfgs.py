@@ -1,0 +1,159 @@
+"""L-BFGS, the optimizer of Gatys et al., for one tf.Variable inside a tf.function.
+
+Every piece of state (the last `history_size` position and gradient differences, the
+last accepted point) lives in tf.Variables, so a tf.train.Checkpoint holds it and a
+resumed run continues exactly.
+
+One loss-and-gradient evaluation per step: the sufficient-decrease (Armijo) test of a
+step is made at the start of the next one, on the loss computed there anyway. A step
+that fails it is halved from the last accepted point (backtracking) and the history is
+left alone; a step that passes adds its (s, y) pair and takes a new quasi-Newton step
+(Nocedal & Wright, Numerical Optimization, Algorithm 7.4, the two-loop recursion).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+_CURVATURE_EPSILON = 1e-10
+
+
+class LBFGS(tf.Module):
+    """L-BFGS with lazy backtracking. Call `build([variable])`, then `apply(...)` per step.
+
+    With no history yet the step is steepest descent scaled so that no element moves
+    more than `learning_rate` (one pixel for the default 1.0, in 0-255 units); with
+    history it is `learning_rate` times the quasi-Newton step.
+
+    With `bounds` (the caller clips to them after each step), elements at a bound whose
+    gradient points outward are held still, as in L-BFGS-B's active set: otherwise the
+    clipping can turn a descent direction into an ascent one. A direction that is not
+    a descent direction, or a step that still fails after `max_backtracks` halvings,
+    restarts from the last accepted point with steepest descent and no history.
+    """
+
+    def __init__(self, learning_rate: float = 1.0, history_size: int = 10,
+                 armijo: float = 1e-4, max_backtracks: int = 10,
+                 bounds: Optional[Tuple[float, float]] = None,
+                 max_element_step: Optional[float] = None, name: str = "lbfgs"):
+        super().__init__(name=name)
+        self.bounds = bounds
+        self.max_element_step = max_element_step
+        if history_size < 1:
+            raise ValueError(f"`history_size` must be at least 1. Received: {history_size}")
+        self.learning_rate = float(learning_rate)
+        self.history_size = int(history_size)
+        self.armijo = float(armijo)
+        self.max_backtracks = int(max_backtracks)
+
+    def build(self, var_list: Sequence[tf.Variable]) -> None:
+        (variable,) = var_list
+        size = int(np.prod(variable.shape))
+        history = self.history_size
+
+        def zeros(*shape, name):
+            return tf.Variable(tf.zeros(shape), trainable=False, name=name)
+
+        self.position_differences = zeros(history, size, name="s")
+        self.gradient_differences = zeros(history, size, name="y")
+        self.inverse_curvatures = zeros(history, name="rho")  # 1 / (y . s)
+        self.pairs = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="pairs")
+        self.accepted_position = zeros(size, name="accepted_position")
+        self.accepted_gradient = zeros(size, name="accepted_gradient")
+        self.step = zeros(size, name="step")  # the last step before clipping
+        self.accepted_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="accepted_loss")
+        self.backtracks = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="backtracks")
+        self.iterations = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="iterations")
+
+    def apply(self, variable: tf.Variable, loss: tf.Tensor, gradient: tf.Tensor) -> None:
+        """One step from the variable's value, given the loss and gradient there."""
+        position = tf.reshape(variable, [-1])
+        flat_gradient = tf.reshape(tf.cast(gradient, tf.float32), [-1])
+        loss = tf.cast(loss, tf.float32)
+        displacement = position - self.accepted_position
+        # Armijo: f(x_k + s) <= f(x_k) + c1 g_k.s, with s the step actually taken (after clipping).
+        sufficient = loss <= self.accepted_loss + self.armijo * tf.tensordot(
+            self.accepted_gradient, displacement, 1)
+        give_up = self.backtracks >= self.max_backtracks
+
+        def accept():
+            self._remember_pair(displacement, flat_gradient - self.accepted_gradient)
+            self.backtracks.assign(0)
+            self.accepted_position.assign(position)
+            self.accepted_gradient.assign(flat_gradient)
+            self.accepted_loss.assign(loss)
+            self.step.assign(self._step(flat_gradient, position))
+            variable.assign(tf.reshape(position + self.step, variable.shape))
+
+        def restart():
+            self.pairs.assign(0)
+            self.backtracks.assign(0)
+            self.step.assign(self._step(self.accepted_gradient, self.accepted_position))
+            variable.assign(tf.reshape(self.accepted_position + self.step, variable.shape))
+
+        def backtrack():
+            # Halve the step itself, not the clipped displacement: clip(x + t d) is a
+            # descent path for small t, the shrunken clipped displacement need not be.
+            self.backtracks.assign_add(1)
+            self.step.assign(0.5 * self.step)
+            variable.assign(tf.reshape(self.accepted_position + self.step, variable.shape))
+
+        first = tf.equal(self.iterations, 0)
+        tf.cond(first | sufficient, accept, lambda: tf.cond(give_up, restart, backtrack))
+        self.iterations.assign_add(1)
+
+    def _remember_pair(self, position_difference: tf.Tensor, gradient_difference: tf.Tensor) -> None:
+        curvature = tf.tensordot(gradient_difference, position_difference, 1)
+
+        def push():
+            index = self.pairs % self.history_size
+            self.position_differences[index].assign(position_difference)
+            self.gradient_differences[index].assign(gradient_difference)
+            self.inverse_curvatures[index].assign(1.0 / curvature)
+            self.pairs.assign_add(1)
+
+        # Only pairs of positive curvature keep the inverse Hessian estimate positive
+        # definite (and the first call, with no previous point, has none).
+        tf.cond((self.iterations > 0) & (curvature > _CURVATURE_EPSILON), push, lambda: None)
+
+    def _step(self, gradient: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
+        """-learning_rate * H g by the two-loop recursion, on the elements free to move."""
+        free = tf.ones_like(gradient)
+        if self.bounds is not None:
+            lower, upper = self.bounds
+            held = ((position <= lower) & (gradient > 0)) | ((position >= upper) & (gradient < 0))
+            free = 1.0 - tf.cast(held, gradient.dtype)
+        gradient = gradient * free
+        history = self.history_size
+        count = tf.minimum(self.pairs, history)
+        newest = (self.pairs - 1) % history
+        q = gradient
+        coefficients = []
+        for age in range(history):  # newest to oldest; unused slots are masked out
+            index = (newest - age) % history
+            valid = tf.cast(age < count, tf.float32)
+            alpha = valid * self.inverse_curvatures[index] * tf.tensordot(
+                self.position_differences[index], q, 1)
+            q -= alpha * self.gradient_differences[index]
+            coefficients.append((index, alpha, valid))
+        newest_y = self.gradient_differences[newest]
+        scale = tf.tensordot(self.position_differences[newest], newest_y, 1) / tf.maximum(
+            tf.tensordot(newest_y, newest_y, 1), _CURVATURE_EPSILON)
+        r = scale * q
+        for index, alpha, valid in reversed(coefficients):
+            beta = valid * self.inverse_curvatures[index] * tf.tensordot(
+                self.gradient_differences[index], r, 1)
+            r += self.position_differences[index] * (alpha - beta)
+        quasi_newton = -self.learning_rate * r * free
+        steepest = -gradient * self.learning_rate / tf.maximum(tf.reduce_max(tf.abs(gradient)), 1e-30)
+        is_descent = tf.tensordot(gradient, quasi_newton, 1) < 0
+        use_history = (count > 0) & is_descent
+        step = tf.cond(use_history, lambda: quasi_newton, lambda: steepest)
+        if self.max_element_step is not None:
+            # A trust region: early curvature estimates can ask for huge moves.
+            largest = tf.reduce_max(tf.abs(step))
+            step *= tf.minimum(1.0, self.max_element_step / tf.maximum(largest, 1e-30))
+        return step
