@@ -54,6 +54,10 @@ _LR = flags.DEFINE_float(
     "lr", None, "Learning rate: pixels per step for adam (default 5) and rmsprop (2); a multiple "
     "of the quasi-Newton step for lbfgs (1).")
 _LBFGS_HISTORY = flags.DEFINE_integer("lbfgs_history", 10, "L-BFGS: how many past steps shape its curvature estimate.")
+_SCALES = flags.DEFINE_list(
+    "scales", [], "Coarse to fine: longest sides to optimise at in turn, e.g. 256,512 (--size is "
+    "always the last), or one number of octaves, e.g. 2 = size/2 then size. --iters is split "
+    "evenly across them. Default: one scale, --size.")
 _INIT = flags.DEFINE_string("init", "content", "Start image: content, style, noise, or an image path.")
 _INIT_NOISE_RATIO = flags.DEFINE_float(
     "init_noise_ratio", 0.0, "Mix this much seeded noise into the start image (0-1).")
@@ -76,14 +80,14 @@ def _fail(message: str, exit_code: int = 2) -> None:
     sys.exit(exit_code)
 
 
-def _numbers(flag_name: str, values):
-    """A list flag's values as floats, or None when the flag was not given."""
+def _numbers(flag_name: str, values, kind=float, what: str = "numbers"):
+    """A list flag's values as `kind`, or None when the flag was not given."""
     if not values:
         return None
     try:
-        return tuple(float(value) for value in values)
+        return tuple(kind(value) for value in values)
     except ValueError:
-        _fail(f"--{flag_name} must be numbers; got {','.join(values)}")
+        _fail(f"--{flag_name} must be {what}; got {','.join(values)}")
 
 
 def _config_from_flags() -> config_lib.TransferConfig:
@@ -91,6 +95,7 @@ def _config_from_flags() -> config_lib.TransferConfig:
         _fail("--content and --style are required (image files)")
     layer_weights = _numbers("style_layer_weights", _STYLE_LAYER_WEIGHTS.value)
     style_blend = _numbers("style_blend", _STYLE_BLEND.value)
+    scales = _numbers("scales", _SCALES.value, int, "whole numbers (sizes in px, or octaves)") or ()
     try:
         return config_lib.TransferConfig(
             content=_CONTENT.value, style=tuple(_STYLE.value), iters=_ITERS.value, size=_SIZE.value,
@@ -102,7 +107,7 @@ def _config_from_flags() -> config_lib.TransferConfig:
             style_masks=tuple(_STYLE_MASK.value), init_noise_ratio=_INIT_NOISE_RATIO.value,
             content_weight=_CONTENT_WEIGHT.value, style_weight=_STYLE_WEIGHT.value,
             tv_weight=_TV_WEIGHT.value, optimizer=_OPTIMIZER.value, lr=_LR.value,
-            lbfgs_history=_LBFGS_HISTORY.value, init=_INIT.value,
+            lbfgs_history=_LBFGS_HISTORY.value, scales=scales, init=_INIT.value,
             seed=_SEED.value, deterministic=_DETERMINISTIC.value, workdir=_WORKDIR.value,
             output=_OUTPUT.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             summary_every=_SUMMARY_EVERY.value, save_every=_SAVE_EVERY.value,

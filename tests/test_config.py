@@ -88,3 +88,38 @@ def test_several_styles_from_a_comma_list_and_blend():
     assert config.style == ("x/a.jpg", "y/b.jpg")
     assert config.normalized_style_blend == pytest.approx((0.7, 0.3))
     assert config.run_dir == "runs/c-a+b"
+
+
+def test_scales_as_sizes_or_octaves_end_at_size():
+    def sizes(**overrides):
+        return TransferConfig(content="c", style="s", size=512, **overrides).scale_sizes
+    assert sizes() == (512,)
+    assert sizes(scales=(3,)) == (128, 256, 512)
+    assert sizes(scales=(256,)) == sizes(scales=(256, 512)) == (256, 512)
+    config = TransferConfig(content="c", style="s", iters=10, scales=(2,), size=100)
+    assert config.scale_sizes == (50, 100)
+    # Both spellings of the same scales are the same run.
+    assert (TransferConfig(content="c", style="s", scales=(2,)).result_settings()
+            == TransferConfig(content="c", style="s", scales=(256, 512)).result_settings())
+
+
+def test_iters_are_split_evenly_across_scales():
+    config = TransferConfig(content="c", style="s", iters=10, scales=(3,))
+    assert config.scale_steps == (3, 3, 4)
+    assert config.scale_ends == (3, 6, 10)
+    assert TransferConfig(content="c", style="s", iters=7).scale_ends == (7,)
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(scales=(5,), size=256), "smallest would be 16 px"),
+    (dict(scales=(256, 128)), "rise from coarse to fine"),
+    (dict(scales=(256, 256)), "rise from coarse to fine"),
+    (dict(scales=(1024,)), "end at most at --size 512"),
+    (dict(scales=(16, 512)), "at least 32"),
+    (dict(scales=(0,)), "positive integer"),
+    (dict(scales=(3,), iters=2), "each of the 3 scales a step"),
+])
+def test_bad_scales_raise_value_error(override, message):
+    with pytest.raises(ValueError, match=message) as error:
+        TransferConfig(content="c.jpg", style="s.jpg", **override)
+    assert "Received" in str(error.value)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import ROOT, run_train, snapshot, write_image_pair
-from tf_style import TransferConfig, TransferError, run
+from tf_style import TransferConfig, TransferError, images, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.runner import StepReport
 
@@ -282,3 +282,49 @@ def test_masks_are_recorded_and_an_empty_mask_is_refused(image_files, tmp_path):
         run(config)
     with pytest.raises(TransferError, match="marks no region"):
         run(dataclasses.replace(config, content_masks=(empty,), workdir=str(tmp_path / "other")))
+
+
+def _stop_after(step_number):
+    """A callback that sends this process SIGINT after `step_number`, as Ctrl-C would."""
+    def callback(report):
+        if report.step == step_number:
+            os.kill(os.getpid(), signal.SIGINT)
+    return callback
+
+
+@pytest.mark.parametrize("optimizer, stop_step", [
+    ("adam", 2),   # stopped exactly at the end of the coarse scale
+    ("lbfgs", 2),
+    ("lbfgs", 3),  # stopped inside the fine scale
+])
+def test_coarse_to_fine_resumes_across_a_scale_change(image_files, tmp_path, optimizer, stop_step):
+    settings = dict(size=96, scales=(48,), iters=4, init="noise", optimizer=optimizer, deterministic=True,
+                    summary_every=1, save_every=1, checkpoint_every=10)
+    straight_config = _config(image_files, tmp_path, workdir=str(tmp_path / "straight"), **settings)
+    resumed_config = _config(image_files, tmp_path, workdir=str(tmp_path / "resumed"), **settings)
+    straight = run(straight_config)
+    with pytest.raises(TransferError, match=f"at step {stop_step}"):
+        run(resumed_config, callbacks=[_stop_after(stop_step)])
+    resumed = run(resumed_config)
+    np.testing.assert_allclose(resumed, straight, atol=1e-3)
+    steps = [event.step for event in _events(resumed_config.run_dir).Tensors("loss/total")]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_coarse_to_fine_shapes_and_head_start(image_files, tmp_path):
+    losses = {}
+    config = _config(image_files, tmp_path, size=96, scales=(2,), iters=8, init="noise",
+                     save_every=1, optimizer="lbfgs")
+    result = run(config, callbacks=[lambda report: losses.__setitem__(report.step, report.losses)])
+    assert result.shape == (72, 96, 3)
+    shapes = [images.load_image(path).shape for path in
+              sorted(glob.glob(os.path.join(config.run_dir, "images", "*.png")))]
+    assert shapes == [(36, 48, 3)] * 4 + [(72, 96, 3)] * 4
+    reader = tf.train.load_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+    assert reader.get_tensor("scale/.ATTRIBUTES/VARIABLE_VALUE") == 1
+    # The fine scale starts from the upsampled coarse result, far better than the noise
+    # a single-scale run starts from at that size.
+    single = {}
+    run(dataclasses.replace(config, scales=(), iters=1, workdir=str(tmp_path / "single")),
+        callbacks=[lambda report: single.__setitem__(report.step, report.losses)])
+    assert losses[5]["total"] < 0.5 * single[1]["total"]

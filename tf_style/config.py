@@ -7,6 +7,7 @@ setting fails before anything touches the run directory.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 from typing import Optional, Tuple, Union
@@ -85,6 +86,7 @@ class TransferConfig:
     optimizer: str = "adam"
     lr: Optional[float] = None
     lbfgs_history: int = 10
+    scales: Tuple[int, ...] = ()
     init: str = "content"
     init_noise_ratio: float = 0.0
     seed: int = 0
@@ -148,6 +150,7 @@ class TransferConfig:
         if self.lr is not None:
             _require_positive_float("lr", self.lr)
         _require_positive_int("lbfgs_history", self.lbfgs_history)
+        self._check_scales()
         if not (math.isfinite(self.tv_weight) and self.tv_weight >= 0):
             raise ValueError(f"`tv_weight` must be zero or positive. Received: tv_weight={self.tv_weight}")
         if self.pooling not in POOLINGS:
@@ -175,6 +178,54 @@ class TransferConfig:
                     f"Received: {len(self.style_layer_weights)} weights")
             for weight in self.style_layer_weights:
                 _require_positive_float("style_layer_weights", weight)
+
+    def _check_scales(self) -> None:
+        scales = tuple(self.scales)
+        object.__setattr__(self, "scales", scales)
+        for value in scales:
+            _require_positive_int("scales", value)
+        if len(scales) == 1 and scales[0] < MIN_IMAGE_SIDE:
+            smallest = self.scale_sizes[0]
+            if smallest < MIN_IMAGE_SIDE:
+                raise ValueError(
+                    f"`scales` asks for {scales[0]} octaves up to --size {self.size}; the smallest "
+                    f"would be {smallest} px, under the {MIN_IMAGE_SIDE} px VGG19 needs. "
+                    f"Received: scales={scales[0]}")
+        elif scales:
+            if any(value < MIN_IMAGE_SIDE for value in scales):
+                raise ValueError(f"`scales` sizes must be at least {MIN_IMAGE_SIDE} px (or give one "
+                                 f"number of octaves). Received: scales={_joined(scales)}")
+            if list(scales) != sorted(set(scales)) or scales[-1] > self.size:
+                raise ValueError(f"`scales` must rise from coarse to fine and end at most at --size "
+                                 f"{self.size}. Received: scales={_joined(scales)}")
+        if self.iters < len(self.scale_sizes):
+            raise ValueError(f"`iters` must give each of the {len(self.scale_sizes)} scales a step. "
+                             f"Received: iters={self.iters}")
+
+    @property
+    def scale_sizes(self) -> Tuple[int, ...]:
+        """Longest sides optimised at, coarse to fine; the last is always `size`.
+
+        `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
+        of octaves: 3 means size/4, size/2, size.
+        """
+        if not self.scales:
+            return (self.size,)
+        if len(self.scales) == 1 and self.scales[0] < MIN_IMAGE_SIDE:
+            return tuple(round(self.size / 2 ** octave) for octave in reversed(range(self.scales[0])))
+        return tuple(self.scales) if self.scales[-1] == self.size else (*self.scales, self.size)
+
+    @property
+    def scale_steps(self) -> Tuple[int, ...]:
+        """`iters` split evenly across the scales (any remainder goes to the finest)."""
+        count = len(self.scale_sizes)
+        base, remainder = divmod(self.iters, count)
+        return tuple(base + (1 if index >= count - remainder else 0) for index in range(count))
+
+    @property
+    def scale_ends(self) -> Tuple[int, ...]:
+        """The global step at which each scale ends."""
+        return tuple(itertools.accumulate(self.scale_steps))
 
     @property
     def normalized_style_layer_weights(self) -> Tuple[float, ...]:
@@ -215,6 +266,7 @@ class TransferConfig:
         settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
         settings["style_blend"] = list(self.normalized_style_blend)
         settings["lr"] = self.learning_rate
+        settings["scales"] = list(self.scale_sizes)
         if self.optimizer != "lbfgs":
             settings.pop("lbfgs_history")
         for name in ("content_layers", "style_layers"):
@@ -225,6 +277,10 @@ class TransferConfig:
 def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
     total = sum(weights)
     return tuple(weight / total for weight in weights)
+
+
+def _joined(values) -> str:
+    return ",".join(str(value) for value in values)
 
 
 def _require_positive_int(name: str, value) -> None:

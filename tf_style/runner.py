@@ -74,7 +74,7 @@ StepCallback = Callable[[StepReport], None]
 
 @dataclasses.dataclass(frozen=True)
 class PreparedInputs:
-    """The images as the optimisation sees them, and what is needed to show its result."""
+    """The images at one scale as the optimisation sees them, and what is needed to show its result."""
 
     content_image: np.ndarray  # what the content loss matches (luminance only, in that mode)
     style_images: Tuple[np.ndarray, ...]  # recoloured or luminance-only, with --preserve_colors
@@ -84,8 +84,6 @@ class PreparedInputs:
     original_content: np.ndarray
     original_styles: Tuple[np.ndarray, ...]
     preserve_colors: Optional[str]
-    weights_source: weights.WeightsSource
-    record: dict
 
     def present(self, image: np.ndarray) -> np.ndarray:
         """The optimised image as a person sees it: with luminance transfer, in the photo's colours."""
@@ -93,18 +91,25 @@ class PreparedInputs:
             return color.with_content_colors(image, self.original_content)
         return image
 
+    def upsampled(self, image: np.ndarray) -> np.ndarray:
+        """A coarser scale's result brought to this scale's size: the start of this scale."""
+        height, width = self.content_image.shape[:2]
+        return images.resize(image, (width, height))
 
-def prepare_inputs(config: TransferConfig) -> PreparedInputs:
-    """Loads and sizes the images and masks, resolves the weights; touches no run directory."""
+
+def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> PreparedInputs:
+    """Loads the images and masks at `size` (default `config.size`); touches no run directory."""
+    size = size or config.size
     original_content = images.resize_longest_side(
-        _load_checked(config.content, "content image"), config.size)
-    images.check_size(original_content, f"content image {config.content} at --size {config.size}")
+        _load_checked(config.content, "content image"), size)
+    images.check_size(original_content, f"content image {config.content} at {size} px")
     content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
     original_styles = []
     for path in config.style:
         style_image = images.resize_longest_side(_load_checked(path, "style image"), style_longest)
-        images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale}")
+        images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale} "
+                                       f"and {size} px")
         original_styles.append(style_image)
 
     content_image, style_images = original_content, original_styles
@@ -119,20 +124,23 @@ def prepare_inputs(config: TransferConfig) -> PreparedInputs:
     initial_image = _initial_image(config, content_image, style_images[0])
     if config.preserve_colors == "luminance":
         initial_image = color.luminance_image(initial_image)
-    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
-    record = {
+    return PreparedInputs(
+        content_image, tuple(style_images), initial_image, content_masks or None,
+        style_masks or None, original_content, tuple(original_styles), config.preserve_colors)
+
+
+def run_record(config: TransferConfig, inputs: PreparedInputs,
+               weights_source: weights.WeightsSource) -> dict:
+    """What decides the result of a run (`inputs` at full size): written as run.json, compared on resume."""
+    return {
         "settings": config.result_settings(),
         "content_sha256": file_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
         "content_masks_sha256": [file_digest(path) for path in config.content_masks],
         "style_masks_sha256": [file_digest(path) for path in config.style_masks],
-        "image_size": [content_height, content_width],
+        "image_size": list(inputs.original_content.shape[:2]),
         "weights": weights_source.identity(),
     }
-    return PreparedInputs(
-        content_image, tuple(style_images), initial_image, content_masks or None,
-        style_masks or None, original_content, tuple(original_styles), config.preserve_colors,
-        weights_source, record)
 
 
 def _load_checked(path: str, what: str) -> np.ndarray:
@@ -168,53 +176,91 @@ def _initial_image(config: TransferConfig, content_image: np.ndarray,
 def run(config: TransferConfig, callbacks: Sequence[StepCallback] = ()) -> np.ndarray:
     """Runs (or resumes) a style transfer until `config.iters` steps; returns the image.
 
-    Raises TransferError for anything the user can fix; nothing in an existing run
-    directory is touched until the inputs, weights and settings have all been checked.
+    With several `config.scale_sizes`, each scale starts from the previous one's result,
+    upsampled; the step counter runs on across scales. Raises TransferError for anything
+    the user can fix; nothing in an existing run directory is touched until the inputs
+    (at every scale), weights and settings have all been checked.
     """
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    inputs = prepare_inputs(config)
+    scales = tuple(prepare_inputs(config, size) for size in config.scale_sizes)
+    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
+    record = run_record(config, scales[-1], weights_source)
     feature_model = vgg.build_vgg19(
         config.content_layers + config.style_layers, pooling=config.pooling)
-    weights.load_weights(feature_model, inputs.weights_source)
+    weights.load_weights(feature_model, weights_source)
     run_dir = config.run_dir
-    _claim_run_directory(run_dir, inputs.record, config.overwrite)
-    logging.info("Run directory %s; %s", run_dir, inputs.weights_source.describe())
-    transfer = _build_transfer(config, inputs, feature_model)
+    _claim_run_directory(run_dir, record, config.overwrite)
+    logging.info("Run directory %s; %s", run_dir, weights_source.describe())
 
-    checkpoint = tf.train.Checkpoint(
-        image=transfer.image, optimizer=transfer.optimizer, step=transfer.step)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=config.max_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("Resumed from %s at step %d", manager.latest_checkpoint, int(transfer.step))
-
+    checkpoint_dir = os.path.join(run_dir, CHECKPOINT_DIR)
+    first_scale = _checkpointed_scale(checkpoint_dir)
     writer = tf.summary.create_file_writer(run_dir)
-    with writer.as_default():
-        tf.summary.graph(transfer.train_step.get_concrete_function().graph)
     progress = ProgressBar(config.iters, enabled=config.progress)
+    transfer = None
     try:
         with _stop_on_signals() as stop:
-            _train(config, inputs, transfer, manager, writer, progress, callbacks, stop)
+            for scale_index in range(first_scale, len(scales)):
+                inputs = scales[scale_index]
+                if transfer is None:
+                    transfer = _build_transfer(config, inputs, feature_model, inputs.initial_image)
+                    manager = _checkpoint_manager(config, transfer, scale_index, checkpoint_dir)
+                    if manager.latest_checkpoint:
+                        manager.checkpoint.restore(
+                            manager.latest_checkpoint).assert_existing_objects_matched()
+                        logging.info("Resumed from %s at step %d", manager.latest_checkpoint,
+                                     int(transfer.step))
+                    with writer.as_default():
+                        tf.summary.graph(transfer.train_step.get_concrete_function().graph)
+                else:
+                    step = int(transfer.step)
+                    transfer = _build_transfer(config, inputs, feature_model,
+                                               inputs.upsampled(transfer.result()))
+                    transfer.step.assign(step)
+                    manager = _checkpoint_manager(config, transfer, scale_index, checkpoint_dir)
+                if len(scales) > 1:
+                    logging.info("Scale %d/%d: %dx%d px until step %d", scale_index + 1,
+                                 len(scales), inputs.content_image.shape[1],
+                                 inputs.content_image.shape[0], config.scale_ends[scale_index])
+                _train(config, inputs, transfer, manager, writer, progress, callbacks, stop,
+                       end=config.scale_ends[scale_index])
     finally:
         progress.close()
         writer.close()
-    result = inputs.present(transfer.result())
+    result = scales[-1].present(transfer.result())
     images.save_image(config.output_path, result)
     logging.info("Wrote %s after %d steps", config.output_path, int(transfer.step))
     if config.gif:
         _write_gif(config, result)
     if config.sheet:
-        _write_sheet(config, inputs, result)
+        _write_sheet(config, scales[-1], result)
     return result
 
 
-def _build_transfer(config: TransferConfig, inputs: PreparedInputs,
-                    feature_model: keras.Model) -> StyleTransfer:
+def _checkpoint_manager(config: TransferConfig, transfer: StyleTransfer, scale_index: int,
+                        directory: str) -> tf.train.CheckpointManager:
+    """Checkpoints hold the image, optimizer state, step and the index of the scale they are at."""
+    checkpoint = tf.train.Checkpoint(
+        image=transfer.image, optimizer=transfer.optimizer, step=transfer.step,
+        scale=tf.Variable(scale_index, dtype=tf.int64, name="scale"))
+    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=config.max_checkpoints)
+
+
+def _checkpointed_scale(directory: str) -> int:
+    """The scale the latest checkpoint was taken at (0 for none): it fixes the image's shape."""
+    latest = tf.train.latest_checkpoint(directory)
+    if latest is None:
+        return 0
+    reader = tf.train.load_checkpoint(latest)
+    key = "scale/.ATTRIBUTES/VARIABLE_VALUE"
+    return int(reader.get_tensor(key)) if reader.has_tensor(key) else 0
+
+
+def _build_transfer(config: TransferConfig, inputs: PreparedInputs, feature_model: keras.Model,
+                    initial_image: np.ndarray) -> StyleTransfer:
     return StyleTransfer(
-        feature_model, inputs.content_image, inputs.style_images, inputs.initial_image,
+        feature_model, inputs.content_image, inputs.style_images, initial_image,
         content_layers=config.content_layers, style_layers=config.style_layers,
         style_layer_weights=config.normalized_style_layer_weights,
         content_weight=config.content_weight, style_weight=config.style_weight,
@@ -246,11 +292,12 @@ def _write_sheet(config: TransferConfig, inputs: PreparedInputs, result: np.ndar
 
 def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
            manager: tf.train.CheckpointManager, writer, progress: "ProgressBar",
-           callbacks: Sequence[StepCallback], stop: "_SignalFlag") -> None:
+           callbacks: Sequence[StepCallback], stop: "_SignalFlag", end: int) -> None:
+    """Steps until `end` (the end of this scale), saving, summarising and reporting as it goes."""
     step = int(transfer.step)
-    if step >= config.iters:
+    if step >= config.iters and end == config.iters:  # said once, at the last scale
         logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
-    while step < config.iters:
+    while step < end:
         started = time.perf_counter()
         step_losses = {name: float(value) for name, value in transfer.train_step().items()}
         seconds = time.perf_counter() - started
@@ -259,7 +306,7 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
             raise TransferError(
                 f"the loss became {step_losses['total']} at step {step}; lower --lr or the weights")
         progress.update(step, step_losses, seconds)
-        if step % config.summary_every == 0 or step == config.iters:
+        if step % config.summary_every == 0 or step == end:
             _write_summaries(writer, inputs.present(transfer.result()), step, step_losses, seconds)
         if step % config.save_every == 0:
             images.save_image(os.path.join(config.run_dir, IMAGE_DIR, f"step_{step:06d}.png"),
@@ -267,7 +314,7 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
         report = StepReport(step, config.iters, step_losses, seconds, transfer)
         for callback in callbacks:
             callback(report)
-        if step % config.checkpoint_every == 0 or step == config.iters:
+        if step % config.checkpoint_every == 0 or step == end:
             manager.save(checkpoint_number=step)
         if stop.signal_number is not None:
             if manager.latest_checkpoint != _checkpoint_path(manager, step):
