@@ -8,9 +8,12 @@ starry_night.jpg (synthetic images when those are absent):
 - seconds per step for each optimizer at each size, beside this machine's float32
   matmul peak measured in the same run, and the fraction of it a step reaches
   (a step's FLOPs counted from the conv layer shapes: forward + input gradient);
-- time to quality: the total loss plain Adam reaches after --reference_steps at the
-  largest size, and the wall time each optimizer needs to reach it, as a ratio;
-- peak memory (RSS) of each mode, each in its own process.
+  also the bare network's forward + input gradient, to show what the losses add;
+- time to quality: the total loss plain single-scale Adam reaches after
+  --reference_steps at the largest size, and the wall time each mode (a whole
+  `tf_style.run`, set-up included) needs to reach that loss at full resolution,
+  as a ratio to Adam's time;
+- peak memory (RSS) of each run, each in its own process.
 Compare numbers within one run only: a shared machine is noisy across runs.
 """
 
@@ -27,6 +30,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "images")
 OPTIMIZERS = ("adam", "lbfgs")
+# Modes raced to the quality target: TransferConfig settings, and their --iters as a
+# share of the reference's steps (each scale gets iters / len(scales) of them). A run
+# stops once it reaches the target.
+MODES = {
+    "adam": (dict(optimizer="adam"), 1.0),
+    "lbfgs": (dict(optimizer="lbfgs"), 1.0),
+    "lbfgs, 2 scales": (dict(optimizer="lbfgs", scales=(2,)), 0.5),
+    "lbfgs, 3 scales": (dict(optimizer="lbfgs", scales=(3,)), 0.6),
+}
 
 
 def _inputs(size: int):
@@ -91,41 +103,106 @@ def matmul_peak(seconds: float = 3.0) -> float:
 
 def worker(task: dict) -> dict:
     """One measurement in this process; prints nothing but its JSON result."""
-    transfer, model, source = _transfer(task["size"], task["optimizer"])
-    height, width = transfer.image.shape[1:3]
-    result = {"task": task, "inputs": source, "height": height, "width": width,
-              "gflop_per_step": step_flops(model, height, width) / 1e9}
+    result = {"task": task}
     if task["kind"] == "speed":
-        for _ in range(3):  # tracing and warm-up
-            transfer.train_step()["total"].numpy()
-        times = []
-        for _ in range(task["steps"]):
-            started = time.perf_counter()
-            transfer.train_step()["total"].numpy()
-            times.append(time.perf_counter() - started)
-        result["seconds_per_step"] = sorted(times)[len(times) // 2]
-    else:  # quality: run until the target loss (or the step budget) is reached
-        started = time.perf_counter()
-        target = task.get("target")
-        losses = []
-        for step in range(1, task["steps"] + 1):
-            loss = float(transfer.train_step()["total"])
-            losses.append(loss)
-            if target is not None and loss <= target:
-                break
-        result["seconds"] = time.perf_counter() - started
-        result["steps"] = len(losses)
-        result["final_loss"] = losses[-1]
-        result["reached"] = target is None or losses[-1] <= target
+        result.update(_speed(task["size"], task["optimizer"], task["steps"]))
+    else:
+        result.update(_quality(task))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
+def _median_seconds(function, steps: int) -> float:
+    for _ in range(3):  # tracing and warm-up
+        function()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def _speed(size: int, optimizer: str, steps: int) -> dict:
+    import tensorflow as tf
+    transfer, model, source = _transfer(size, optimizer)
+    height, width = transfer.image.shape[1:3]
+    image = tf.Variable(transfer.image)
+
+    @tf.function
+    def network_only():
+        with tf.GradientTape() as tape:
+            total = tf.add_n([tf.reduce_sum(f) for f in transfer.features(image).values()])
+        return tape.gradient(total, image)
+
+    return {"inputs": source, "height": height, "width": width,
+            "gflop_per_step": step_flops(model, height, width) / 1e9,
+            "seconds_per_step": _median_seconds(lambda: transfer.train_step()["total"].numpy(), steps),
+            "network_seconds": _median_seconds(lambda: network_only().numpy(), steps)}
+
+
+class _TargetReached(Exception):
+    pass
+
+
+def _quality(task: dict) -> dict:
+    """A whole run of one mode until it reaches the target loss at full size (or its iters)."""
+    import tempfile
+    import tf_style
+    from tf_style.runner import prepare_inputs
+    content, style = _input_paths(task["size"])
+    losses = []
+    full_shape = []
+
+    def watch(report) -> None:
+        shape = tuple(report.transfer.image.shape[1:3])
+        if full_shape and shape == full_shape[0]:
+            losses.append(report.losses["total"])
+            if task.get("target") is not None and report.losses["total"] <= task["target"]:
+                raise _TargetReached
+
+    with tempfile.TemporaryDirectory() as workdir:
+        config = tf_style.TransferConfig(
+            content=content, style=style, size=task["size"], weights="random", seed=0,
+            workdir=workdir, progress=False, summary_every=10 ** 6, save_every=10 ** 6,
+            checkpoint_every=10 ** 6, **task["settings"])
+        full_shape.append(tuple(prepare_inputs(config).content_image.shape[:2]))
+        started = time.perf_counter()
+        try:
+            tf_style.run(config, callbacks=[watch])
+        except _TargetReached:
+            pass
+        seconds = time.perf_counter() - started
+    final_scale_start = config.scale_ends[-2] if len(config.scale_ends) > 1 else 0
+    # losses[i] is the loss of the image after final_scale_start + i steps.
+    return {"seconds": seconds, "steps": final_scale_start + len(losses) - 1,
+            "final_loss": losses[-1], "scale_sizes": list(config.scale_sizes),
+            "reached": task.get("target") is None or losses[-1] <= task["target"]}
+
+
+def _input_paths(size: int):
+    """The shared images, or synthetic ones written to a temporary folder."""
+    content_path = os.path.join(SHARED, "tubingen.jpg")
+    style_path = os.path.join(SHARED, "starry_night.jpg")
+    if os.path.exists(content_path) and os.path.exists(style_path):
+        return content_path, style_path
+    import tempfile
+    from tf_style import images
+    content, style, _ = _inputs(size)
+    folder = tempfile.mkdtemp(prefix="tf_style_bench_")
+    paths = os.path.join(folder, "content.png"), os.path.join(folder, "style.png")
+    images.save_image(paths[0], content)
+    images.save_image(paths[1], style)
+    return paths
+
+
 def _run_worker(task: dict) -> dict:
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(task)], cwd=ROOT, check=True,
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    process = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(task)], cwd=ROOT,
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    if process.returncode != 0:
+        sys.exit(f"benchmark worker failed on {json.dumps(task)}:\n{process.stderr[-3000:]}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -149,32 +226,44 @@ def main() -> None:
     report["matmul_peak_gflops"] = matmul_peak()
     peak = report["matmul_peak_gflops"]
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s")
-    print(f"{'size':>6} {'optimizer':>9} {'GFLOP/step':>10} {'s/step':>8} {'% of peak':>9} {'peak RSS MB':>11}")
+    print(f"{'size':>6} {'optimizer':>9} {'GFLOP/step':>10} {'s/step':>8} {'% of peak':>9} "
+          f"{'network s':>9} {'% of peak':>9} {'peak RSS MB':>11}")
     for size in sizes:
         for optimizer in OPTIMIZERS:
             result = _run_worker({"kind": "speed", "size": size, "optimizer": optimizer,
                                   "steps": speed_steps})
-            result["fraction_of_peak"] = result["gflop_per_step"] / result["seconds_per_step"] / peak
+            flops = result["gflop_per_step"]
+            result["fraction_of_peak"] = flops / result["seconds_per_step"] / peak
+            result["network_fraction_of_peak"] = flops / result["network_seconds"] / peak
             report["speed"].append(result)
-            print(f"{size:>6} {optimizer:>9} {result['gflop_per_step']:>10.1f} "
-                  f"{result['seconds_per_step']:>8.3f} {100 * result['fraction_of_peak']:>8.0f}% "
+            print(f"{size:>6} {optimizer:>9} {flops:>10.1f} {result['seconds_per_step']:>8.3f} "
+                  f"{100 * result['fraction_of_peak']:>8.0f}% {result['network_seconds']:>9.3f} "
+                  f"{100 * result['network_fraction_of_peak']:>8.0f}% "
                   f"{result['peak_rss_mb']:>11.0f}")
 
     size = max(sizes)
-    reference = _run_worker({"kind": "quality", "size": size, "optimizer": "adam",
-                             "steps": reference_steps})
+    # One more step than the reference count: a step reports the loss of the image it
+    # starts from, so the last one reports the loss after `reference_steps` steps.
+    modes = {name: dict(settings, iters=max(len(settings.get("scales", ())) + 1,
+                                            round(share * reference_steps) + 1))
+             for name, (settings, share) in MODES.items()}
+    reference = _run_worker({"kind": "quality", "size": size, "mode": "adam",
+                             "settings": modes["adam"]})
     target = reference["final_loss"]
     report["quality"].append(reference)
     print(f"\ntime to quality at {size} px: target = loss of {reference_steps}-step Adam = {target:.4g}")
-    print(f"{'optimizer':>9} {'steps':>6} {'seconds':>8} {'vs Adam':>8} {'reached':>8} {'peak RSS MB':>11}")
-    print(f"{'adam':>9} {reference['steps']:>6} {reference['seconds']:>8.1f} {1.0:>8.2f} "
-          f"{'yes':>8} {reference['peak_rss_mb']:>11.0f}")
-    for optimizer in OPTIMIZERS[1:]:
-        result = _run_worker({"kind": "quality", "size": size, "optimizer": optimizer,
-                              "steps": reference_steps, "target": target})
+    print(f"{'mode':>16} {'scales':>12} {'steps':>6} {'seconds':>8} {'vs Adam':>8} {'reached':>8} "
+          f"{'peak RSS MB':>11}")
+    for name, settings in modes.items():
+        if name == "adam":
+            result = reference
+        else:
+            result = _run_worker({"kind": "quality", "size": size, "mode": name,
+                                  "settings": settings, "target": target})
+            report["quality"].append(result)
         result["ratio_to_adam"] = result["seconds"] / reference["seconds"]
-        report["quality"].append(result)
-        print(f"{optimizer:>9} {result['steps']:>6} {result['seconds']:>8.1f} "
+        scales = ",".join(str(s) for s in result["scale_sizes"])
+        print(f"{name:>16} {scales:>12} {result['steps']:>6} {result['seconds']:>8.1f} "
               f"{result['ratio_to_adam']:>8.2f} {'yes' if result['reached'] else 'no':>8} "
               f"{result['peak_rss_mb']:>11.0f}")
     with open(args.output, "w") as file:
