@@ -71,6 +71,9 @@ CASES = {
                         ["one weight per style image"]),
     "empty mask": (["--content_mask", "{tmp}/black.png"], ["marks no region"]),
     "missing mask": (["--content_mask", "{tmp}/nothing.png"], ["not found"]),
+    "scales not numbers": (["--scales", "256,big"], ["--scales must be whole numbers"]),
+    "too many octaves": (["--scales", "2"], ["smallest would be 24 px"]),
+    "coarse scale too thin": (["--size", "96", "--scales", "40"], ["at 40 px", "at least 32 px"]),
 }
 
 
