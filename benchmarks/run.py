@@ -211,6 +211,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated longest sides (px)")
     parser.add_argument("--reference_steps", type=int, default=None,
                         help="Adam steps that set the quality target (default 1000; quick 60)")
+    parser.add_argument("--parts", default="speed,quality",
+                        help="which parts to run: speed, quality or both (comma-separated)")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,29 +221,42 @@ def main() -> None:
         return
 
     sizes = [int(s) for s in (args.sizes or ("128,256" if args.quick else "256,512")).split(",")]
-    reference_steps = args.reference_steps or (60 if args.quick else 1000)
-    speed_steps = 3 if args.quick else 10
-    report = {"matmul_peak_gflops": None, "speed": [], "quality": []}
+    parts = set(args.parts.split(","))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    report["matmul_peak_gflops"] = matmul_peak()
-    peak = report["matmul_peak_gflops"]
+    report = {"speed": [], "quality": []}
+    if "speed" in parts:
+        report.update(speed_table(sizes, steps=3 if args.quick else 10))
+    if "quality" in parts:
+        report.update(quality_table(max(sizes), args.reference_steps or (60 if args.quick else 1000)))
+    with open(args.output, "w") as file:
+        json.dump(report, file, indent=2)
+    print(f"\nwrote {args.output}")
+
+
+def speed_table(sizes, steps: int) -> dict:
+    """Seconds per step of each optimizer at each size, against the matmul peak."""
+    peak = matmul_peak()
+    results = []
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s")
     print(f"{'size':>6} {'optimizer':>9} {'GFLOP/step':>10} {'s/step':>8} {'% of peak':>9} "
           f"{'network s':>9} {'% of peak':>9} {'peak RSS MB':>11}")
     for size in sizes:
         for optimizer in OPTIMIZERS:
             result = _run_worker({"kind": "speed", "size": size, "optimizer": optimizer,
-                                  "steps": speed_steps})
+                                  "steps": steps})
             flops = result["gflop_per_step"]
             result["fraction_of_peak"] = flops / result["seconds_per_step"] / peak
             result["network_fraction_of_peak"] = flops / result["network_seconds"] / peak
-            report["speed"].append(result)
+            results.append(result)
             print(f"{size:>6} {optimizer:>9} {flops:>10.1f} {result['seconds_per_step']:>8.3f} "
                   f"{100 * result['fraction_of_peak']:>8.0f}% {result['network_seconds']:>9.3f} "
                   f"{100 * result['network_fraction_of_peak']:>8.0f}% "
                   f"{result['peak_rss_mb']:>11.0f}")
+    return {"matmul_peak_gflops": peak, "speed": results}
 
-    size = max(sizes)
+
+def quality_table(size: int, reference_steps: int) -> dict:
+    """Wall time of each mode to the loss that `reference_steps` of plain Adam reach."""
     # One more step than the reference count: a step reports the loss of the image it
     # starts from, so the last one reports the loss after `reference_steps` steps.
     modes = {name: dict(settings, iters=max(len(settings.get("scales", ())) + 1,
@@ -250,7 +265,7 @@ def main() -> None:
     reference = _run_worker({"kind": "quality", "size": size, "mode": "adam",
                              "settings": modes["adam"]})
     target = reference["final_loss"]
-    report["quality"].append(reference)
+    results = [reference]
     print(f"\ntime to quality at {size} px: target = loss of {reference_steps}-step Adam = {target:.4g}")
     print(f"{'mode':>16} {'scales':>12} {'steps':>6} {'seconds':>8} {'vs Adam':>8} {'reached':>8} "
           f"{'peak RSS MB':>11}")
@@ -260,15 +275,13 @@ def main() -> None:
         else:
             result = _run_worker({"kind": "quality", "size": size, "mode": name,
                                   "settings": settings, "target": target})
-            report["quality"].append(result)
+            results.append(result)
         result["ratio_to_adam"] = result["seconds"] / reference["seconds"]
         scales = ",".join(str(s) for s in result["scale_sizes"])
         print(f"{name:>16} {scales:>12} {result['steps']:>6} {result['seconds']:>8.1f} "
               f"{result['ratio_to_adam']:>8.2f} {'yes' if result['reached'] else 'no':>8} "
               f"{result['peak_rss_mb']:>11.0f}")
-    with open(args.output, "w") as file:
-        json.dump(report, file, indent=2)
-    print(f"\nwrote {args.output}")
+    return {"quality": results}
 
 
 if __name__ == "__main__":

@@ -50,6 +50,21 @@ def test_steps_reduce_the_loss(optimizer):
     assert int(transfer.step) == 16
 
 
+def test_adam_moves_pixels_by_its_learning_rate_whatever_the_loss_scale():
+    # Adam's first step is lr * g / (|g| + epsilon): with epsilon far below the gradients
+    # of the normalised losses, every pixel with a gradient moves by about lr. With the
+    # TensorFlow tutorial's epsilon of 0.1 it would move by lr * |g| / 0.1, a tiny fraction.
+    transfer, content, _ = make_transfer(lr=5.0)
+    with tf.GradientTape() as tape:
+        total = transfer.compute_losses(transfer.image)["total"]
+    gradient = np.abs(tape.gradient(total, transfer.image).numpy())
+    assert np.median(gradient) < 1e-2  # the normalised losses' gradients are small
+    transfer.train_step()
+    moved = np.abs(transfer.result() - content)
+    inside = (content > 5) & (content < 250)  # away from clipping
+    assert np.median(moved[inside]) == pytest.approx(5.0, rel=0.05)
+
+
 def test_pixels_stay_in_range_even_with_a_huge_learning_rate():
     transfer, _, _ = make_transfer(lr=500.0)
     for _ in range(3):
