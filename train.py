@@ -49,7 +49,8 @@ _CONTENT_WEIGHT = flags.DEFINE_float("content_weight", 1.0, "Weight of the conte
 _STYLE_WEIGHT = flags.DEFINE_float("style_weight", 1e3, "Weight of the style loss.")
 _TV_WEIGHT = flags.DEFINE_float("tv_weight", 1e-2, "Weight of the total-variation (smoothness) loss.")
 _OPTIMIZER = flags.DEFINE_enum(
-    "optimizer", "adam", list(config_lib.OPTIMIZERS), "Optimizer; lbfgs is the paper's.")
+    "optimizer", "lbfgs", list(config_lib.OPTIMIZERS),
+    "Optimizer: lbfgs (the paper's; reaches a given loss ~10x sooner than adam), adam or rmsprop.")
 _LR = flags.DEFINE_float(
     "lr", None, "Learning rate: pixels per step for adam (default 5) and rmsprop (2); a multiple "
     "of the quasi-Newton step for lbfgs (1).")
