@@ -42,14 +42,18 @@ MODES = {
 }
 
 
+def _shared_paths():
+    """Tübingen and Starry Night from ../shared/images, or None when they are absent."""
+    paths = os.path.join(SHARED, "tubingen.jpg"), os.path.join(SHARED, "starry_night.jpg")
+    return paths if all(os.path.exists(path) for path in paths) else None
+
+
 def _inputs(size: int):
     import numpy as np
     from tf_style import images
-    content_path = os.path.join(SHARED, "tubingen.jpg")
-    style_path = os.path.join(SHARED, "starry_night.jpg")
-    if os.path.exists(content_path) and os.path.exists(style_path):
-        content = images.resize_longest_side(images.load_image(content_path), size)
-        style = images.resize_longest_side(images.load_image(style_path), size)
+    paths = _shared_paths()
+    if paths:
+        content, style = (images.resize_longest_side(images.load_image(path), size) for path in paths)
         return content, style, "shared images"
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from conftest import synthetic_image
@@ -113,7 +117,7 @@ def worker(task: dict) -> dict:
     return result
 
 
-def _step_seconds(function, steps: int) -> dict:
+def step_seconds(function, steps: int) -> dict:
     """Best and median seconds of `steps` calls, after three for tracing and warm-up.
 
     The best is what the step costs when the shared machine leaves it alone; it is the
@@ -144,8 +148,8 @@ def _speed(size: int, optimizer: str, steps: int) -> dict:
 
     return {"inputs": source, "height": height, "width": width,
             "gflop_per_step": step_flops(model, height, width) / 1e9,
-            "step_seconds": _step_seconds(lambda: transfer.train_step()["total"].numpy(), steps),
-            "network_seconds": _step_seconds(lambda: network_only().numpy(), steps)}
+            "step_seconds": step_seconds(lambda: transfer.train_step()["total"].numpy(), steps),
+            "network_seconds": step_seconds(lambda: network_only().numpy(), steps)}
 
 
 class _TargetReached(Exception):
@@ -156,31 +160,30 @@ def _quality(task: dict) -> dict:
     """A whole run of one mode until it reaches the target loss at full size (or its iters)."""
     import tempfile
     import tf_style
-    from tf_style.runner import prepare_inputs
     content, style = _input_paths(task["size"])
     losses = []
-    full_shape = []
-
-    def watch(report) -> None:
-        shape = tuple(report.transfer.image.shape[1:3])
-        if full_shape and shape == full_shape[0]:
-            losses.append(report.losses["total"])
-            if task.get("target") is not None and report.losses["total"] <= task["target"]:
-                raise _TargetReached
 
     with tempfile.TemporaryDirectory() as workdir:
         config = tf_style.TransferConfig(
             content=content, style=style, size=task["size"], weights="random", seed=0,
             workdir=workdir, progress=False, summary_every=10 ** 6, save_every=10 ** 6,
             checkpoint_every=10 ** 6, **task["settings"])
-        full_shape.append(tuple(prepare_inputs(config).content_image.shape[:2]))
+        final_scale_start = config.scale_ends[-2] if len(config.scale_ends) > 1 else 0
+
+        def watch(report) -> None:
+            # A step reports the loss of the image it starts from: from the final scale's
+            # first step on, that image is at full size.
+            if report.step > final_scale_start:
+                losses.append(report.losses["total"])
+                if task.get("target") is not None and report.losses["total"] <= task["target"]:
+                    raise _TargetReached
+
         started = time.perf_counter()
         try:
             tf_style.run(config, callbacks=[watch])
         except _TargetReached:
             pass
         seconds = time.perf_counter() - started
-    final_scale_start = config.scale_ends[-2] if len(config.scale_ends) > 1 else 0
     # losses[i] is the loss of the image after final_scale_start + i steps.
     return {"seconds": seconds, "steps": final_scale_start + len(losses) - 1,
             "final_loss": losses[-1], "scale_sizes": list(config.scale_sizes),
@@ -189,10 +192,9 @@ def _quality(task: dict) -> dict:
 
 def _input_paths(size: int):
     """The shared images, or synthetic ones written to a temporary folder."""
-    content_path = os.path.join(SHARED, "tubingen.jpg")
-    style_path = os.path.join(SHARED, "starry_night.jpg")
-    if os.path.exists(content_path) and os.path.exists(style_path):
-        return content_path, style_path
+    paths = _shared_paths()
+    if paths:
+        return paths
     import tempfile
     from tf_style import images
     content, style, _ = _inputs(size)

@@ -13,7 +13,8 @@ in the same session to compare (a shared machine is noisy across sessions).
 from __future__ import annotations
 
 import argparse
-import time
+
+from run import step_seconds  # benchmarks/run.py, beside this script
 
 # (block, output channels) of the conv layers up to block5_conv1.
 LAYERS = [(1, 64), (1, 64), (2, 128), (2, 128), (3, 256), (3, 256), (3, 256), (3, 256),
@@ -74,16 +75,9 @@ def seconds_per_step(size: int, steps: int) -> float:
         optimizer.step()
         with torch.no_grad():
             image.clamp_(0, 255)
-        return float(loss)
+        return float(loss.detach())
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
+    return step_seconds(step, steps)["median"]
 
 
 def main() -> None:
