@@ -1,12 +1,15 @@
 """Config validation: bad settings fail at construction with a message naming them."""
 
 import dataclasses
+import os
 import subprocess
 import sys
 
 import pytest
 
-from tf_style.config import TransferConfig
+from tf_style.config import TransferConfig, flag_table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("override, message", [
@@ -59,8 +62,8 @@ def test_config_module_does_not_import_tensorflow():
 @pytest.mark.parametrize("override, message", [
     (dict(style=("a.jpg", "b.jpg"), style_blend=(1.0,)), "one weight per style image"),
     (dict(style=("a.jpg", "b.jpg"), style_blend=(1.0, -1.0)), "style_blend"),
-    (dict(style=("a.jpg", "b.jpg"), content_masks=("m.png",)), "one mask per style image"),
-    (dict(style=("a.jpg", "b.jpg"), style_masks=("m.png", "n.png")), "need `content_masks`"),
+    (dict(style=("a.jpg", "b.jpg"), content_mask=("m.png",)), "one mask per style image"),
+    (dict(style=("a.jpg", "b.jpg"), style_mask=("m.png", "n.png")), "needs `content_mask`"),
     (dict(style_preset="fine", style_layer_weights=(1.0,) * 5), "not both"),
     (dict(style_preset="huge"), "style_preset"),
     (dict(preserve_colors="sepia"), "preserve_colors"),
@@ -123,3 +126,26 @@ def test_bad_scales_raise_value_error(override, message):
     with pytest.raises(ValueError, match=message) as error:
         TransferConfig(content="c.jpg", style="s.jpg", **override)
     assert "Received" in str(error.value)
+
+
+def test_readme_flag_table_is_the_one_made_from_the_fields():
+    """README's table must be `flag_table()`; to update it, paste `print(flag_table())`."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf8") as file:
+        readme = file.read()
+    start = readme.index("| flag | default | meaning |")
+    end = readme.index("\n\n", start) + 1
+    assert readme[start:end] == flag_table()
+
+
+def test_every_field_documents_itself_and_says_whether_it_changes_the_picture():
+    for field in dataclasses.fields(TransferConfig):
+        assert field.metadata["help"], field.name
+        assert isinstance(field.metadata["result"], bool), field.name
+    compared = set(TransferConfig(content="c", style="s").result_settings())
+    assert "style_weight" in compared and "size" in compared
+    assert not compared & {"iters", "workdir", "output", "progress", "content", "style"}
+
+
+def test_an_error_names_the_setting_as_the_flag_is_spelled():
+    with pytest.raises(ValueError, match="`content_mask` needs one mask per style image"):
+        TransferConfig(content="c", style="a,b", content_mask="m.png")

@@ -275,13 +275,13 @@ def test_masks_are_recorded_and_an_empty_mask_is_refused(image_files, tmp_path):
     mask, empty = str(tmp_path / "mask.png"), str(tmp_path / "empty.png")
     Image.new("L", (64, 48), 255).save(mask)
     Image.new("L", (64, 48), 0).save(empty)
-    config = _config(image_files, tmp_path, content_masks=(mask,))
+    config = _config(image_files, tmp_path, content_mask=(mask,))
     run(config)
     Image.new("L", (64, 48), 200).save(mask)  # an edited mask is another run
     with pytest.raises(TransferError, match="content_masks_sha256"):
         run(config)
     with pytest.raises(TransferError, match="marks no region"):
-        run(dataclasses.replace(config, content_masks=(empty,), workdir=str(tmp_path / "other")))
+        run(dataclasses.replace(config, content_mask=(empty,), workdir=str(tmp_path / "other")))
 
 
 def _stop_after(step_number):

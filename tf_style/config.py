@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import math
 import os
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple
 
 # The 16 conv layers of VGG19, named as `keras.applications.VGG19` names them.
 VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = (
@@ -49,143 +49,241 @@ INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
 
-# Settings that change how long a run goes or how it reports, but never the image it
-# produces at a given step: a resumed run may change these freely. The inputs and the
-# weights are compared by content (file digests, resolved weights), not by these names.
-NON_RESULT_FIELDS = frozenset({
-    "iters", "workdir", "output", "checkpoint_every", "summary_every", "save_every",
-    "overwrite", "max_checkpoints", "progress", "deterministic", "gif", "sheet",
-    "content", "style", "weights", "weights_dir", "content_masks", "style_masks",
-})
+
+def _require_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def _require_positive_float(name: str, value) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+
+
+def _require_non_negative_float(name: str, value) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"`{name}` must be zero or positive. Received: {name}={value!r}")
+
+
+def _require_fraction(name: str, value) -> None:
+    if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+        raise ValueError(f"`{name}` must be between 0 and 1. Received: {name}={value!r}")
+
+
+def _require_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"`{name}` must be an integer. Received: {name}={value!r}")
+
+
+def _require_image_side(name: str, value) -> None:
+    _require_positive_int(name, value)
+    if value < MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"`{name}` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: {name}={value}")
+
+
+def _require_layers(name: str, layer_names) -> None:
+    if not layer_names:
+        raise ValueError(f"`{name}` needs at least one layer. Received: {name}=()")
+    unknown = [n for n in layer_names if n not in VGG19_CONV_LAYER_NAMES]
+    if unknown:
+        raise ValueError(
+            f"`{name}` has unknown VGG19 layer(s) {', '.join(unknown)}; known layers are "
+            f"{', '.join(VGG19_CONV_LAYER_NAMES)}. Received: {name}={','.join(layer_names)}")
+    if len(set(layer_names)) != len(layer_names):
+        raise ValueError(f"`{name}` repeats a layer. Received: {name}={','.join(layer_names)}")
+
+
+def _require_each(check: Callable[[str, object], None]) -> Callable[[str, object], None]:
+    """A check of every value in an optional tuple."""
+    def check_each(name: str, values) -> None:
+        for value in values or ():
+            check(name, value)
+    return check_each
+
+
+def _unless_none(check: Callable[[str, object], None]) -> Callable[[str, object], None]:
+    """A check of an optional value, when it is given."""
+    def check_given(name: str, value) -> None:
+        if value is not None:
+            check(name, value)
+    return check_given
+
+
+def _require_nonempty(name: str, value) -> None:
+    if not value:
+        raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
+
+
+def setting(default=dataclasses.MISSING, *, help: str, result: bool = True,  # noqa: A002
+            choices: Optional[Sequence[str]] = None,
+            check: Optional[Callable[[str, object], None]] = None,
+            shown_default: Optional[str] = None) -> dataclasses.Field:
+    """A `TransferConfig` field and everything said about it in one place.
+
+    The field's name is the flag's name. `help` is its --help and README text; `result`
+    says whether it changes the picture (such settings are compared when a run resumes);
+    `choices` and `check` validate it; `shown_default` replaces the default in docs.
+    """
+    metadata = {"help": help, "result": result, "choices": tuple(choices) if choices else None,
+                "check": check, "shown_default": shown_default}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
     """Everything that defines a style-transfer run. Paths are kept as given.
 
-    `style` is one path or several (a tuple, or comma-separated); it is stored as a tuple.
+    Each field is also the command-line flag of the same name (train.py derives its flags
+    from these fields). `style` and the mask settings take one path or several (a tuple,
+    or a comma-separated string); they are stored as tuples.
+
+    The input files and the weights change the picture too; a resumed run compares them
+    by content (file digests, resolved weights, see `tf_style.run_directory`), not by path.
     """
 
-    content: str
-    style: Union[str, Tuple[str, ...]]
-    iters: int = 500
-    size: int = 512
-    style_scale: float = 1.0
-    weights: str = "auto"
-    weights_dir: str = "weights"
-    pooling: str = "avg"
-    content_layers: Tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    style_layers: Tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    style_layer_weights: Optional[Tuple[float, ...]] = None
-    style_preset: Optional[str] = None
-    style_blend: Optional[Tuple[float, ...]] = None
-    preserve_colors: Optional[str] = None
-    content_masks: Tuple[str, ...] = ()
-    style_masks: Tuple[str, ...] = ()
-    content_weight: float = 1.0
-    style_weight: float = 1e3
-    tv_weight: float = 1e-2
-    optimizer: str = "lbfgs"
-    lr: Optional[float] = None
-    lbfgs_history: int = 10
-    scales: Tuple[int, ...] = ()
-    init: str = "content"
-    init_noise_ratio: float = 0.0
-    seed: int = 0
-    deterministic: bool = False
-    workdir: Optional[str] = None
-    output: Optional[str] = None
-    checkpoint_every: int = 50
-    summary_every: int = 10
-    save_every: int = 100
-    max_checkpoints: int = 3
-    overwrite: bool = False
-    progress: bool = True
-    gif: bool = False
-    sheet: bool = False
+    content: str = setting(help="the photo", result=False)
+    style: Tuple[str, ...] = setting(
+        help="the painting; several, comma-separated, are blended", result=False)
+    style_blend: Optional[Tuple[float, ...]] = setting(
+        None, help="one weight per style image, normalised to sum to 1",
+        check=_require_each(_require_positive_float), shown_default="equal")
+    preserve_colors: Optional[str] = setting(
+        None, help="keep the photo's colours: luminance (transfer on luminance only) or "
+        "histogram (recolour the style to the photo's colour statistics first)",
+        choices=COLOR_MODES)
+    content_mask: Tuple[str, ...] = setting(
+        (), help="one mask per style: each style only where its mask is white", result=False)
+    style_mask: Tuple[str, ...] = setting(
+        (), help="one mask per style: take the style only from its white part", result=False)
+    iters: int = setting(
+        500, help="total optimisation steps; a resumed run continues up to this",
+        result=False, check=_require_positive_int)
+    size: int = setting(
+        512, help=f"longest side of the output, px (at least {MIN_IMAGE_SIDE})",
+        check=_require_image_side)
+    style_scale: float = setting(
+        1.0, help="style image's longest side relative to the content's: larger = bigger strokes",
+        check=_require_positive_float)
+    weights: str = setting(
+        "auto", help="auto (imagenet if available, else random), imagenet, random, or a path "
+        "to a Keras .h5 or MatConvNet .mat file", result=False, check=_require_nonempty)
+    weights_dir: str = setting(
+        "weights", help="where ImageNet weight files are looked for and downloaded", result=False)
+    pooling: str = setting("avg", help="pooling in VGG19: avg (Gatys) or max (the ImageNet "
+                           "classifier)", choices=POOLINGS)
+    content_layers: Tuple[str, ...] = setting(
+        DEFAULT_CONTENT_LAYERS, help="VGG19 layers for the content loss", check=_require_layers)
+    style_layers: Tuple[str, ...] = setting(
+        DEFAULT_STYLE_LAYERS, help="VGG19 layers for the style loss", check=_require_layers)
+    style_layer_weights: Optional[Tuple[float, ...]] = setting(
+        None, help="one weight per style layer, normalised to sum to 1",
+        check=_require_each(_require_positive_float), shown_default="equal")
+    style_preset: Optional[str] = setting(
+        None, help="style-layer weights by block: fine (small texture), coarse (large strokes), "
+        "balanced", choices=tuple(STYLE_PRESETS))
+    content_weight: float = setting(
+        1.0, help="alpha, weight of the content loss", check=_require_positive_float)
+    style_weight: float = setting(
+        1e3, help="beta, weight of the style loss", check=_require_positive_float)
+    tv_weight: float = setting(
+        1e-2, help="weight of the total-variation loss (smoothness)",
+        check=_require_non_negative_float)
+    optimizer: str = setting(
+        "lbfgs", help="lbfgs (the paper's; reaches a given loss ~10x sooner than adam), adam "
+        "or rmsprop", choices=OPTIMIZERS)
+    lr: Optional[float] = setting(
+        None, help="learning rate: pixels per step for adam (5) and rmsprop (2), 0-255 units; "
+        "a multiple of the quasi-Newton step for lbfgs (1)",
+        check=_unless_none(_require_positive_float), shown_default="per optimizer")
+    lbfgs_history: int = setting(
+        10, help="L-BFGS: how many past steps shape its curvature estimate",
+        check=_require_positive_int)
+    scales: Tuple[int, ...] = setting(
+        (), help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
+        "or a number of octaves (2 = size/2, size); --iters is split evenly across them",
+        check=_require_each(_require_positive_int), shown_default="one scale")
+    init: str = setting(
+        "content", help="start image: content, style, noise, or an image path",
+        check=_require_nonempty)
+    init_noise_ratio: float = setting(
+        0.0, help="mix this much seeded noise (0-1) into the start image", check=_require_fraction)
+    seed: int = setting(0, help="seed for random weights and noise: same seed, same run",
+                        check=_require_int)
+    deterministic: bool = setting(
+        False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
+    workdir: Optional[str] = setting(
+        None, help="the run directory", result=False, shown_default="runs/<content>-<style>")
+    output: Optional[str] = setting(
+        None, help="the final image", result=False, shown_default="<workdir>/output.png")
+    checkpoint_every: int = setting(
+        50, help="steps between checkpoints", result=False, check=_require_positive_int)
+    summary_every: int = setting(
+        10, help="steps between TensorBoard summaries", result=False, check=_require_positive_int)
+    save_every: int = setting(
+        100, help="steps between intermediate images (<workdir>/images/)", result=False,
+        check=_require_positive_int)
+    max_checkpoints: int = setting(
+        3, help="checkpoints kept", result=False, check=_require_positive_int)
+    overwrite: bool = setting(
+        False, help="discard a different run found in the run directory and start over",
+        result=False)
+    progress: bool = setting(
+        True, help="progress bar (step/iters, losses, s/step, ETA)", result=False)
+    gif: bool = setting(
+        False, help="also write <workdir>/progress.gif from the --save_every images", result=False)
+    sheet: bool = setting(
+        False, help="also write <workdir>/sheet.png: content, style(s), result side by side",
+        result=False)
 
     def __post_init__(self):
-        style = tuple(self.style.split(",")) if isinstance(self.style, str) else tuple(self.style)
-        object.__setattr__(self, "style", style)
+        for name in ("style", "content_mask", "style_mask"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple(value.split(",")) if isinstance(value, str)
+                               else tuple(value))
+        for name in ("content_layers", "style_layers", "scales"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.content:
             raise ValueError("`content` must name an image file. Received: content=''")
-        if not style or not all(style):
-            raise ValueError(f"`style` must name one or more image files. Received: style={style}")
-        if self.style_blend is not None:
-            if len(self.style_blend) != len(style):
-                raise ValueError(
-                    f"`style_blend` needs one weight per style image ({len(style)}). "
-                    f"Received: {len(self.style_blend)} weights")
-            for weight in self.style_blend:
-                _require_positive_float("style_blend", weight)
-        for name in ("content_masks", "style_masks"):
-            masks = getattr(self, name)
-            if masks and len(masks) != len(style):
-                raise ValueError(
-                    f"`{name}` needs one mask per style image ({len(style)}). "
-                    f"Received: {len(masks)} masks")
-        if self.style_masks and not self.content_masks and len(style) > 1:
-            raise ValueError("`style_masks` for several styles need `content_masks` to place them. "
-                             "Received: content_masks=()")
-        if self.preserve_colors is not None and self.preserve_colors not in COLOR_MODES:
-            raise ValueError(f"`preserve_colors` must be one of {COLOR_MODES}. "
-                             f"Received: preserve_colors={self.preserve_colors!r}")
-        if self.style_preset is not None:
-            if self.style_preset not in STYLE_PRESETS:
-                raise ValueError(f"`style_preset` must be one of {tuple(STYLE_PRESETS)}. "
-                                 f"Received: style_preset={self.style_preset!r}")
-            if self.style_layer_weights is not None:
-                raise ValueError("Give `style_preset` or `style_layer_weights`, not both. "
-                                 f"Received: style_preset={self.style_preset!r} and weights")
-        if not (isinstance(self.init_noise_ratio, (int, float)) and 0 <= self.init_noise_ratio <= 1):
-            raise ValueError("`init_noise_ratio` must be between 0 and 1. "
-                             f"Received: init_noise_ratio={self.init_noise_ratio!r}")
-        _require_positive_int("iters", self.iters)
-        _require_positive_int("size", self.size)
-        if self.size < MIN_IMAGE_SIDE:
+        if not self.style or not all(self.style):
             raise ValueError(
-                f"`size` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: size={self.size}")
-        for name in ("checkpoint_every", "summary_every", "save_every", "max_checkpoints"):
-            _require_positive_int(name, getattr(self, name))
-        for name in ("style_scale", "content_weight", "style_weight"):
-            _require_positive_float(name, getattr(self, name))
-        if self.lr is not None:
-            _require_positive_float("lr", self.lr)
-        _require_positive_int("lbfgs_history", self.lbfgs_history)
+                f"`style` must name one or more image files. Received: style={self.style}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            choices = field.metadata["choices"]
+            if choices and value is not None and value not in choices:
+                raise ValueError(f"`{field.name}` must be one of {choices}. "
+                                 f"Received: {field.name}={value!r}")
+            if field.metadata["check"] is not None:
+                field.metadata["check"](field.name, value)
+        self._check_style_settings()
         self._check_scales()
-        if not (math.isfinite(self.tv_weight) and self.tv_weight >= 0):
-            raise ValueError(f"`tv_weight` must be zero or positive. Received: tv_weight={self.tv_weight}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
-        if self.optimizer not in OPTIMIZERS:
+
+    def _check_style_settings(self) -> None:
+        """Settings that must agree with the number of style images or style layers."""
+        styles = len(self.style)
+        if self.style_blend is not None and len(self.style_blend) != styles:
+            raise ValueError(f"`style_blend` needs one weight per style image ({styles}). "
+                             f"Received: {len(self.style_blend)} weights")
+        for name in ("content_mask", "style_mask"):
+            masks = getattr(self, name)
+            if masks and len(masks) != styles:
+                raise ValueError(f"`{name}` needs one mask per style image ({styles}). "
+                                 f"Received: {len(masks)} masks")
+        if self.style_mask and not self.content_mask and styles > 1:
+            raise ValueError("`style_mask` for several styles needs `content_mask` to place them. "
+                             "Received: content_mask=()")
+        if self.style_preset is not None and self.style_layer_weights is not None:
+            raise ValueError("Give `style_preset` or `style_layer_weights`, not both. "
+                             f"Received: style_preset={self.style_preset!r} and weights")
+        if (self.style_layer_weights is not None
+                and len(self.style_layer_weights) != len(self.style_layers)):
             raise ValueError(
-                f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
-        if not self.init:
-            raise ValueError("`init` must be content, style, noise or an image path. Received: init=''")
-        for name in ("content_layers", "style_layers"):
-            layer_names = getattr(self, name)
-            if not layer_names:
-                raise ValueError(f"`{name}` needs at least one layer. Received: {name}=()")
-            unknown = [n for n in layer_names if n not in VGG19_CONV_LAYER_NAMES]
-            if unknown:
-                raise ValueError(
-                    f"`{name}` has unknown VGG19 layer(s) {', '.join(unknown)}; known layers are "
-                    f"{', '.join(VGG19_CONV_LAYER_NAMES)}. Received: {name}={','.join(layer_names)}")
-            if len(set(layer_names)) != len(layer_names):
-                raise ValueError(f"`{name}` repeats a layer. Received: {name}={','.join(layer_names)}")
-        if self.style_layer_weights is not None:
-            if len(self.style_layer_weights) != len(self.style_layers):
-                raise ValueError(
-                    f"`style_layer_weights` needs one weight per style layer ({len(self.style_layers)}). "
-                    f"Received: {len(self.style_layer_weights)} weights")
-            for weight in self.style_layer_weights:
-                _require_positive_float("style_layer_weights", weight)
+                f"`style_layer_weights` needs one weight per style layer ({len(self.style_layers)}). "
+                f"Received: {len(self.style_layer_weights)} weights")
 
     def _check_scales(self) -> None:
-        scales = tuple(self.scales)
-        object.__setattr__(self, "scales", scales)
-        for value in scales:
-            _require_positive_int("scales", value)
+        scales = self.scales
         if len(scales) == 1 and scales[0] < MIN_IMAGE_SIDE:
             smallest = self.scale_sizes[0]
             if smallest < MIN_IMAGE_SIDE:
@@ -262,9 +360,8 @@ class TransferConfig:
 
     def result_settings(self) -> dict:
         """The settings that decide the image a run produces, for comparing runs."""
-        settings = dataclasses.asdict(self)
-        for name in NON_RESULT_FIELDS:
-            settings.pop(name)
+        settings = {field.name: getattr(self, field.name)
+                    for field in dataclasses.fields(self) if field.metadata["result"]}
         settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
         settings["style_blend"] = list(self.normalized_style_blend)
         settings["lr"] = self.learning_rate
@@ -276,6 +373,36 @@ class TransferConfig:
         return settings
 
 
+def flag_table() -> str:
+    """The README's table of flags, made from the fields: flag, default, meaning."""
+    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    for field in dataclasses.fields(TransferConfig):
+        if field.default is dataclasses.MISSING:
+            shown = "(required)"
+        else:
+            shown = field.metadata["shown_default"] or format_default(field.default)
+        cells = (f"`--{field.name}`", shown, field.metadata["help"])
+        rows.append("| " + " | ".join(_markdown_cell(cell) for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def format_default(value) -> str:
+    """A default as a user would type it on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, tuple):
+        return _joined(value) if value else "none"
+    return str(value)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
     total = sum(weights)
     return tuple(weight / total for weight in weights)
@@ -283,13 +410,3 @@ def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
 
 def _joined(values) -> str:
     return ",".join(str(value) for value in values)
-
-
-def _require_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
-def _require_positive_float(name: str, value) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")

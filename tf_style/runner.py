@@ -119,8 +119,8 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> Prepar
         content_image = color.luminance_image(original_content)
         style_images = [color.match_luminance(s, original_content) for s in original_styles]
 
-    content_masks = tuple(_load_mask(path, original_content) for path in config.content_masks)
-    style_masks = tuple(_load_mask(path, s) for path, s in zip(config.style_masks, style_images))
+    content_masks = tuple(_load_mask(path, original_content) for path in config.content_mask)
+    style_masks = tuple(_load_mask(path, s) for path, s in zip(config.style_mask, style_images))
     initial_image = _initial_image(config, content_image, style_images[0])
     if config.preserve_colors == "luminance":
         initial_image = color.luminance_image(initial_image)
@@ -136,8 +136,8 @@ def run_record(config: TransferConfig, inputs: PreparedInputs,
         "settings": config.result_settings(),
         "content_sha256": file_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
-        "content_masks_sha256": [file_digest(path) for path in config.content_masks],
-        "style_masks_sha256": [file_digest(path) for path in config.style_masks],
+        "content_masks_sha256": [file_digest(path) for path in config.content_mask],
+        "style_masks_sha256": [file_digest(path) for path in config.style_mask],
         "image_size": list(inputs.original_content.shape[:2]),
         "weights": weights_source.identity(),
     }
