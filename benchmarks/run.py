@@ -55,25 +55,23 @@ def _inputs(size: int):
     if paths:
         content, style = (images.resize_longest_side(images.load_image(path), size) for path in paths)
         return content, style, "shared images"
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from conftest import synthetic_image
+    from tf_style.testing import synthetic_image
     content = synthetic_image(size * 3 // 4, size, seed=1).astype(np.float32)
     style = synthetic_image(size, size, seed=2).astype(np.float32)
     return content, style, "synthetic images"
 
 
 def _transfer(size: int, optimizer: str):
-    from tf_style import vgg, weights
-    from tf_style.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULT_LEARNING_RATES
+    """The default run's StyleTransfer at `size`, as tf_style.run builds it."""
+    from tf_style import TransferConfig, vgg, weights
+    from tf_style.inputs import PreparedInputs
     from tf_style.transfer import StyleTransfer
     content, style, source = _inputs(size)
-    model = vgg.build_vgg19(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS)
-    weights.load_weights(model, weights.WeightsSource("random", seed=0))
-    transfer = StyleTransfer(
-        model, content, style, content, content_layers=DEFAULT_CONTENT_LAYERS,
-        style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=[0.2] * 5, content_weight=1.0,
-        style_weight=1e3, tv_weight=1e-2, optimizer=optimizer,
-        learning_rate=DEFAULT_LEARNING_RATES[optimizer])
+    config = TransferConfig(content="content", style="style", size=size, optimizer=optimizer,
+                            weights="random", seed=0)
+    model = vgg.build_vgg19(config.content_layers + config.style_layers, pooling=config.pooling)
+    weights.load_weights(model, weights.WeightsSource("random", seed=config.seed))
+    transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]), model)
     return transfer, model, source
 
 

@@ -13,10 +13,11 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from conftest import ROOT, run_train, snapshot, write_image_pair
+from conftest import ROOT, run_train
+from tf_style.testing import snapshot, write_image_pair
 from tf_style import TransferConfig, TransferError, images, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
-from tf_style.runner import StepReport
+from tf_style.callbacks import StepReport
 
 SMALL = ["--weights", "random", "--size", "48", "--summary_every", "1", "--save_every", "3",
          "--checkpoint_every", "2", "--progress=false"]
@@ -192,28 +193,15 @@ def test_sigkill_at_any_moment_resumes_from_last_complete_checkpoint(image_files
     assert _checkpoint_image(workdir)[1] == last_step + 2
 
 
-def test_progress_bar_shows_step_losses_speed_and_eta():
-    import io
-    from tf_style.runner import ProgressBar
-    bar = ProgressBar(iters=10, stream=io.StringIO())
-    step_losses = {"total": 12.5, "content": 0.25, "style": 0.0125, "tv": 0.03}
-    bar.update(1, step_losses, seconds=9.0)  # tracing: not representative
-    bar.update(2, step_losses, seconds=2.0)
-    bar.update(3, step_losses, seconds=4.0)
-    line = bar.format(3, step_losses)
-    assert "3/10" in line and "loss 12.5" in line and "style 0.0125" in line
-    assert "3.00 s/step" in line and "ETA 0:21" in line  # 7 steps left at 3 s
-
-
 def test_style_scale_sizes_the_style_relative_to_the_content(image_files, tmp_path):
-    from tf_style.runner import prepare_inputs
+    from tf_style.inputs import prepare_inputs
     inputs = prepare_inputs(_config(image_files, tmp_path, size=64, style_scale=0.75))
     assert inputs.content_image.shape == (48, 64, 3)
     assert inputs.style_images[0].shape == (48, 48, 3)  # square style, longest side 0.75 * 64
 
 
 def test_init_noise_ratio_mixes_seeded_noise_into_the_content(image_files, tmp_path):
-    from tf_style.runner import prepare_inputs
+    from tf_style.inputs import prepare_inputs
     plain = prepare_inputs(_config(image_files, tmp_path, init="content"))
     noise = prepare_inputs(_config(image_files, tmp_path, init="noise", seed=4))
     mixed = prepare_inputs(_config(image_files, tmp_path, init="content", init_noise_ratio=0.25, seed=4))
@@ -223,7 +211,7 @@ def test_init_noise_ratio_mixes_seeded_noise_into_the_content(image_files, tmp_p
 
 def test_luminance_mode_returns_the_photos_colours(image_files, tmp_path):
     from tf_style import color
-    from tf_style.runner import prepare_inputs
+    from tf_style.inputs import prepare_inputs
     config = _config(image_files, tmp_path, preserve_colors="luminance")
     inputs = prepare_inputs(config)
     gray = inputs.style_images[0]
@@ -237,7 +225,7 @@ def test_luminance_mode_returns_the_photos_colours(image_files, tmp_path):
 
 def test_histogram_mode_recolours_the_style_to_the_photo(image_files, tmp_path):
     from PIL import Image
-    from tf_style.runner import prepare_inputs
+    from tf_style.inputs import prepare_inputs
     content, style = image_files
     red = np.asarray(Image.open(style)).astype(np.float32) * [1.0, 0.3, 0.3]
     Image.fromarray(red.astype(np.uint8)).save(style)

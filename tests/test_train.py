@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_train, snapshot, write_image_pair
-from test_weights import _reference_weights, write_keras_h5
+from conftest import run_train
+from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
 
 BASE = ["--weights", "random", "--size", "48", "--iters", "2", "--progress=false"]
 
@@ -40,7 +40,7 @@ def _bad_files(tmp):
     (tmp / "truncated.jpg").write_bytes(data[: len(data) // 3])
     Image.new("RGB", (20, 20)).save(tmp / "tiny.png")
     Image.new("RGB", (400, 8)).save(tmp / "sliver.png")
-    write_keras_h5(str(tmp / "wrong_shape.h5"), _reference_weights(), break_layer="block2_conv1")
+    write_keras_h5(str(tmp / "wrong_shape.h5"), reference_weights(), break_layer="block2_conv1")
     (tmp / "corrupt_weights").mkdir(exist_ok=True)
     (tmp / "corrupt_weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"partial")
     (tmp / "a_file").write_text("")

@@ -2,89 +2,14 @@
 
 import os
 
-import h5py
 import keras
 import numpy as np
 import pytest
-import scipy.io
 
 from tf_style import vgg, weights
 from tf_style.config import VGG19_CONV_LAYER_NAMES
-
-
-def _official_layer_names():
-    """Layer order of the official notop file: input, then convs and pools."""
-    names = ["input_1"]
-    for block, convolutions in enumerate((2, 2, 4, 4, 4), start=1):
-        names += [f"block{block}_conv{i}" for i in range(1, convolutions + 1)]
-        names.append(f"block{block}_pool")
-    return names
-
-
-def _reference_weights(seed=0):
-    """He-normal kernels and non-zero biases for every conv layer, Keras (BGR) layout."""
-    rng = np.random.default_rng(seed)
-    model = vgg.build_vgg19(["block5_conv4"])
-    result = {}
-    for layer in vgg.conv_layers(model):
-        shape = tuple(layer.kernel.shape)
-        kernel = rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[:3]))
-        result[layer.name] = (kernel.astype(np.float32),
-                              rng.normal(0, 0.1, shape[-1]).astype(np.float32))
-    return result
-
-
-def write_keras_h5(path, layer_weights, *, break_layer=None):
-    """The layout of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 2 HDF5)."""
-    with h5py.File(path, "w") as file:
-        file.attrs["layer_names"] = [n.encode() for n in _official_layer_names()]
-        file.attrs["backend"] = b"tensorflow"
-        file.attrs["keras_version"] = b"2.1.5"
-        for name in _official_layer_names():
-            group = file.create_group(name)
-            if name not in layer_weights:
-                group.attrs["weight_names"] = np.array([], dtype="S1")
-                continue
-            kernel, bias = layer_weights[name]
-            if name == break_layer:
-                kernel = kernel[:, :, :1, :]
-            weight_names = [f"{name}_W_1:0".encode(), f"{name}_b_1:0".encode()]
-            group.attrs["weight_names"] = weight_names
-            group.create_dataset(weight_names[0], data=kernel)
-            group.create_dataset(weight_names[1], data=bias)
-
-
-def write_matconvnet(path, layer_weights, mean_rgb):
-    """The layout of imagenet-vgg-verydeep-19.mat: 43 layers, (W, H, in, out) RGB kernels."""
-    entries = []
-    for index, name in enumerate(VGG19_CONV_LAYER_NAMES):
-        kernel, bias = layer_weights[name]
-        if index == 0:
-            kernel = kernel[:, :, ::-1, :]  # Keras's BGR back to MatConvNet's RGB
-        mat_name = "conv" + name[5] + "_" + name[-1]
-        entries.append({"name": mat_name, "type": "conv",
-                        "weights": _cell(np.transpose(kernel, (1, 0, 2, 3)), bias.reshape(1, -1))})
-        entries.append({"name": "relu" + mat_name[4:], "type": "relu"})
-        if name.endswith(("block1_conv2", "block2_conv2", "conv4")):
-            entries.append({"name": "pool" + name[5], "type": "pool"})
-    for fc in ("fc6", "fc7", "fc8"):  # fully connected layers are 'conv' too in MatConvNet
-        entries.append({"name": fc, "type": "conv",
-                        "weights": _cell(np.ones((1, 1, 2, 2)), np.ones((1, 2)))})
-        entries.append({"name": "relu" + fc[2:] if fc != "fc8" else "prob",
-                        "type": "relu" if fc != "fc8" else "softmax"})
-    assert len(entries) == 43
-    layers = np.empty((1, len(entries)), dtype=object)
-    for index, entry in enumerate(entries):
-        layers[0, index] = entry
-    average_image = np.broadcast_to(mean_rgb, (224, 224, 3)).astype(np.float32)
-    scipy.io.savemat(path, {"layers": layers, "normalization": {"averageImage": average_image}})
-
-
-def _cell(*items):
-    cell = np.empty((1, len(items)), dtype=object)
-    for index, item in enumerate(items):
-        cell[0, index] = item
-    return cell
+from tf_style.testing import (reference_weights as make_reference_weights, write_keras_h5,
+                              write_matconvnet)
 
 
 def _our_features(source, layer_names, image, pooling="avg"):
@@ -95,7 +20,7 @@ def _our_features(source, layer_names, image, pooling="avg"):
 
 @pytest.fixture(scope="module")
 def reference_weights():
-    return _reference_weights()
+    return make_reference_weights()
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from tf_style.errors import TransferError
 # checking in train.py) stays fast and TensorFlow-free.
 _LAZY = {
     "run": "tf_style.runner",
-    "Interrupted": "tf_style.runner",
-    "StepReport": "tf_style.runner",
+    "Interrupted": "tf_style.signals",
+    "Callback": "tf_style.callbacks",
+    "StepReport": "tf_style.callbacks",
+    "PreparedInputs": "tf_style.inputs",
     "StyleTransfer": "tf_style.transfer",
 }
 

@@ -58,11 +58,6 @@ def content_loss(features: tf.Tensor, target_features: tf.Tensor) -> tf.Tensor:
     return relative_squared_error(features, target_features)
 
 
-def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """E_l = ||G - A||_F^2 / ||A||_F^2 (Gatys eq. 4, normalised)."""
-    return relative_squared_error(gram_matrix(features), target_gram)
-
-
 def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     """Mean squared difference of neighbouring pixels, in [0, 1] pixel units.
 

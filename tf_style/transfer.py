@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_style import losses, vgg
+from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
+
+if TYPE_CHECKING:
+    from tf_style.inputs import PreparedInputs
 
 
 def make_optimizer(name: str, learning_rate: float,
@@ -96,6 +100,25 @@ class StyleTransfer:
         self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
         self.optimizer.build([self.image])
         self.train_step = tf.function(self._train_step)
+
+    @classmethod
+    def from_config(cls, config: TransferConfig, inputs: "PreparedInputs",
+                    feature_model: keras.Model,
+                    initial_image: Optional[np.ndarray] = None) -> "StyleTransfer":
+        """The transfer a run of `config` makes from `inputs` at one scale.
+
+        Starts from `initial_image`, or from `inputs.initial_image` when it is None.
+        """
+        return cls(
+            feature_model, inputs.content_image, inputs.style_images,
+            inputs.initial_image if initial_image is None else initial_image,
+            content_layers=config.content_layers, style_layers=config.style_layers,
+            style_layer_weights=config.normalized_style_layer_weights,
+            content_weight=config.content_weight, style_weight=config.style_weight,
+            tv_weight=config.tv_weight, optimizer=config.optimizer,
+            learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
+            style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
+            style_masks=inputs.style_masks)
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch."""

@@ -73,7 +73,3 @@ def preprocess_input(rgb: tf.Tensor) -> tf.Tensor:
     """RGB in 0-255 to the network's input: BGR, Caffe mean subtracted."""
     return rgb[..., ::-1] - CAFFE_MEAN_BGR
 
-
-def deprocess_output(bgr: tf.Tensor) -> tf.Tensor:
-    """The exact inverse of `preprocess_input`."""
-    return (bgr + CAFFE_MEAN_BGR)[..., ::-1]

@@ -26,9 +26,6 @@ KERAS_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_WEIGHTS_FILE)
 KERAS_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
-MATCONVNET_WEIGHTS_URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
-
-WEIGHT_SPECS = ("auto", "imagenet", "random")
 
 LayerWeights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 

@@ -1,0 +1,13 @@
+"""Periodic work during a run, one callback a file (as in `keras.callbacks`).
+
+The runner's own summaries, intermediate images and progress bar are callbacks of the
+same kind a user passes to `tf_style.run`.
+"""
+
+from tf_style.callbacks.callback import Callback, LambdaCallback, StepReport, is_due
+from tf_style.callbacks.intermediate_images import IntermediateImages
+from tf_style.callbacks.progress_bar import ProgressBar
+from tf_style.callbacks.tensorboard import TensorBoard
+
+__all__ = ["Callback", "LambdaCallback", "StepReport", "is_due", "IntermediateImages",
+           "ProgressBar", "TensorBoard"]

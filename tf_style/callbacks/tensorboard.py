@@ -1,0 +1,34 @@
+"""TensorBoard: losses, seconds per step, the image, and the graph of the train step."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tf_style.callbacks.callback import Callback, StepReport, is_due
+
+
+class TensorBoard(Callback):
+    """Writes `loss/<name>`, `perf/seconds_per_step` and `image` every `every` steps and at
+    the end of each scale, and the train step's graph once."""
+
+    def __init__(self, log_dir: str, every: int):
+        self.writer = tf.summary.create_file_writer(log_dir)
+        self.every = every
+        self.wrote_graph = False
+
+    def on_step_end(self, report: StepReport) -> None:
+        if not self.wrote_graph:
+            with self.writer.as_default():
+                tf.summary.graph(report.transfer.train_step.get_concrete_function().graph)
+            self.wrote_graph = True
+        if not is_due(report.step, self.every, report.scale_end):
+            return
+        with self.writer.as_default(step=report.step):
+            for name, value in report.losses.items():
+                tf.summary.scalar(f"loss/{name}", value)
+            tf.summary.scalar("perf/seconds_per_step", report.seconds_per_step)
+            tf.summary.image("image", report.image[None] / 255.0)
+        self.writer.flush()
+
+    def on_run_end(self) -> None:
+        self.writer.close()

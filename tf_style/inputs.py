@@ -1,0 +1,113 @@
+"""The pictures a run optimises with, loaded and prepared at one scale.
+
+Loading touches no run directory, so every input is checked before a run claims one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from tf_style import color, images
+from tf_style.config import TransferConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedInputs:
+    """The images at one scale as the optimisation sees them, and what is needed to show its result."""
+
+    content_image: np.ndarray  # what the content loss matches (luminance only, in that mode)
+    style_images: Tuple[np.ndarray, ...]  # recoloured or luminance-only, with --preserve_colors
+    initial_image: np.ndarray
+    content_masks: Optional[Tuple[np.ndarray, ...]]
+    style_masks: Optional[Tuple[np.ndarray, ...]]
+    original_content: np.ndarray
+    original_styles: Tuple[np.ndarray, ...]
+    preserve_colors: Optional[str]
+
+    @classmethod
+    def from_arrays(cls, content: np.ndarray, styles: Sequence[np.ndarray],
+                    initial: Optional[np.ndarray] = None,
+                    content_masks: Optional[Sequence[np.ndarray]] = None,
+                    style_masks: Optional[Sequence[np.ndarray]] = None) -> "PreparedInputs":
+        """Inputs from RGB 0-255 arrays already at their working size (masks: (H, W) in [0, 1])."""
+        content = np.asarray(content, np.float32)
+        styles = tuple(np.asarray(style, np.float32) for style in styles)
+        initial = content if initial is None else np.asarray(initial, np.float32)
+        return cls(content, styles, initial, tuple(content_masks) if content_masks else None,
+                   tuple(style_masks) if style_masks else None, content, styles, None)
+
+    def present(self, image: np.ndarray) -> np.ndarray:
+        """The optimised image as a person sees it: with luminance transfer, in the photo's colours."""
+        if self.preserve_colors == "luminance":
+            return color.with_content_colors(image, self.original_content)
+        return image
+
+    def upsampled(self, image: np.ndarray) -> np.ndarray:
+        """A coarser scale's result brought to this scale's size: the start of this scale."""
+        height, width = self.content_image.shape[:2]
+        return images.resize(image, (width, height))
+
+
+def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> PreparedInputs:
+    """Loads the images and masks at `size` (default `config.size`); touches no run directory."""
+    size = size or config.size
+    original_content = images.resize_longest_side(
+        _load_checked(config.content, "content image"), size)
+    images.check_size(original_content, f"content image {config.content} at {size} px")
+    content_height, content_width = original_content.shape[:2]
+    style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
+    original_styles = []
+    for path in config.style:
+        style_image = images.resize_longest_side(_load_checked(path, "style image"), style_longest)
+        images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale} "
+                                       f"and {size} px")
+        original_styles.append(style_image)
+
+    content_image, style_images = original_content, original_styles
+    if config.preserve_colors == "histogram":
+        style_images = [color.match_color_histogram(s, original_content) for s in original_styles]
+    elif config.preserve_colors == "luminance":
+        content_image = color.luminance_image(original_content)
+        style_images = [color.match_luminance(s, original_content) for s in original_styles]
+
+    content_masks = tuple(_load_mask(path, original_content) for path in config.content_mask)
+    style_masks = tuple(_load_mask(path, s) for path, s in zip(config.style_mask, style_images))
+    initial_image = _initial_image(config, content_image, style_images[0])
+    if config.preserve_colors == "luminance":
+        initial_image = color.luminance_image(initial_image)
+    return PreparedInputs(
+        content_image, tuple(style_images), initial_image, content_masks or None,
+        style_masks or None, original_content, tuple(original_styles), config.preserve_colors)
+
+
+def _load_checked(path: str, what: str) -> np.ndarray:
+    """Loads an image and refuses one too small to say anything to VGG19, before resizing."""
+    image = images.load_image(path)
+    images.check_size(image, f"{what} {path}")
+    return image
+
+
+def _load_mask(path: str, like: np.ndarray) -> np.ndarray:
+    mask = images.load_mask(path, (like.shape[1], like.shape[0]))
+    if mask.max() < 0.5:
+        raise images.ImageError(f"mask {path} marks no region (it has no white area)")
+    return mask
+
+
+def _initial_image(config: TransferConfig, content_image: np.ndarray,
+                   style_image: np.ndarray) -> np.ndarray:
+    size = (content_image.shape[1], content_image.shape[0])
+    noise = np.random.default_rng(config.seed).uniform(0.0, 255.0, content_image.shape)
+    if config.init == "noise":
+        return noise.astype(np.float32)
+    if config.init == "content":
+        start = content_image
+    elif config.init == "style":
+        start = images.resize(style_image, size)
+    else:  # anything else names an image file (e.g. an earlier result to start from)
+        start = images.resize(images.load_image(config.init), size)
+    ratio = config.init_noise_ratio
+    return ((1.0 - ratio) * start + ratio * noise).astype(np.float32)

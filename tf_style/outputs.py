@@ -1,0 +1,45 @@
+"""What a finished run leaves for people: the final image, and with --gif / --sheet more."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+from absl import logging
+
+from tf_style import images
+from tf_style.config import TransferConfig
+from tf_style.inputs import PreparedInputs
+from tf_style.run_directory import GIF_FILE, IMAGE_DIR, SHEET_FILE
+
+
+def write_outputs(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray,
+                  steps: int) -> None:
+    """The result at `config.output_path`, then the GIF and the sheet when asked for."""
+    images.save_image(config.output_path, result)
+    logging.info("Wrote %s after %d steps", config.output_path, steps)
+    if config.gif:
+        write_gif(config.run_dir, result)
+    if config.sheet:
+        write_sheet(config.run_dir, inputs, result)
+
+
+def write_gif(run_dir: str, result: np.ndarray) -> None:
+    """The run's progression from its intermediate images, ending on the result."""
+    frame_paths = sorted(glob.glob(os.path.join(run_dir, IMAGE_DIR, "step_*.png")))
+    frames = [images.load_image(path) for path in frame_paths]
+    frames = [frame for frame in frames if frame.shape == result.shape]
+    if not frames or not np.array_equal(frames[-1], images.to_uint8(result)):
+        frames.append(result)
+    gif_path = os.path.join(run_dir, GIF_FILE)
+    images.save_gif(gif_path, frames)
+    logging.info("Wrote %s (%d frames)", gif_path, len(frames))
+
+
+def write_sheet(run_dir: str, inputs: PreparedInputs, result: np.ndarray) -> None:
+    """content | style(s) | result at the result's height."""
+    sheet_path = os.path.join(run_dir, SHEET_FILE)
+    pictures = [inputs.original_content, *inputs.original_styles, result]
+    images.save_image(sheet_path, images.side_by_side(pictures, height=result.shape[0]))
+    logging.info("Wrote %s", sheet_path)

@@ -1,0 +1,104 @@
+"""The run directory: its layout, and the record that says which run it holds.
+
+    run.json                 what produced this run (compared on resume)
+    checkpoints/             tf.train.CheckpointManager: image, optimizer state, step, scale
+    events.out.tfevents.*    TensorBoard scalars, images and the train-step graph
+    images/step_NNNNNN.png   intermediate images every --save_every steps
+    output.png               the final image (unless --output says elsewhere)
+    progress.gif, sheet.png  with --gif and --sheet
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import tempfile
+from typing import Iterator, Optional
+
+from absl import logging
+
+from tf_style.config import TransferConfig
+from tf_style.errors import TransferError
+from tf_style.files import atomic_write, file_digest
+
+RUN_RECORD = "run.json"
+CHECKPOINT_DIR = "checkpoints"
+IMAGE_DIR = "images"
+GIF_FILE = "progress.gif"
+SHEET_FILE = "sheet.png"
+
+
+class RunDirectoryError(TransferError):
+    """A run directory that can't be written, or that holds a different run."""
+
+
+def run_record(config: TransferConfig, image_size, weights_identity: dict) -> dict:
+    """What decides the result of a run: written as run.json, compared on resume.
+
+    `image_size` is the (height, width) of the result; inputs are compared by content.
+    """
+    return {
+        "settings": config.result_settings(),
+        "content_sha256": file_digest(config.content),
+        "style_sha256": [file_digest(path) for path in config.style],
+        "content_masks_sha256": [file_digest(path) for path in config.content_mask],
+        "style_masks_sha256": [file_digest(path) for path in config.style_mask],
+        "image_size": list(image_size),
+        "weights": weights_identity,
+    }
+
+
+def claim(run_dir: str, record: dict, overwrite: bool) -> None:
+    """Makes `run_dir` hold this run: new, the same run resumed, or (overwrite) a fresh start.
+
+    Refuses, changing nothing, a directory it cannot write or one holding another run.
+    """
+    record_path = os.path.join(run_dir, RUN_RECORD)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
+        probe.close()
+    except OSError as error:
+        raise RunDirectoryError(f"cannot write to run directory {run_dir}: {error.strerror}") from None
+    existing = _read_record(record_path)
+    if existing is not None and existing != record:
+        if not overwrite:
+            differing = sorted(_differences(existing, record))
+            raise RunDirectoryError(
+                f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
+                f"pass --overwrite to start over or --workdir for a new run directory")
+        logging.warning("--overwrite: discarding the previous run in %s", run_dir)
+    if overwrite:
+        _clear(run_dir)
+    with atomic_write(record_path, binary=False) as file:
+        json.dump(record, file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
+def _read_record(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return {"unreadable": path}
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:
+    for key in sorted(set(old) | set(new)):
+        old_value, new_value = old.get(key), new.get(key)
+        if isinstance(old_value, dict) and isinstance(new_value, dict):
+            yield from _differences(old_value, new_value, f"{prefix}{key}.")
+        elif old_value != new_value:
+            yield f"{prefix}{key}"
+
+
+def _clear(run_dir: str) -> None:
+    """Removes what a previous run left: checkpoints, intermediate images, TensorBoard events."""
+    for path in (os.path.join(run_dir, CHECKPOINT_DIR), os.path.join(run_dir, IMAGE_DIR)):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        os.remove(path)

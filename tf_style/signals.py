@@ -1,0 +1,49 @@
+"""SIGINT and SIGTERM during training: finish the step, checkpoint, then stop."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator, Optional
+
+from tf_style.errors import TransferError
+
+
+class Interrupted(TransferError):
+    """The run stopped on SIGINT/SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signal_number: int, step: int):
+        self.signal_number = signal_number
+        self.step = step
+        super().__init__(
+            f"stopped by {signal.Signals(signal_number).name} at step {step}; checkpoint "
+            f"saved, rerun the same command to continue")
+
+
+class StopRequest:
+    """Set by a signal handler; the loop reads it after each step."""
+
+    signal_number: Optional[int] = None
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step.
+
+    Outside the main thread Python cannot take signals; the request then never comes.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handle(signal_number, frame):
+        request.signal_number = signal_number
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
