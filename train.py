@@ -1,21 +1,29 @@
 """Neural style transfer (Gatys et al.) from the command line.
 
     python train.py --content photo.jpg --style painting.jpg --iters 500
+    tf-style --content photo.jpg --style painting.jpg --iters 500      # the same, once installed
 
 Rerun the same command to resume from the last checkpoint; watch it with
 `tensorboard --logdir runs/`. Every flag is a field of `tf_style.TransferConfig`.
 """
 
+import contextlib
 import dataclasses
+import logging as python_logging
 import os
 import sys
+import tempfile
 import typing
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
+from tf_style import config as config_lib
 
-from tf_style import config as config_lib  # noqa: E402
+# Our own modules: at default verbosity only their log lines reach the terminal.
+_OUR_DIRECTORIES = (os.path.dirname(os.path.abspath(config_lib.__file__)),)
+_OUR_FILES = (os.path.abspath(__file__),)
+_HELP_FLAGS = {"--help": False, "-help": False, "-h": False, "-?": False, "--helpshort": False,
+               "--helpfull": True}
 
 
 def _flag_type(annotation) -> typing.Tuple[type, bool]:
@@ -55,8 +63,12 @@ def _define_flags() -> None:
 _define_flags()
 
 
+def _program_name() -> str:
+    return os.path.basename(sys.argv[0]) or "train.py"
+
+
 def _fail(message: str, exit_code: int = 2) -> None:
-    sys.stderr.write(f"train.py: error: {message}\n")
+    sys.stderr.write(f"{_program_name()}: error: {message}\n")
     sys.exit(exit_code)
 
 
@@ -89,20 +101,84 @@ def config_from_flags() -> config_lib.TransferConfig:
         _fail(str(error))
 
 
+def _print_help(full: bool) -> None:
+    """Our docstring and flags (--helpfull: absl's too) on stdout; exits 0, as help should."""
+    flag_values = flags.FLAGS
+    text = flag_values.get_help() if full else flag_values.module_help(
+        flag_values.find_module_defining_flag("content"))
+    sys.stdout.write(f"{__doc__.strip()}\n\nflags:\n{text}\n")
+    if not full:
+        sys.stdout.write("\nTry --helpfull for absl's flags too (-v/--verbosity shows "
+                         "TensorFlow's own log lines).\n")
+    sys.exit(0)
+
+
 def _parse_flags(argv):
     """absl's parser, with its errors (a bad enum, a non-number) in our one-line form."""
+    for argument in argv[1:]:
+        if argument == "--":
+            break
+        if argument in _HELP_FLAGS:
+            _print_help(full=_HELP_FLAGS[argument])
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
         _fail(str(error))
 
 
+class _OurLinesOnly(python_logging.Filter):
+    """Drops other libraries' log records below ERROR (TensorFlow's checkpoint INFO lines)."""
+
+    def filter(self, record: python_logging.LogRecord) -> bool:
+        path = os.path.abspath(record.pathname)
+        ours = path in _OUR_FILES or any(path.startswith(d + os.sep) for d in _OUR_DIRECTORIES)
+        return ours or record.levelno >= python_logging.ERROR
+
+
+@contextlib.contextmanager
+def _stderr_held_back():
+    """Holds back what is written to file descriptor 2 (C++ libraries too) in this block.
+
+    If the block fails, what was held back is written out, so no error is hidden.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _import_tf_style(quiet: bool):
+    """Imports TensorFlow and tf_style's runner, keeping their start-up chatter off the
+    terminal unless -v/--verbosity was given."""
+    if not quiet:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        import tf_style.runner
+        return tf_style
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.get_absl_handler().addFilter(_OurLinesOnly())
+    with _stderr_held_back():
+        import tensorflow as tf
+        import tf_style.runner
+        tf.config.list_physical_devices()  # CUDA's probe logs here, on machines without a GPU too
+    return tf_style
+
+
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     config = config_from_flags()
-    import tf_style  # TensorFlow loads only once the flags are known to be good.
-
+    # TensorFlow loads only once the flags are known to be good.
+    tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
     try:
         tf_style.run(config)
     except tf_style.Interrupted as interrupted:
@@ -111,6 +187,11 @@ def main(argv):
         _fail(str(error))
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The `tf-style` command, the same as `python train.py`."""
     logging.set_verbosity(logging.INFO)
     app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,7 +1,10 @@
 """Whole runs: resume equals straight, TensorBoard output, run-directory safety, signals."""
 
+import contextlib
 import dataclasses
 import glob
+import io
+import logging as std_logging
 import os
 import signal
 import subprocess
@@ -11,10 +14,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging
 from tensorboard.backend.event_processing import event_accumulator
 
-from conftest import ROOT, run_train
-from tf_style.testing import snapshot, write_image_pair
+from conftest import ROOT
+from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
 from tf_style import TransferConfig, TransferError, images, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.callbacks import StepReport
@@ -38,19 +42,38 @@ def _events(workdir):
 
 @pytest.fixture(scope="module", params=["adam", "lbfgs"])
 def resumed_and_straight(tmp_path_factory, request):
-    """4 steps straight; 2 steps, then a new process for 2 more. Same flags, op determinism."""
+    """4 steps straight; 2 steps, then a fresh start of the same run for 2 more (op determinism).
+
+    The second start builds everything anew from the run directory, as a new process does.
+    """
     tmp = tmp_path_factory.mktemp("resume")
     content, style = write_image_pair(str(tmp))
-    common = ["--content", content, "--style", style, "--deterministic", "--init", "noise",
-              "--optimizer", request.param, *SMALL]
-    straight = str(tmp / "straight")
-    resumed = str(tmp / "resumed")
-    results = [run_train(*common, "--workdir", straight, "--iters", "4"),
-               run_train(*common, "--workdir", resumed, "--iters", "2"),
-               run_train(*common, "--workdir", resumed, "--iters", "4")]
-    for result in results:
-        assert result.returncode == 0, result.stderr
-    return straight, resumed, results[2].stderr
+    settings = dict(content=content, style=style, weights="random", size=48, summary_every=1,
+                    save_every=3, checkpoint_every=2, progress=False, deterministic=True,
+                    init="noise", optimizer=request.param)
+    straight = TransferConfig(workdir=str(tmp / "straight"), iters=4, **settings)
+    resumed = TransferConfig(workdir=str(tmp / "resumed"), iters=2, **settings)
+    run(straight)
+    run(resumed)
+    with _absl_log() as log:
+        run(dataclasses.replace(resumed, iters=4))
+    return straight.run_dir, resumed.run_dir, log.getvalue()
+
+
+@contextlib.contextmanager
+def _absl_log():
+    """What tf_style logs through absl in this block."""
+    stream = io.StringIO()
+    handler = std_logging.StreamHandler(stream)
+    absl_logger = logging.get_absl_logger()
+    absl_logger.addHandler(handler)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.INFO)
+    try:
+        yield stream
+    finally:
+        logging.set_verbosity(verbosity)
+        absl_logger.removeHandler(handler)
 
 
 def test_resumed_run_equals_uninterrupted_run(resumed_and_straight):
@@ -92,10 +115,16 @@ def test_outputs_and_intermediate_images(resumed_and_straight):
     assert not glob.glob(os.path.join(straight, "**", ".tmp-*"), recursive=True)
 
 
+# What these tests check does not depend on the network's depth; three blocks trace and
+# run in about half the time of the default five.
+SHALLOW = dict(content_layers=("block3_conv2",),
+               style_layers=("block1_conv1", "block2_conv1", "block3_conv1"))
+
+
 def _config(image_files, tmp_path, **overrides):
     content, style = image_files
     settings = dict(content=content, style=style, weights="random", size=48, iters=3,
-                    workdir=str(tmp_path / "run"), progress=False, checkpoint_every=2)
+                    workdir=str(tmp_path / "run"), progress=False, checkpoint_every=2, **SHALLOW)
     settings.update(overrides)
     return TransferConfig(**settings)
 
@@ -156,7 +185,15 @@ def _wait_for_checkpoint(workdir, process, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def _rerun_config(content, style, workdir, iters):
+    """The run that `SMALL` flags started, continued here (as the same command would)."""
+    return TransferConfig(content=content, style=style, weights="random", size=48,
+                          workdir=workdir, iters=iters, progress=False)
+
+
+# SIGTERM in a real process (its default would kill it outright); SIGINT is sent in-process
+# by the coarse-to-fine tests below, and train.py's exit statuses are tested in test_train.py.
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM])
 def test_signal_writes_a_checkpoint_and_the_rerun_continues(image_files, tmp_path, signal_number):
     content, style = image_files
     workdir = str(tmp_path / "run")
@@ -170,11 +207,11 @@ def test_signal_writes_a_checkpoint_and_the_rerun_continues(image_files, tmp_pat
     assert "Traceback" not in stderr
     error_line = stderr.strip().splitlines()[-1]
     assert error_line.startswith("train.py: error: stopped by") and "rerun" in error_line
-    _, stopped_at = _checkpoint_image(workdir)
+    stopped_at = int(_checkpoint_image(workdir)[1])
     assert f"at step {stopped_at}" in error_line
-    rerun = run_train(*args, "--iters", str(stopped_at + 2))
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"at step {stopped_at}" in rerun.stderr
+    with _absl_log() as log:
+        run(_rerun_config(content, style, workdir, iters=stopped_at + 2))
+    assert f"at step {stopped_at}" in log.getvalue()
     assert _checkpoint_image(workdir)[1] == stopped_at + 2
 
 
@@ -187,9 +224,8 @@ def test_sigkill_at_any_moment_resumes_from_last_complete_checkpoint(image_files
     time.sleep(0.37)  # somewhere inside a step or a checkpoint write
     process.kill()
     process.communicate()
-    _, last_step = _checkpoint_image(workdir)
-    rerun = run_train(*args, "--iters", str(last_step + 2))
-    assert rerun.returncode == 0, rerun.stderr
+    last_step = int(_checkpoint_image(workdir)[1])
+    run(_rerun_config(content, style, workdir, iters=last_step + 2))
     assert _checkpoint_image(workdir)[1] == last_step + 2
 
 
@@ -316,3 +352,65 @@ def test_coarse_to_fine_shapes_and_head_start(image_files, tmp_path):
     run(dataclasses.replace(config, scales=(), iters=1, workdir=str(tmp_path / "single")),
         callbacks=[lambda report: single.__setitem__(report.step, report.losses)])
     assert losses[5]["total"] < 0.5 * single[1]["total"]
+
+
+@pytest.fixture(scope="module")
+def existing_run(tmp_path_factory):
+    """A finished run whose directory every failing start below must leave alone, and bad files."""
+    tmp = tmp_path_factory.mktemp("bad_input")
+    content, style = write_image_pair(str(tmp))
+    config = TransferConfig(content=content, style=style, weights="random", size=48, iters=2,
+                            workdir=str(tmp / "run"), progress=False, **SHALLOW)
+    run(config)
+    from PIL import Image
+    (tmp / "text.jpg").write_text("this is not an image")
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp / "whole.jpg")
+    data = (tmp / "whole.jpg").read_bytes()
+    (tmp / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    Image.new("RGB", (20, 20)).save(tmp / "tiny.png")
+    Image.new("RGB", (400, 8)).save(tmp / "sliver.png")
+    write_keras_h5(str(tmp / "wrong_shape.h5"), reference_weights(), break_layer="block2_conv1")
+    (tmp / "corrupt_weights").mkdir()
+    (tmp / "corrupt_weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(
+        b"partial")
+    (tmp / "a_file").write_text("")
+    Image.new("L", (64, 48), 0).save(tmp / "black.png")
+    return tmp, config
+
+
+BAD_INPUTS = {
+    "missing content": (dict(content="{tmp}/missing.jpg"), ["not found", "missing.jpg"]),
+    "not an image": (dict(content="{tmp}/text.jpg"), ["not an image"]),
+    "truncated": (dict(style="{tmp}/truncated.jpg"), ["cannot read image", "truncated.jpg"]),
+    "too small": (dict(content="{tmp}/tiny.png"), ["at least 32 px"]),
+    "too thin after resize": (dict(content="{tmp}/sliver.png"), ["at least 32 px"]),
+    "unwritable run dir": (dict(workdir="{tmp}/a_file/run"), ["cannot write to run directory"]),
+    "wrong shape weights": (dict(weights="{tmp}/wrong_shape.h5"), ["wrong shape for block2_conv1"]),
+    "missing weights": (dict(weights="{tmp}/nothing.h5"), ["no file"]),
+    "corrupt imagenet file": (dict(weights="imagenet", weights_dir="{tmp}/corrupt_weights"),
+                              ["wrong md5"]),
+    "empty mask": (dict(content_mask=("{tmp}/black.png",)), ["marks no region"]),
+    "missing mask": (dict(content_mask=("{tmp}/nothing.png",)), ["not found"]),
+    "coarse scale too thin": (dict(size=96, scales=(40,)), ["at 40 px", "at least 32 px"]),
+    "changed setting": (dict(tv_weight=0.5), ["tv_weight", "--overwrite"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_with_its_reason_and_loses_nothing(existing_run, case):
+    tmp, config = existing_run
+    before = snapshot(config.run_dir)
+    overrides, expected = BAD_INPUTS[case]
+    def with_tmp(value):
+        if isinstance(value, tuple):
+            return tuple(with_tmp(item) for item in value)
+        return value.format(tmp=tmp) if isinstance(value, str) else value
+
+    overrides = {name: with_tmp(value) for name, value in overrides.items()}
+    with pytest.raises(TransferError) as error:
+        run(dataclasses.replace(config, **overrides))
+    message = str(error.value)
+    assert "\n" not in message
+    for text in expected:
+        assert text in message, message
+    assert snapshot(config.run_dir) == before

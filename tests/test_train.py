@@ -1,116 +1,205 @@
-"""train.py as a user meets it: bad input gets one clear line, a non-zero exit, no traceback,
-and whatever was in the run directory before is still there."""
+"""train.py as a user meets it: flags made from the settings, one clear line and exit
+status 2 for bad input, help that exits 0, and a terminal that shows only our lines.
 
+Flag errors are tested in-process; a few subprocess runs check the command's contract.
+Run-level errors (files, weights, run directories) are tested in test_runner.py.
+"""
+
+import dataclasses
+import json
 import os
+import re
+import subprocess
+import sys
 
-import numpy as np
 import pytest
-from PIL import Image
+from absl import flags
 
-from conftest import run_train
-from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
+import train
+from conftest import ROOT, run_train
+from tf_style.config import TransferConfig
+from tf_style.testing import write_image_pair
 
 BASE = ["--weights", "random", "--size", "48", "--iters", "2", "--progress=false"]
+OUR_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ (?P<file>[\w.]+):\d+\] ")
 
 
-def _assert_one_line_error(result, *expected):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("train.py: error:")]
-    assert len(errors) == 1, result.stderr
-    for text in expected:
-        assert text in errors[0], errors[0]
+@pytest.fixture(autouse=True)
+def program_name(monkeypatch):
+    """Error lines start with the program's name: here, as if run as train.py."""
+    monkeypatch.setattr(sys, "argv", ["train.py"])
 
 
-@pytest.fixture(scope="module")
-def existing_run(tmp_path_factory):
-    """A finished run whose directory every failing start below must leave alone."""
-    tmp = tmp_path_factory.mktemp("cli")
-    content, style = write_image_pair(str(tmp))
-    workdir = str(tmp / "run")
-    result = run_train("--content", content, "--style", style, "--workdir", workdir, *BASE)
-    assert result.returncode == 0, result.stderr
-    return tmp, content, style, workdir
+def _parse(capsys, *argv):
+    """Parses `argv` as train.py does; returns (config or None, exit status, stderr)."""
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", *argv])
+        return train.config_from_flags(), 0, capsys.readouterr().err
+    except SystemExit as exit:
+        return None, exit.code, capsys.readouterr().err
+    finally:
+        flags.FLAGS.unparse_flags()
 
 
-def _bad_files(tmp):
-    (tmp / "text.jpg").write_text("this is not an image")
-    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp / "whole.jpg")
-    data = (tmp / "whole.jpg").read_bytes()
-    (tmp / "truncated.jpg").write_bytes(data[: len(data) // 3])
-    Image.new("RGB", (20, 20)).save(tmp / "tiny.png")
-    Image.new("RGB", (400, 8)).save(tmp / "sliver.png")
-    write_keras_h5(str(tmp / "wrong_shape.h5"), reference_weights(), break_layer="block2_conv1")
-    (tmp / "corrupt_weights").mkdir(exist_ok=True)
-    (tmp / "corrupt_weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"partial")
-    (tmp / "a_file").write_text("")
-    Image.new("L", (64, 48), 0).save(tmp / "black.png")
+def test_every_setting_is_a_flag_with_the_fields_default(capsys):
+    config, status, _ = _parse(capsys, "--content", "c.jpg", "--style", "s.jpg")
+    assert status == 0
+    assert config == TransferConfig(content="c.jpg", style="s.jpg")
+    for field in dataclasses.fields(TransferConfig):
+        assert field.name in flags.FLAGS, field.name
+        assert flags.FLAGS[field.name].help.endswith(field.metadata["help"])
 
 
-CASES = {
-    "missing content": (["--content", "{tmp}/missing.jpg"], ["not found", "missing.jpg"]),
-    "not an image": (["--content", "{tmp}/text.jpg"], ["not an image"]),
-    "truncated": (["--style", "{tmp}/truncated.jpg"], ["cannot read image", "truncated.jpg"]),
-    "too small": (["--content", "{tmp}/tiny.png"], ["at least 32 px"]),
-    "too thin after resize": (["--content", "{tmp}/sliver.png"], ["at least 32 px"]),
+def test_flags_reach_the_settings_with_their_types(capsys):
+    config, status, _ = _parse(
+        capsys, "--content", "c.jpg", "--style", "a.jpg,b.jpg", "--style_blend", "3,1",
+        "--content_mask", "m.png,n.png", "--scales", "128,256", "--iters", "40",
+        "--tv_weight", "0", "--preserve_colors", "histogram", "--nogif", "--sheet")
+    assert status == 0
+    assert config.style == ("a.jpg", "b.jpg") and config.style_blend == (3.0, 1.0)
+    assert config.content_mask == ("m.png", "n.png") and config.scales == (128, 256)
+    assert (config.iters, config.tv_weight, config.preserve_colors) == (40, 0.0, "histogram")
+    assert config.gif is False and config.sheet is True
+
+
+FLAG_ERRORS = {
     "unknown layer": (["--style_layers", "block1_conv1,block6_conv9"], ["block6_conv9"]),
     "mismatched lengths": (["--style_layer_weights", "1,2"], ["one weight per style layer"]),
-    "not numbers": (["--style_layer_weights", "1,x,1,1,1"], ["must be numbers"]),
+    "not numbers": (["--style_layer_weights", "1,x,1,1,1"], ["--style_layer_weights must be numbers"]),
     "negative weight": (["--style_weight", "-1"], ["style_weight"]),
     "zero iters": (["--iters", "0"], ["iters"]),
     "zero size": (["--size", "0"], ["size"]),
-    "unwritable run dir": (["--workdir", "{tmp}/a_file/run"], ["cannot write to run directory"]),
-    "wrong shape weights": (["--weights", "{tmp}/wrong_shape.h5"], ["wrong shape for block2_conv1"]),
-    "missing weights": (["--weights", "{tmp}/nothing.h5"], ["no file"]),
-    "corrupt imagenet file": (["--weights", "imagenet", "--weights_dir", "{tmp}/corrupt_weights"],
-                              ["wrong md5"]),
     "stray argument": (["extra"], ["unexpected arguments"]),
     "not an integer": (["--iters", "many"], ["--iters"]),
     "unknown colour mode": (["--preserve_colors", "sepia"], ["preserve_colors"]),
-    "blend per style": (["--style", "{tmp}/whole.jpg,{tmp}/whole.jpg", "--style_blend", "1"],
+    "blend per style": (["--style", "a.jpg,b.jpg", "--style_blend", "1"],
                         ["one weight per style image"]),
-    "empty mask": (["--content_mask", "{tmp}/black.png"], ["marks no region"]),
-    "missing mask": (["--content_mask", "{tmp}/nothing.png"], ["not found"]),
+    "mask per style": (["--style", "a.jpg,b.jpg", "--content_mask", "m.png"],
+                       ["`content_mask` needs one mask per style image"]),
     "scales not numbers": (["--scales", "256,big"], ["--scales must be whole numbers"]),
     "too many octaves": (["--scales", "2"], ["smallest would be 24 px"]),
-    "coarse scale too thin": (["--size", "96", "--scales", "40"], ["at 40 px", "at least 32 px"]),
+    "unknown flag": (["--colour", "x"], ["colour"]),
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_is_one_line_and_loses_nothing(existing_run, case):
-    tmp, content, style, workdir = existing_run
-    _bad_files(tmp)
-    before = snapshot(workdir)
-    overrides, expected = CASES[case]
-    args = ["--content", content, "--style", style, "--workdir", workdir, *BASE]
-    args += [a.format(tmp=tmp) for a in overrides]
-    _assert_one_line_error(run_train(*args), *expected)
-    assert snapshot(workdir) == before
+@pytest.mark.parametrize("case", sorted(FLAG_ERRORS))
+def test_bad_flags_get_one_line_and_exit_status_2(capsys, case):
+    overrides, expected = FLAG_ERRORS[case]
+    argv = ["--content", "c.jpg", "--style", "s.jpg", *BASE, *overrides]
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", *argv])
+        arguments = [a for a in argv if a == "extra"]
+        train.main(["train.py", *arguments])  # stops before any file is read
+        status = 0
+    except SystemExit as exit:
+        status = exit.code
+    finally:
+        flags.FLAGS.unparse_flags()
+    error = capsys.readouterr().err
+    assert status == 2
+    lines = error.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), error
+    for text in expected:
+        assert text in lines[0]
 
 
-def test_changed_settings_are_refused_with_the_reason(existing_run):
-    tmp, content, style, workdir = existing_run
-    before = snapshot(workdir)
-    result = run_train("--content", content, "--style", style, "--workdir", workdir, *BASE,
-                       "--tv_weight", "0.5")
-    _assert_one_line_error(result, "tv_weight", "--overwrite")
-    assert snapshot(workdir) == before
+@pytest.mark.parametrize("signal_number, status", [(2, 130), (15, 143)])
+def test_a_stop_by_signal_exits_with_the_conventional_status(capsys, monkeypatch, signal_number,
+                                                             status):
+    import tf_style
+    from tf_style.signals import Interrupted
+
+    def stopped(config):
+        raise Interrupted(signal_number, step=7)
+
+    monkeypatch.setattr(tf_style, "run", stopped)
+    monkeypatch.setattr(train, "_import_tf_style", lambda quiet: tf_style)
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", "--content", "c.jpg", "--style", "s.jpg"])
+        with pytest.raises(SystemExit) as exit:
+            train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit.value.code == status
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "stopped by" in lines[0] and "at step 7" in lines[0]
 
 
-def test_missing_required_flags():
-    _assert_one_line_error(run_train("--style", "x.jpg"), "--content and --style are required")
+def test_missing_required_flags(capsys):
+    _, status, error = _parse(capsys, "--style", "x.jpg")
+    assert status == 2 and "--content and --style are required" in error
 
 
-def test_auto_weights_offline_warns_once_and_records_random(existing_run, tmp_path):
-    _, content, style, _ = existing_run
-    workdir = str(tmp_path / "auto")
-    result = run_train("--content", content, "--style", style, "--workdir", workdir,
-                       "--weights", "auto", "--weights_dir", str(tmp_path / "w"),
-                       "--size", "48", "--iters", "1", "--progress=false")
+# The command's contract, in real processes.
+
+def _assert_one_line_error(result, *expected, program="train.py"):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{program}: error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def test_a_bad_file_is_one_line_exit_2_and_no_tensorflow_chatter(tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    result = run_train("--content", str(tmp_path / "missing.jpg"), "--style", style,
+                       "--workdir", str(tmp_path / "run"), *BASE)
+    _assert_one_line_error(result, "not found", "missing.jpg")
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("help_flag", ["--help", "-h", "--helpfull"])
+def test_help_exits_0_and_lists_our_flags(help_flag):
+    result = run_train(help_flag)
     assert result.returncode == 0, result.stderr
-    warnings = [l for l in result.stderr.splitlines() if "using random weights" in l]
+    assert "--content_mask" in result.stdout and "--style_weight" in result.stdout
+    assert ("--verbosity:" in result.stdout) == (help_flag == "--helpfull")
+
+
+def test_console_command_is_train_py():
+    command = os.path.join(os.path.dirname(sys.executable), "tf-style")
+    if not os.path.exists(command):
+        pytest.skip("tf-style is not installed (pip install -e . installs it)")
+    result = subprocess.run([command, "--content", "c.jpg", "--style", "s.jpg", "--iters", "0"],
+                            capture_output=True, text=True, timeout=60)
+    _assert_one_line_error(result, "`iters` must be a positive integer", program="tf-style")
+    assert "--style_weight" in subprocess.run([command, "--help"], capture_output=True,
+                                              text=True, timeout=60).stdout
+
+
+def test_a_run_shows_only_our_lines_and_auto_weights_fall_back_once(tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    workdir = str(tmp_path / "auto")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--content", content, "--style", style,
+         "--workdir", workdir, "--weights", "auto", "--weights_dir", str(tmp_path / "w"),
+         "--size", "48", "--iters", "2", "--checkpoint_every", "1", "--progress=false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    ours = {name for name in os.listdir(os.path.join(ROOT, "tf_style")) if name.endswith(".py")}
+    ours |= {"train.py"} | set(os.listdir(os.path.join(ROOT, "tf_style", "callbacks")))
+    for line in result.stderr.splitlines():
+        match = OUR_LOG_LINE.match(line)
+        assert match and match.group("file") in ours, f"not one of our lines: {line}"
+    assert "Wrote" in result.stderr  # our lines do get through
+    warnings = [line for line in result.stderr.splitlines() if "using random weights" in line]
     assert len(warnings) == 1
-    import json
     with open(os.path.join(workdir, "run.json")) as file:
         assert json.load(file)["weights"]["kind"] == "random"
+
+
+def test_verbosity_shows_tensorflows_lines_again(tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--content", str(tmp_path / "no.jpg"),
+         "--style", style, *BASE, "-v", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("train.py: error: image file not found")
+    assert len(lines) > 1 and not all(OUR_LOG_LINE.match(line) for line in lines[:-1])
