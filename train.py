@@ -48,7 +48,7 @@ def _define_flags() -> None:
         if is_list:
             flags.DEFINE_list(field.name, None if default is None else [str(v) for v in default],
                               help_text)
-        elif choices:
+        elif choices and value_type is str:
             flags.DEFINE_enum(field.name, default, list(choices), help_text)
         elif value_type is bool:
             flags.DEFINE_bool(field.name, default, help_text)

@@ -69,6 +69,8 @@ def test_config_module_does_not_import_tensorflow():
     (dict(preserve_colors="sepia"), "preserve_colors"),
     (dict(init_noise_ratio=1.5), "init_noise_ratio"),
     (dict(style=""), "style"),
+    (dict(output_bits=12), "output_bits"),
+    (dict(output_bits=16, output="result.jpg"), "needs a .png, .tif, .tiff --output"),
 ])
 def test_bad_artistic_settings_raise_value_error(override, message):
     settings = dict(content="c.jpg", style="s.jpg")

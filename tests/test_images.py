@@ -1,12 +1,13 @@
 """Image loading across formats and modes, resizing, and atomic writes."""
 
+import io
 import os
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms, features
 
-from tf_style import images
+from tf_style import images, testing
 
 RGB = np.array([[[200, 30, 40], [10, 220, 60]], [[70, 80, 230], [250, 250, 5]]], np.uint8)
 
@@ -107,3 +108,139 @@ def test_save_image_round_trips_and_replaces_atomically(tmp_path):
     assert os.listdir(tmp_path / "out") == ["result.png"]  # no temporary left behind
     images.save_image(str(tmp_path / "result.jpg"), RGB.astype(np.float32))
     assert Image.open(tmp_path / "result.jpg").format == "JPEG"
+
+
+# Colour management and formats people have: ICC profiles, HEIC, AVIF, 16-bit output.
+
+P3_PROFILE = testing.icc_rgb_profile(testing.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
+
+
+def _p3_pixels():
+    return np.random.default_rng(0).integers(30, 226, (16, 24, 3)).astype(np.uint8)
+
+
+def _smooth_pixels(height, width):
+    """Gentle colour ramps: what lossy codecs (chroma subsampling) keep almost exactly."""
+    y, x = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
+    return np.stack([40 + 170 * x, 40 + 170 * y, 200 - 150 * x * y], axis=-1).astype(np.uint8)
+
+
+def test_display_p3_png_is_converted_to_srgb(tmp_path):
+    pixels = _p3_pixels()
+    path = str(tmp_path / "p3.png")
+    Image.fromarray(pixels).save(path, icc_profile=P3_PROFILE)
+    expected = testing.convert_with_matrices(pixels, testing.DISPLAY_P3_PRIMARIES)
+    loaded = images.load_image(path)
+    np.testing.assert_allclose(loaded, expected, atol=1.5)
+    # Read as if it were sRGB, the same file would be far off: the conversion matters.
+    assert np.abs(pixels - expected).max() > 40
+
+
+def test_srgb_tagged_and_untagged_files_are_left_alone(tmp_path):
+    pixels = _p3_pixels()
+    tagged, untagged = str(tmp_path / "tagged.png"), str(tmp_path / "plain.png")
+    Image.fromarray(pixels).save(tagged, icc_profile=images.srgb_profile())
+    Image.fromarray(pixels).save(untagged)
+    np.testing.assert_array_equal(images.load_image(tagged), pixels)
+    np.testing.assert_array_equal(images.load_image(untagged), pixels)
+
+
+def test_an_unusable_profile_is_ignored_with_a_warning(tmp_path, caplog):
+    path = str(tmp_path / "broken_profile.png")
+    Image.fromarray(RGB).save(path, icc_profile=b"not an icc profile at all")
+    np.testing.assert_array_equal(images.load_image(path), RGB)
+    assert "Ignoring the colour profile" in caplog.text
+
+
+def test_p3_profile_with_alpha_keeps_the_alpha(tmp_path):
+    pixels = _p3_pixels()
+    rgba = np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    rgba[:, :12, 3] = 0  # the left half transparent: white after compositing
+    path = str(tmp_path / "p3_alpha.png")
+    Image.fromarray(rgba, mode="RGBA").save(path, icc_profile=P3_PROFILE)
+    loaded = images.load_image(path)
+    np.testing.assert_array_equal(loaded[:, :12], 255.0)
+    expected = testing.convert_with_matrices(pixels[:, 12:], testing.DISPLAY_P3_PRIMARIES)
+    np.testing.assert_allclose(loaded[:, 12:], expected, atol=1.5)
+
+
+def test_heic_photo_with_a_p3_profile_loads_in_srgb(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    smooth = _smooth_pixels(64, 96)
+    path = str(tmp_path / "IMG_0001.HEIC")
+    pillow_heif.register_heif_opener()
+    Image.fromarray(smooth).save(path, quality=95, icc_profile=P3_PROFILE)
+    with Image.open(path) as image:
+        assert image.format == "HEIF"
+    loaded = images.load_image(path)
+    expected = testing.convert_with_matrices(smooth, testing.DISPLAY_P3_PRIMARIES)
+    assert loaded.shape == (64, 96, 3)
+    assert np.abs(loaded - expected).mean() < 3  # lossy HEVC, but in sRGB
+    assert np.abs(smooth.astype(np.float32) - expected).mean() > 5
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    path = str(tmp_path / "photo.heic")
+    with open(path, "wb") as file:
+        file.write(b"\0\0\0\x18ftypheic" + b"\0" * 64)
+    monkeypatch.setattr(images, "_register_heif_opener", lambda: False)
+    with pytest.raises(images.ImageError, match=r"pillow-heif .*\[heif\]"):
+        images.load_image(path)
+
+
+def test_avif_loads(tmp_path):
+    if not features.check("avif"):
+        pytest.skip("this Pillow was built without AVIF")
+    path = str(tmp_path / "image.avif")
+    smooth = _smooth_pixels(32, 48)
+    Image.fromarray(smooth).save(path, quality=95)
+    assert np.abs(images.load_image(path) - smooth).mean() < 2
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp", ".tif"])
+def test_written_images_are_tagged_srgb(tmp_path, extension):
+    path = str(tmp_path / ("out" + extension))
+    images.save_image(path, RGB.astype(np.float32))
+    with Image.open(path) as image:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        assert ImageCms.getProfileDescription(profile).startswith("sRGB")
+
+
+def _sixteen_bit_image():
+    ramp = np.linspace(0.0, 255.0, 97, dtype=np.float32)  # steps far finer than 8 bits
+    return np.stack([np.tile(ramp, (5, 1)), np.tile(ramp[::-1], (5, 1)),
+                     np.full((5, 97), 127.3, np.float32)], axis=-1)
+
+
+def test_sixteen_bit_png_holds_the_finer_values(tmp_path):
+    png = pytest.importorskip("png", reason="pypng (test extra) reads 16-bit PNG")
+    image = _sixteen_bit_image()
+    path = str(tmp_path / "print.png")
+    images.save_image(path, image, bits=16)
+    width, height, rows, info = png.Reader(filename=path).asDirect()
+    assert (width, height, info["bitdepth"], info["planes"]) == (97, 5, 16, 3)
+    read = np.array([list(row) for row in rows], np.float64).reshape(5, 97, 3)
+    np.testing.assert_allclose(read, np.rint(image.astype(np.float64) * 257), atol=0.5)
+    with Image.open(path) as reopened:  # ordinary readers see it, with its profile
+        assert reopened.size == (97, 5) and "icc_profile" in reopened.info
+
+
+def test_sixteen_bit_tiff_holds_the_finer_values(tmp_path):
+    tifffile = pytest.importorskip("tifffile", reason="tifffile (test extra) reads 16-bit TIFF")
+    image = _sixteen_bit_image()
+    path = str(tmp_path / "print.tif")
+    images.save_image(path, image, bits=16)
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        read = page.asarray()
+        assert read.dtype == np.uint16 and read.shape == (5, 97, 3)
+        icc = page.tags[34675].value
+    np.testing.assert_array_equal(read, np.rint(image.astype(np.float64) * 257))
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).startswith("sRGB")
+    with Image.open(path) as reopened:
+        assert reopened.size == (97, 5)
+
+
+def test_sixteen_bits_only_for_png_and_tiff(tmp_path):
+    with pytest.raises(ValueError, match="16-bit output needs a .png or .tif"):
+        images.save_image(str(tmp_path / "out.jpg"), RGB.astype(np.float32), bits=16)

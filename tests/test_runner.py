@@ -414,3 +414,22 @@ def test_bad_input_is_refused_with_its_reason_and_loses_nothing(existing_run, ca
     for text in expected:
         assert text in message, message
     assert snapshot(config.run_dir) == before
+
+
+def test_an_iphone_heic_and_a_p3_png_as_inputs_and_a_16_bit_tiff_out(image_files, tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    import tifffile
+    from PIL import Image
+    from tf_style import testing
+    content_png, style_png = image_files
+    pillow_heif.register_heif_opener()
+    content, style = str(tmp_path / "IMG_0001.HEIC"), str(tmp_path / "painting_p3.png")
+    profile = testing.icc_rgb_profile(testing.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
+    Image.open(content_png).save(content, quality=95, icc_profile=profile)
+    Image.open(style_png).save(style, icc_profile=profile)
+    output = str(tmp_path / "print.tif")
+    result = run(_config((content, style), tmp_path, output=output, output_bits=16, iters=2))
+    with tifffile.TiffFile(output) as tiff:
+        written = tiff.pages[0].asarray()
+    assert written.dtype == np.uint16 and written.shape == result.shape
+    np.testing.assert_allclose(written / 257.0, result, atol=0.01)

@@ -46,6 +46,9 @@ DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 
+# The files 16-bit output can be written to (images.SIXTEEN_BIT_FORMATS).
+SIXTEEN_BIT_EXTENSIONS: Tuple[str, ...] = (".png", ".tif", ".tiff")
+
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
 
@@ -215,7 +218,11 @@ class TransferConfig:
     workdir: Optional[str] = setting(
         None, help="the run directory", result=False, shown_default="runs/<content>-<style>")
     output: Optional[str] = setting(
-        None, help="the final image", result=False, shown_default="<workdir>/output.png")
+        None, help="the final image: .png, .jpg, .webp, .tif, ...; tagged sRGB", result=False,
+        shown_default="<workdir>/output.png")
+    output_bits: int = setting(
+        8, help="bits per channel of --output: 16 for print (.png or .tif)", result=False,
+        choices=(8, 16))
     checkpoint_every: int = setting(
         50, help="steps between checkpoints", result=False, check=_require_positive_int)
     summary_every: int = setting(
@@ -258,6 +265,10 @@ class TransferConfig:
                 field.metadata["check"](field.name, value)
         self._check_style_settings()
         self._check_scales()
+        if self.output_bits == 16 and self.output and not self.output.lower().endswith(
+                SIXTEEN_BIT_EXTENSIONS):
+            raise ValueError(f"`output_bits` 16 needs a {', '.join(SIXTEEN_BIT_EXTENSIONS)} "
+                             f"--output. Received: output={self.output!r}")
 
     def _check_style_settings(self) -> None:
         """Settings that must agree with the number of style images or style layers."""

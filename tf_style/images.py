@@ -1,16 +1,33 @@
-"""Images in and out: any common file to RGB float32 in 0-255, resized; atomic writes."""
+"""Images in and out: any common file to sRGB float32 in 0-255, resized; atomic writes.
+
+Colour: an embedded ICC profile (Adobe RGB, Display P3, a CMYK press profile, ...) is
+converted to sRGB on load, and every file we write is tagged sRGB, so a picture looks
+the same in and out. HEIC/HEIF (iPhone photos) needs the `heif` extra (pillow-heif);
+AVIF is read by Pillow itself.
+"""
 
 from __future__ import annotations
 
+import functools
+import io
 import os
+import struct
+import zlib
 from typing import Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from absl import logging
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
-from tf_style.files import atomic_write
 from tf_style.config import MIN_IMAGE_SIDE
 from tf_style.errors import TransferError
+from tf_style.files import atomic_write
+
+HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+# Formats whose files carry an ICC profile, and the quality we write the lossy ones at.
+_TAGGED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF", "HEIF")
+_LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90, "HEIF": 90}
+SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
 
 
 class ImageError(TransferError):
@@ -20,14 +37,16 @@ class ImageError(TransferError):
 def load_image(path: str) -> np.ndarray:
     """Reads an image file as an (H, W, 3) float32 RGB array in 0-255.
 
-    Handles EXIF orientation, grayscale, palette, alpha (composited on white),
-    CMYK, and 16-bit or float grayscale (scaled to 8-bit range).
+    Handles EXIF orientation, embedded colour profiles (converted to sRGB), grayscale,
+    palette, alpha (composited on white), CMYK, and 16-bit or float grayscale (scaled to
+    8-bit range); HEIC/HEIF when pillow-heif is installed.
     """
+    heif_readable = _register_heif_opener()
     try:
         with Image.open(path) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
-            return _to_rgb_array(image)
+            return _to_rgb_array(_in_srgb(image, path))
     except FileNotFoundError:
         raise ImageError(f"image file not found: {path}") from None
     except IsADirectoryError:
@@ -35,10 +54,61 @@ def load_image(path: str) -> np.ndarray:
     except PermissionError:
         raise ImageError(f"image file not readable (permission denied): {path}") from None
     except UnidentifiedImageError:
+        extension = os.path.splitext(path)[1].lower()
+        if extension in HEIF_EXTENSIONS and not heif_readable:
+            raise ImageError(f"reading HEIC/HEIF needs pillow-heif (pip install -e '.[heif]'): "
+                             f"{path}") from None
+        if extension == ".avif" and not features.check("avif"):
+            raise ImageError(f"this Pillow cannot read AVIF (pip install -U pillow): {path}") from None
         raise ImageError(f"not an image file (or a format Pillow cannot read): {path}") from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports truncated and corrupt data as OSError or SyntaxError.
         raise ImageError(f"cannot read image {path}: {error}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _register_heif_opener() -> bool:
+    """Lets Pillow open HEIC/HEIF when pillow-heif is installed; says whether it can."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def srgb_profile() -> bytes:
+    """The ICC profile every written image is tagged with: LittleCMS's sRGB."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _in_srgb(image: Image.Image, path: str) -> Image.Image:
+    """The image converted from its embedded ICC profile to sRGB (unchanged without one).
+
+    An sRGB profile is taken as it is; a profile LittleCMS cannot use is reported once
+    and the pixels are read as sRGB, as every viewer without colour management would.
+    """
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA", "P", "PA"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if ImageCms.getProfileDescription(source).strip().startswith("sRGB"):
+            return image
+        if image.mode in ("P", "PA"):
+            image = image.convert("RGBA")
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+        opaque = image.convert({"RGBA": "RGB", "LA": "L"}.get(image.mode, image.mode))
+        converted = ImageCms.profileToProfile(
+            opaque, source, ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile())),
+            renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError) as error:
+        logging.warning("Ignoring the colour profile of %s (%s); reading it as sRGB", path, error)
+        return image
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -118,9 +188,75 @@ def save_gif(path: str, frames: Sequence[np.ndarray], frame_seconds: float = 0.2
                          duration=durations, loop=0)
 
 
-def save_image(path: str, image: np.ndarray) -> None:
-    """Writes an RGB 0-255 array atomically; the format follows the extension (PNG if none)."""
+def save_image(path: str, image: np.ndarray, bits: int = 8) -> None:
+    """Writes an RGB 0-255 array atomically, tagged sRGB; the format follows the extension
+    (PNG if none). `bits=16` writes 16 bits a channel, for PNG and TIFF only.
+    """
     extension = os.path.splitext(path)[1].lower()
     image_format = Image.registered_extensions().get(extension, "PNG")
+    if bits == 16:
+        if image_format not in SIXTEEN_BIT_FORMATS:
+            raise ValueError(f"16-bit output needs a .png or .tif file. Received: {path}")
+        pixels = np.clip(np.rint(np.asarray(image, np.float64) * (65535.0 / 255.0)), 0, 65535)
+        write = _png16_bytes if image_format == "PNG" else _tiff16_bytes
+        with atomic_write(path) as file:
+            file.write(write(pixels.astype(np.uint16), srgb_profile()))
+        return
+    if bits != 8:
+        raise ValueError(f"`bits` must be 8 or 16. Received: bits={bits}")
+    options = {}
+    if image_format in _TAGGED_FORMATS:
+        options["icc_profile"] = srgb_profile()
+    if image_format in _LOSSY_QUALITY:
+        options["quality"] = _LOSSY_QUALITY[image_format]
     with atomic_write(path) as file:
-        Image.fromarray(to_uint8(image), mode="RGB").save(file, format=image_format)
+        Image.fromarray(to_uint8(image), mode="RGB").save(file, format=image_format, **options)
+
+
+def _png16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
+    """A 16-bit RGB PNG (colour type 2, bit depth 16) with an iCCP chunk; Pillow writes no
+    16-bit colour PNG. Every row uses filter 0 (none); zlib does the compression.
+    """
+    height, width, _ = pixels.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * 6)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)
+    return b"".join((
+        b"\x89PNG\r\n\x1a\n",
+        chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)),
+        chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(icc_profile)),
+        chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)),
+        chunk(b"IEND", b""),
+    ))
+
+
+def _tiff16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
+    """A baseline little-endian TIFF, 16-bit RGB in one uncompressed strip, with the ICC
+    profile (tag 34675); Pillow writes no 16-bit colour TIFF.
+    """
+    height, width, _ = pixels.shape
+    data = pixels.astype("<u2").tobytes()
+    bits_offset = 8 + len(data)
+    icc_offset = bits_offset + 6
+    ifd_offset = icc_offset + len(icc_profile) + (len(icc_profile) % 2)  # word-aligned
+    if ifd_offset > 2 ** 32 - 256:
+        raise ValueError(f"a TIFF holds at most 4 GiB. Received: {width}x{height} px")
+    short, long, undefined = 3, 4, 7
+    entries = [  # (tag, type, count, value or offset), in tag order
+        (256, long, 1, width), (257, long, 1, height), (258, short, 3, bits_offset),
+        (259, short, 1, 1), (262, short, 1, 2), (273, long, 1, 8), (277, short, 1, 3),
+        (278, long, 1, height), (279, long, 1, len(data)), (284, short, 1, 1),
+        (34675, undefined, len(icc_profile), icc_offset),
+    ]
+    directory = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHIHH", tag, kind, count, value, 0) if kind == short and count == 1
+        else struct.pack("<HHII", tag, kind, count, value)
+        for tag, kind, count, value in entries) + struct.pack("<I", 0)
+    return b"".join((
+        b"II" + struct.pack("<HI", 42, ifd_offset), data, struct.pack("<3H", 16, 16, 16),
+        icc_profile, b"\0" * (len(icc_profile) % 2), directory,
+    ))

@@ -17,7 +17,7 @@ from tf_style.run_directory import GIF_FILE, IMAGE_DIR, SHEET_FILE
 def write_outputs(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray,
                   steps: int) -> None:
     """The result at `config.output_path`, then the GIF and the sheet when asked for."""
-    images.save_image(config.output_path, result)
+    images.save_image(config.output_path, result, bits=config.output_bits)
     logging.info("Wrote %s after %d steps", config.output_path, steps)
     if config.gif:
         write_gif(config.run_dir, result)
