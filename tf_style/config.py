@@ -168,6 +168,9 @@ class TransferConfig:
     style_scale: float = setting(
         1.0, help="style image's longest side relative to the content's: larger = bigger strokes",
         check=_require_positive_float)
+    max_image_megapixels: int = setting(
+        180, help="refuse input images larger than this (decompression bombs); raise it for "
+        "real giant scans", result=False, check=_require_positive_int)
     weights: str = setting(
         "auto", help="auto (imagenet if available, else random), imagenet, random, or a path "
         "to a Keras .h5 or MatConvNet .mat file", result=False, check=_require_nonempty)

@@ -8,12 +8,16 @@ AVIF is read by Pillow itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
+import math
 import os
+import stat
 import struct
+import warnings
 import zlib
-from typing import Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
@@ -24,6 +28,8 @@ from tf_style.errors import TransferError
 from tf_style.files import atomic_write
 
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+# Pillow's own decompression-bomb limit (2 x 89.5 MP); --max_image_megapixels changes ours.
+DEFAULT_MAX_PIXELS = 180_000_000
 # Formats whose files carry an ICC profile, and the quality we write the lossy ones at.
 _TAGGED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF", "HEIF")
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90, "HEIF": 90}
@@ -34,25 +40,48 @@ class ImageError(TransferError):
     """An image file that is missing, unreadable, not an image, truncated or too small."""
 
 
-def load_image(path: str) -> np.ndarray:
+def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+               longest_side: Optional[int] = None) -> np.ndarray:
     """Reads an image file as an (H, W, 3) float32 RGB array in 0-255.
 
     Handles EXIF orientation, embedded colour profiles (converted to sRGB), grayscale,
     palette, alpha (composited on white), CMYK, and 16-bit or float grayscale (scaled to
     8-bit range); HEIC/HEIF when pillow-heif is installed.
+
+    Refuses, with an ImageError, anything but a regular file, an image of more than
+    `max_pixels` (checked before decoding), PNG chunks whose checksums fail, a JPEG whose
+    marker structure is broken or cut short, and non-finite pixels. When the caller will
+    shrink the image so its longest side is `longest_side`, a large image is decoded at
+    reduced size (JPEG DCT scaling, else an integer box reduction) to no less than twice
+    that, so a huge photo costs what its decoded pixels cost and not four times more.
     """
     heif_readable = _register_heif_opener()
+    _check_regular_file(path)
     try:
-        with Image.open(path) as image:
+        _check_stream(path)
+        with _pillow_checks_left_to_us() as caught, Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"image {path} is {width}x{height} px ({width * height / 1e6:.0f} MP), over "
+                    f"the limit of {max_pixels / 1e6:.0f} MP; raise --max_image_megapixels "
+                    f"to read it")
+            if longest_side and image.format == "JPEG":
+                scale = min(1.0, 2.0 * longest_side / max(width, height))
+                image.draft("RGB" if image.mode == "RGB" else None,
+                            (math.ceil(width * scale), math.ceil(height * scale)))
             image.load()
+            _refuse_if_damaged(path, caught)
+            image = _reduced(image, longest_side)
             image = ImageOps.exif_transpose(image)
-            return _to_rgb_array(_in_srgb(image, path))
+            return _to_rgb_array(_in_srgb(image, path), path)
     except FileNotFoundError:
         raise ImageError(f"image file not found: {path}") from None
-    except IsADirectoryError:
-        raise ImageError(f"expected an image file, got a directory: {path}") from None
     except PermissionError:
         raise ImageError(f"image file not readable (permission denied): {path}") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image {path} is too large to decode safely ({error}); raise "
+                         f"--max_image_megapixels if it is real") from None
     except UnidentifiedImageError:
         extension = os.path.splitext(path)[1].lower()
         if extension in HEIF_EXTENSIONS and not heif_readable:
@@ -61,9 +90,133 @@ def load_image(path: str) -> np.ndarray:
         if extension == ".avif" and not features.check("avif"):
             raise ImageError(f"this Pillow cannot read AVIF (pip install -U pillow): {path}") from None
         raise ImageError(f"not an image file (or a format Pillow cannot read): {path}") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        # Pillow reports truncated and corrupt data as OSError or SyntaxError.
-        raise ImageError(f"cannot read image {path}: {error}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as error:
+        # Pillow reports truncated and corrupt data as OSError, SyntaxError, ValueError,
+        # EOFError or struct.error, depending on the format and where the damage is.
+        raise ImageError(f"cannot read image {path}: {_one_line(error)}") from None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _refuse_if_damaged(path: str, caught: List[warnings.WarningMessage]) -> None:
+    """A decoder that warns (a tag past the end of the file, ...) has read a damaged file.
+
+    Damaged EXIF metadata is common in real photos and leaves the pixels alone: allowed.
+    """
+    for warning in caught:
+        if (issubclass(warning.category, (UserWarning, RuntimeWarning))
+                and "exif" not in str(warning.message).lower()):
+            raise ImageError(f"cannot read image {path}: {_one_line(warning.message)} "
+                             f"(the file is damaged)")
+
+
+def _check_regular_file(path: str) -> None:
+    """Refuses what is not a regular file before opening it: opening a FIFO blocks forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageError(f"image file not found: {path}") from None
+    except OSError as error:
+        raise ImageError(f"cannot read image {path}: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"expected an image file, got a directory: {path}")
+    if not stat.S_ISREG(mode):
+        raise ImageError(f"expected an image file, got a FIFO, socket or device: {path}")
+
+
+@contextlib.contextmanager
+def _pillow_checks_left_to_us() -> Iterator[List[warnings.WarningMessage]]:
+    """Pillow's decompression-bomb check off for this block (ours follows `Image.open`,
+    before anything is decoded, and says what to do), and Pillow's warnings collected.
+
+    Pillow keeps its limit in a module attribute; it is restored on the way out.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _reduced(image: Image.Image, longest_side: Optional[int]) -> Image.Image:
+    """Shrinks by a whole factor (box filter) while the longest side stays >= 2 * longest_side."""
+    if not longest_side:
+        return image
+    factor = max(image.size) // (2 * longest_side)
+    if factor < 2 or image.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "I;16"):
+        return image
+    reduced = image.reduce(factor)
+    reduced.info = image.info  # keeps the ICC profile and EXIF orientation
+    return reduced
+
+
+def _check_stream(path: str) -> None:
+    """Checksums and structure Pillow does not check: every PNG chunk's CRC, and a
+    JPEG's markers up to its end-of-image marker."""
+    with open(path, "rb") as file:
+        data = file.read()
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        _check_png_chunks(path, data)
+    elif data.startswith(b"\xff\xd8"):
+        _check_jpeg_markers(path, data)
+
+
+def _check_png_chunks(path: str, data: bytes) -> None:
+    position = 8
+    while position < len(data):
+        if position + 12 > len(data):
+            raise ImageError(f"cannot read image {path}: the PNG is cut short")
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 8 + length
+        if end + 4 > len(data):
+            raise ImageError(f"cannot read image {path}: the PNG is cut short in a {kind!r} chunk")
+        (stored,) = struct.unpack(">I", data[end:end + 4])
+        if zlib.crc32(data[position + 4:end]) & 0xFFFFFFFF != stored:
+            raise ImageError(f"cannot read image {path}: a PNG {kind.decode('latin-1')!r} chunk "
+                             f"fails its checksum (the file is corrupt)")
+        if kind == b"IEND":
+            return
+        position = end + 4
+    raise ImageError(f"cannot read image {path}: the PNG has no end chunk (cut short)")
+
+
+def _check_jpeg_markers(path: str, data: bytes) -> None:
+    position = 2
+    while position + 1 < len(data):
+        if data[position] != 0xFF:
+            raise ImageError(f"cannot read image {path}: the JPEG is corrupt (no marker at "
+                             f"byte {position})")
+        while position + 1 < len(data) and data[position + 1] == 0xFF:  # fill bytes
+            position += 1
+        marker = data[position + 1] if position + 1 < len(data) else None
+        if marker == 0xD9:  # end of image
+            return
+        if marker is None or 0xD0 <= marker <= 0xD7 or marker in (0x00, 0x01):
+            position += 2
+            continue
+        if position + 4 > len(data):
+            break
+        (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        position += 2 + length
+        if length < 2 or position > len(data):
+            break
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= len(data):
+                    position = len(data)
+                    break
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                    continue
+                break
+    raise ImageError(f"cannot read image {path}: the JPEG is cut short (no end-of-image marker)")
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,9 +264,12 @@ def _in_srgb(image: Image.Image, path: str) -> Image.Image:
     return converted
 
 
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
+def _to_rgb_array(image: Image.Image, path: str) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ImageError(f"image {path} has pixels that are not numbers (NaN or infinity); "
+                             f"the input is damaged, or not a picture")
         if image.mode.startswith("I;16") or values.max(initial=0) > 255:
             values = values / 257.0  # 16-bit 0-65535 onto 0-255
         elif image.mode == "F" and values.max(initial=0) <= 1.0:
@@ -156,9 +312,9 @@ def check_size(image: np.ndarray, what: str) -> None:
             f"(use a larger image or a larger --size)")
 
 
-def load_mask(path: str, size: Tuple[int, int]) -> np.ndarray:
+def load_mask(path: str, size: Tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask image as (height, width) floats in [0, 1] (white = 1), resized to (width, height)."""
-    gray = load_image(path).mean(axis=-1, keepdims=True) / 255.0
+    gray = load_image(path, max_pixels, longest_side=max(size)).mean(axis=-1, keepdims=True) / 255.0
     return np.clip(resize(gray * 255.0, size)[..., 0] / 255.0, 0.0, 1.0)
 
 
@@ -179,11 +335,21 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def _image_file(path: str) -> Iterator[io.BufferedWriter]:
+    """`atomic_write`, with a failed write (a full disk, a read-only folder) as one ImageError."""
+    try:
+        with atomic_write(path) as file:
+            yield file
+    except OSError as error:
+        raise ImageError(f"cannot write image {path}: {error.strerror or error}") from None
+
+
 def save_gif(path: str, frames: Sequence[np.ndarray], frame_seconds: float = 0.25) -> None:
     """An animated GIF that loops, written atomically; the last frame is held longer."""
     pictures = [Image.fromarray(to_uint8(frame), mode="RGB") for frame in frames]
     durations = [int(frame_seconds * 1000)] * (len(pictures) - 1) + [int(frame_seconds * 4000)]
-    with atomic_write(path) as file:
+    with _image_file(path) as file:
         pictures[0].save(file, format="GIF", save_all=True, append_images=pictures[1:],
                          duration=durations, loop=0)
 
@@ -199,7 +365,7 @@ def save_image(path: str, image: np.ndarray, bits: int = 8) -> None:
             raise ValueError(f"16-bit output needs a .png or .tif file. Received: {path}")
         pixels = np.clip(np.rint(np.asarray(image, np.float64) * (65535.0 / 255.0)), 0, 65535)
         write = _png16_bytes if image_format == "PNG" else _tiff16_bytes
-        with atomic_write(path) as file:
+        with _image_file(path) as file:
             file.write(write(pixels.astype(np.uint16), srgb_profile()))
         return
     if bits != 8:
@@ -209,7 +375,7 @@ def save_image(path: str, image: np.ndarray, bits: int = 8) -> None:
         options["icc_profile"] = srgb_profile()
     if image_format in _LOSSY_QUALITY:
         options["quality"] = _LOSSY_QUALITY[image_format]
-    with atomic_write(path) as file:
+    with _image_file(path) as file:
         Image.fromarray(to_uint8(image), mode="RGB").save(file, format=image_format, **options)
 
 

@@ -54,14 +54,16 @@ class PreparedInputs:
 def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> PreparedInputs:
     """Loads the images and masks at `size` (default `config.size`); touches no run directory."""
     size = size or config.size
+    max_pixels = config.max_image_megapixels * 1_000_000
     original_content = images.resize_longest_side(
-        _load_checked(config.content, "content image"), size)
+        _load_checked(config.content, "content image", max_pixels, size), size)
     images.check_size(original_content, f"content image {config.content} at {size} px")
     content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
     original_styles = []
     for path in config.style:
-        style_image = images.resize_longest_side(_load_checked(path, "style image"), style_longest)
+        style_image = images.resize_longest_side(
+            _load_checked(path, "style image", max_pixels, style_longest), style_longest)
         images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale} "
                                        f"and {size} px")
         original_styles.append(style_image)
@@ -73,9 +75,11 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> Prepar
         content_image = color.luminance_image(original_content)
         style_images = [color.match_luminance(s, original_content) for s in original_styles]
 
-    content_masks = tuple(_load_mask(path, original_content) for path in config.content_mask)
-    style_masks = tuple(_load_mask(path, s) for path, s in zip(config.style_mask, style_images))
-    initial_image = _initial_image(config, content_image, style_images[0])
+    content_masks = tuple(_load_mask(path, original_content, max_pixels)
+                          for path in config.content_mask)
+    style_masks = tuple(_load_mask(path, s, max_pixels)
+                        for path, s in zip(config.style_mask, style_images))
+    initial_image = _initial_image(config, content_image, style_images[0], max_pixels)
     if config.preserve_colors == "luminance":
         initial_image = color.luminance_image(initial_image)
     return PreparedInputs(
@@ -83,22 +87,22 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> Prepar
         style_masks or None, original_content, tuple(original_styles), config.preserve_colors)
 
 
-def _load_checked(path: str, what: str) -> np.ndarray:
+def _load_checked(path: str, what: str, max_pixels: int, longest_side: int) -> np.ndarray:
     """Loads an image and refuses one too small to say anything to VGG19, before resizing."""
-    image = images.load_image(path)
+    image = images.load_image(path, max_pixels=max_pixels, longest_side=longest_side)
     images.check_size(image, f"{what} {path}")
     return image
 
 
-def _load_mask(path: str, like: np.ndarray) -> np.ndarray:
-    mask = images.load_mask(path, (like.shape[1], like.shape[0]))
+def _load_mask(path: str, like: np.ndarray, max_pixels: int) -> np.ndarray:
+    mask = images.load_mask(path, (like.shape[1], like.shape[0]), max_pixels)
     if mask.max() < 0.5:
         raise images.ImageError(f"mask {path} marks no region (it has no white area)")
     return mask
 
 
 def _initial_image(config: TransferConfig, content_image: np.ndarray,
-                   style_image: np.ndarray) -> np.ndarray:
+                   style_image: np.ndarray, max_pixels: int) -> np.ndarray:
     size = (content_image.shape[1], content_image.shape[0])
     noise = np.random.default_rng(config.seed).uniform(0.0, 255.0, content_image.shape)
     if config.init == "noise":
@@ -108,6 +112,7 @@ def _initial_image(config: TransferConfig, content_image: np.ndarray,
     elif config.init == "style":
         start = images.resize(style_image, size)
     else:  # anything else names an image file (e.g. an earlier result to start from)
-        start = images.resize(images.load_image(config.init), size)
+        start = images.resize(
+            images.load_image(config.init, max_pixels=max_pixels, longest_side=max(size)), size)
     ratio = config.init_noise_ratio
     return ((1.0 - ratio) * start + ratio * noise).astype(np.float32)

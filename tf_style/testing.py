@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import zlib
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -213,3 +214,73 @@ def convert_with_matrices(pixels: np.ndarray, source_primaries,
     linear = srgb_decode(np.asarray(pixels, np.float64) / 255.0)
     to_target = np.linalg.solve(rgb_to_xyz_d50(target_primaries), rgb_to_xyz_d50(source_primaries))
     return srgb_encode(linear @ to_target.T) * 255.0
+
+
+# Damaged and hostile image files, for the robustness tests and the soak.
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A valid-looking PNG whose header declares `width` x `height` with almost no data:
+    a decompression bomb's signature."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def image_file_corpus(directory: str) -> List[str]:
+    """Intact files of many formats and modes, including float pixels holding NaN and inf."""
+    os.makedirs(directory, exist_ok=True)
+    picture = synthetic_image(40, 56, seed=7)
+    gray = picture[..., 0]
+    variants = {
+        "rgb.png": (Image.fromarray(picture), {}),
+        "palette.png": (Image.fromarray(picture).convert("P", palette=Image.Palette.ADAPTIVE), {}),
+        "gray16.png": (Image.fromarray(gray.astype(np.uint16) * 257), {}),
+        "rgba.png": (Image.fromarray(picture).convert("RGBA"), {}),
+        "baseline.jpg": (Image.fromarray(picture), {"quality": 90}),
+        "progressive.jpg": (Image.fromarray(picture), {"quality": 90, "progressive": True}),
+        "cmyk.jpg": (Image.fromarray(picture).convert("CMYK"), {}),
+        "rgb.tif": (Image.fromarray(picture), {}),
+        "float.tif": (Image.fromarray(gray.astype(np.float32) / 255.0), {}),
+        "anim.gif": (Image.fromarray(picture).convert("P"), {}),
+        "rgb.bmp": (Image.fromarray(picture), {}),
+        "rgb.webp": (Image.fromarray(picture), {"quality": 90}),
+        "tiny.png": (Image.fromarray(picture[:1, :1]), {}),
+    }
+    paths = []
+    for name, (image, options) in variants.items():
+        path = os.path.join(directory, name)
+        image.save(path, **options)
+        paths.append(path)
+    for name, value in (("nan.tif", np.nan), ("inf.tif", np.inf)):
+        pixels = gray.astype(np.float32)
+        pixels[5:9, 5:9] = value
+        path = os.path.join(directory, name)
+        Image.fromarray(pixels, mode="F").save(path)
+        paths.append(path)
+    return paths
+
+
+def damaged_copies(paths: List[str], directory: str, count: int, seed: int) -> List[str]:
+    """`count` damaged copies of `paths`: cut short at random points, or 1-8 bytes flipped."""
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    damaged = []
+    for index in range(count):
+        source = paths[index % len(paths)]
+        with open(source, "rb") as file:
+            data = bytearray(file.read())
+        if index % 3 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+            kind = "cut"
+        else:
+            for position in rng.integers(0, len(data), int(rng.integers(1, 9))):
+                data[position] ^= int(rng.integers(1, 256))
+            kind = "flip"
+        path = os.path.join(directory, f"{index:04d}_{kind}_{os.path.basename(source)}")
+        with open(path, "wb") as file:
+            file.write(bytes(data))
+        damaged.append(path)
+    return damaged
