@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging as python_logging
 import os
+import signal
 import sys
 import tempfile
 import typing
@@ -18,6 +19,8 @@ import typing
 from absl import app, flags, logging
 
 from tf_style import config as config_lib
+from tf_style import signals
+from tf_style.errors import TransferError
 
 # Our own modules: at default verbosity only their log lines reach the terminal.
 _OUR_DIRECTORIES = (os.path.dirname(os.path.abspath(config_lib.__file__)),)
@@ -147,10 +150,11 @@ def _stderr_held_back():
         os.dup2(held.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode(errors="replace"))
+            if not isinstance(error, signals.Interrupted):
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -177,18 +181,22 @@ def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     config = config_from_flags()
-    # TensorFlow loads only once the flags are known to be good.
-    tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
     try:
+        # TensorFlow loads only once the flags are known to be good.
+        tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
         tf_style.run(config)
-    except tf_style.Interrupted as interrupted:
+    except signals.Interrupted as interrupted:
         _fail(str(interrupted), exit_code=128 + interrupted.signal_number)
-    except tf_style.TransferError as error:
+    except TransferError as error:
         _fail(str(error))
 
 
 def console_main() -> None:
     """The `tf-style` command, the same as `python train.py`."""
+    # Until the run takes over (it checkpoints, then stops), a signal stops start-up where
+    # it is, with one line and the conventional status.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signals.raise_interrupted)
     logging.set_verbosity(logging.INFO)
     app.run(main, flags_parser=_parse_flags)
 

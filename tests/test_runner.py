@@ -433,3 +433,157 @@ def test_an_iphone_heic_and_a_p3_png_as_inputs_and_a_16_bit_tiff_out(image_files
         written = tiff.pages[0].asarray()
     assert written.dtype == np.uint16 and written.shape == result.shape
     np.testing.assert_allclose(written / 257.0, result, atol=0.01)
+
+
+# Failures while writing: nothing complete is lost, and a rerun resumes exactly.
+
+def _fail_checkpoint_saves_from(monkeypatch, failing_call, error):
+    """Checkpoint saves raise `error` from the `failing_call`-th on, as a full disk would."""
+    original = tf.train.CheckpointManager.save
+    calls = []
+
+    def save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) >= failing_call:
+            # TensorFlow creates its temporary folder before the write fails.
+            os.makedirs(os.path.join(self.directory, f"ckpt-{kwargs['checkpoint_number']}_temp"))
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+
+
+def _disk_full_then_resume(image_files, tmp_path, make_disk_full, free_space, callbacks=()):
+    """A run whose second checkpoint cannot be written; then the same run, resumed."""
+    settings = dict(iters=6, checkpoint_every=2, save_every=100, optimizer="adam",
+                    deterministic=True, init="noise")
+    straight = run(_config(image_files, tmp_path, workdir=str(tmp_path / "straight"), **settings))
+    config = _config(image_files, tmp_path, workdir=make_disk_full(), **settings)
+    with pytest.raises(TransferError) as error:
+        run(config, callbacks=callbacks)
+    message = str(error.value)
+    assert "cannot write a checkpoint" in message and "No space left on device" in message
+    checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
+    assert not glob.glob(os.path.join(checkpoint_dir, "*_temp*"))
+    assert int(_checkpoint_image(config.run_dir)[1]) == 2  # the complete one is intact
+    free_space()
+    resumed = run(config)
+    np.testing.assert_allclose(resumed, straight, atol=1e-3)
+
+
+def test_a_checkpoint_that_cannot_be_written_loses_nothing(image_files, tmp_path, monkeypatch):
+    error = tf.errors.ResourceExhaustedError(
+        None, None, "/x/ckpt-4_temp/part-00000; No space left on device [Op:SaveV2]")
+
+    def make_disk_full():
+        _fail_checkpoint_saves_from(monkeypatch, 2, error)
+        return str(tmp_path / "run")
+
+    _disk_full_then_resume(image_files, tmp_path, make_disk_full, monkeypatch.undo)
+
+
+def test_a_full_disk_loses_nothing(image_files, tmp_path):
+    """The same on a real full disk, a small tmpfs, where this machine lets a test mount one."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here; the injected failure above covers the write path")
+    filler = mount_point / "filler"
+    try:
+        def make_disk_full():
+            # Room for run.json, the events file and the first checkpoint, not the second:
+            # a callback fills the disk once step 2's checkpoint is written.
+            return str(mount_point / "run")
+
+        def fill(report):
+            if report.step == 3 and not filler.exists():
+                with open(filler, "wb") as file:
+                    try:
+                        while True:
+                            file.write(b"\0" * 65536)
+                            file.flush()
+                    except OSError:
+                        pass
+
+        _disk_full_then_resume(image_files, tmp_path, make_disk_full, filler.unlink, [fill])
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_an_unwritable_output_is_refused_before_the_first_step(image_files, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    config = _config(image_files, tmp_path, output=str(tmp_path / "a_file" / "out.png"))
+    with pytest.raises(TransferError, match="cannot write --output"):
+        run(config)
+    assert not os.path.exists(config.run_dir)
+
+
+# A non-finite loss rolls back.
+
+def _poison(monkeypatch, from_step, until_step):
+    """The train step leaves NaN pixels and a NaN loss at steps [from_step, until_step)."""
+    from tf_style.transfer import StyleTransfer
+    original = StyleTransfer.from_config.__func__
+    calls = {"count": 0}
+
+    def from_config(cls, *args, **kwargs):
+        transfer = original(cls, *args, **kwargs)
+        step_function = transfer.train_step
+
+        def train_step():
+            losses = step_function()
+            calls["count"] += 1
+            if from_step <= calls["count"] < until_step:
+                transfer.image.assign(transfer.image * np.nan)
+                return {**losses, "total": tf.constant(np.nan)}
+            return losses
+
+        train_step.get_concrete_function = step_function.get_concrete_function
+        transfer.train_step = train_step
+        return transfer
+
+    monkeypatch.setattr(StyleTransfer, "from_config", classmethod(from_config))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_nan_rolls_back_to_the_last_checkpoint_with_half_the_step(image_files, tmp_path,
+                                                                   monkeypatch, optimizer):
+    _poison(monkeypatch, from_step=4, until_step=5)  # the 4th step call only
+    rates, images_seen = [], []
+
+    def watch(report):
+        rates.append(float(report.transfer.optimizer.learning_rate.numpy()))
+        images_seen.append(report.image)
+
+    config = _config(image_files, tmp_path, iters=6, optimizer=optimizer, save_every=1)
+    with _absl_log() as log:
+        result = run(config, callbacks=[watch])
+    assert "going back to step 2" in log.getvalue()
+    assert np.isfinite(result).all() and all(np.isfinite(image).all() for image in images_seen)
+    full = 5.0 if optimizer == "adam" else 1.0
+    assert rates[:3] == [full] * 3 and rates[-1] == full / 2
+    for step in range(2, 7, 2):
+        assert np.isfinite(tf.train.load_checkpoint(
+            os.path.join(config.run_dir, "checkpoints", f"ckpt-{step}")).get_tensor(
+            "image/.ATTRIBUTES/VARIABLE_VALUE")).all()
+
+
+def test_a_nan_before_any_checkpoint_goes_back_to_the_start(image_files, tmp_path, monkeypatch):
+    _poison(monkeypatch, from_step=1, until_step=2)
+    config = _config(image_files, tmp_path, iters=3, checkpoint_every=10)
+    with _absl_log() as log:
+        result = run(config)
+    assert "going back to step 0" in log.getvalue()
+    assert np.isfinite(result).all()
+
+
+def test_a_nan_that_comes_back_stops_the_run_with_one_line(image_files, tmp_path, monkeypatch):
+    _poison(monkeypatch, from_step=3, until_step=100)
+    config = _config(image_files, tmp_path, iters=6, save_every=1)
+    with pytest.raises(TransferError, match="at step 3, again after going back to step 2") as error:
+        run(config)
+    assert "\n" not in str(error.value) and "--lr" in str(error.value)
+    for path in glob.glob(os.path.join(config.run_dir, "images", "*.png")):
+        assert os.path.basename(path) in ("step_000001.png", "step_000002.png")

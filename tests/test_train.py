@@ -9,9 +9,12 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 from absl import flags
 
@@ -203,3 +206,67 @@ def test_verbosity_shows_tensorflows_lines_again(tmp_path):
     lines = result.stderr.splitlines()
     assert lines[-1].startswith("train.py: error: image file not found")
     assert len(lines) > 1 and not all(OUR_LOG_LINE.match(line) for line in lines[:-1])
+
+
+def _start(*args):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("signal_number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_starting_is_one_line_with_the_conventional_status(tmp_path, signal_number,
+                                                                         status):
+    content, style = write_image_pair(str(tmp_path))
+    workdir = tmp_path / "run"
+    process = _start("--content", content, "--style", style, "--workdir", str(workdir), *BASE)
+    time.sleep(0.8)  # past Python's start, inside TensorFlow's import (about 2 s here)
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "stopped by" in lines[0] and "while starting" in lines[0], stderr
+    assert not workdir.exists()
+
+
+def test_a_second_process_on_a_run_directory_in_use_is_refused(tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    workdir = tmp_path / "run"
+    args = ["--content", content, "--style", style, "--workdir", str(workdir), *BASE,
+            "--iters", "100000", "--checkpoint_every", "1"]
+    first = _start(*args)
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / "checkpoints" / "checkpoint").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.2)
+        record = (workdir / "run.json").read_bytes()
+        second = run_train(*args, "--overwrite")
+        _assert_one_line_error(second, f"is in use by process {first.pid}")
+        assert (workdir / "run.json").read_bytes() == record
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert first.returncode == 143
+
+
+@pytest.mark.parametrize("kind", ["bomb", "fifo", "nan"])
+def test_hostile_files_through_the_command_are_one_line_and_exit_2(tmp_path, kind):
+    from PIL import Image
+    from tf_style import testing
+    content, style = write_image_pair(str(tmp_path))
+    hostile = str(tmp_path / {"bomb": "bomb.png", "fifo": "pipe.jpg", "nan": "nan.tif"}[kind])
+    if kind == "bomb":
+        with open(hostile, "wb") as file:
+            file.write(testing.png_declaring(100_000, 100_000))
+    elif kind == "fifo":
+        os.mkfifo(hostile)
+    else:
+        pixels = np.full((48, 64), 0.5, np.float32)
+        pixels[3, 4] = np.nan
+        Image.fromarray(pixels, mode="F").save(hostile)
+    result = run_train("--content", hostile, "--style", style, "--workdir", str(tmp_path / "r"),
+                       *BASE, timeout=120)
+    expected = {"bomb": "--max_image_megapixels", "fifo": "FIFO", "nan": "not numbers"}[kind]
+    _assert_one_line_error(result, expected)
+    assert not (tmp_path / "r").exists()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import re
+import shutil
 from typing import Optional
 
 import tensorflow as tf
 from absl import logging
 
+from tf_style.errors import TransferError
 from tf_style.transfer import StyleTransfer
 
 _SCALE_KEY = "scale/.ATTRIBUTES/VARIABLE_VALUE"
@@ -33,16 +38,39 @@ class Checkpoints:
         logging.info("Resumed from %s at step %d", latest, self.saved_step)
         return True
 
+    def restore_saved(self) -> int:
+        """Goes back to the checkpoint this scale last saved or resumed from; returns its step."""
+        self.manager.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        return int(self.transfer.step)
+
     def save(self) -> None:
-        """Checkpoints the current step."""
+        """Checkpoints the current step; a failed write (a full disk, an I/O error) leaves the
+        last complete checkpoint as it was, removes its own leftovers, and raises TransferError."""
         step = int(self.transfer.step)
-        self.manager.save(checkpoint_number=step)
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            for leftover in glob.glob(os.path.join(self.manager.directory, f"ckpt-{step}_temp*")):
+                shutil.rmtree(leftover, ignore_errors=True)
+            raise TransferError(
+                f"cannot write a checkpoint in {self.manager.directory}: {_cause(error)}; the "
+                f"last complete checkpoint is kept, rerun the same command to resume once this "
+                f"is fixed") from None
         self.saved_step = step
 
     def save_unless_saved(self) -> None:
         """Checkpoints the current step unless that was just done."""
         if self.saved_step != int(self.transfer.step):
             self.save()
+
+
+def _cause(error: BaseException) -> str:
+    """The operating system's reason inside a TensorFlow error, e.g. 'No space left on device'."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    message = getattr(error, "message", None) or str(error)
+    message = re.sub(r"\s*\[Op:\w+\]\s*$", "", message)
+    return " ".join(message.rsplit(";", 1)[-1].split())[:200]
 
 
 def checkpointed_scale(directory: str) -> int:

@@ -50,7 +50,9 @@ class LBFGS(tf.Module):
         self.max_element_step = max_element_step
         if history_size < 1:
             raise ValueError(f"`history_size` must be at least 1. Received: {history_size}")
-        self.learning_rate = float(learning_rate)
+        # A variable, so a run that rolls back after a non-finite loss can halve it.
+        self.learning_rate = tf.Variable(float(learning_rate), dtype=tf.float32, trainable=False,
+                                         name="learning_rate")
         self.history_size = int(history_size)
         self.armijo = float(armijo)
         self.max_backtracks = int(max_backtracks)
@@ -73,6 +75,13 @@ class LBFGS(tf.Module):
         self.accepted_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="accepted_loss")
         self.backtracks = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="backtracks")
         self.iterations = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="iterations")
+
+    def restart(self) -> None:
+        """Forgets the history and the last accepted point: the next step is steepest descent."""
+        self.pairs.assign(0)
+        self.backtracks.assign(0)
+        self.iterations.assign(0)
+        self.accepted_loss.assign(np.inf)
 
     def apply(self, variable: tf.Variable, loss: tf.Tensor, gradient: tf.Tensor) -> None:
         """One step from the variable's value, given the loss and gradient there."""

@@ -10,8 +10,24 @@ from absl import logging
 
 from tf_style import images
 from tf_style.config import TransferConfig
+from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs
 from tf_style.run_directory import GIF_FILE, IMAGE_DIR, SHEET_FILE
+
+
+def check_writable(path: str) -> None:
+    """Refuses, before any step, an output file whose folder cannot be written; writes nothing."""
+    directory = os.path.dirname(os.path.abspath(path))
+    existing = directory
+    while not os.path.isdir(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing or os.path.exists(existing):
+            raise TransferError(f"cannot write --output {path}: {existing} is not a folder")
+        existing = parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TransferError(f"cannot write --output {path}: {existing} is not writable")
+    if os.path.isdir(path):
+        raise TransferError(f"cannot write --output {path}: it is a folder")
 
 
 def write_outputs(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray,

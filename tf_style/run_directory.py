@@ -1,6 +1,7 @@
 """The run directory: its layout, and the record that says which run it holds.
 
     run.json                 what produced this run (compared on resume)
+    .lock                    locked (flock) by the process running it; holds its id
     checkpoints/             tf.train.CheckpointManager: image, optimizer state, step, scale
     events.out.tfevents.*    TensorBoard scalars, images and the train-step graph
     images/step_NNNNNN.png   intermediate images every --save_every steps
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
@@ -24,6 +26,7 @@ from tf_style.errors import TransferError
 from tf_style.files import atomic_write, file_digest
 
 RUN_RECORD = "run.json"
+LOCK_FILE = ".lock"  # holds the owning process's id while a run holds the directory
 CHECKPOINT_DIR = "checkpoints"
 IMAGE_DIR = "images"
 GIF_FILE = "progress.gif"
@@ -50,31 +53,76 @@ def run_record(config: TransferConfig, image_size, weights_identity: dict) -> di
     }
 
 
-def claim(run_dir: str, record: dict, overwrite: bool) -> None:
-    """Makes `run_dir` hold this run: new, the same run resumed, or (overwrite) a fresh start.
+class Claim:
+    """This process's hold on a run directory: an advisory lock (`flock`) on its lock file,
+    released by `release()`, on leaving a `with` block, or by the kernel when the process
+    ends, SIGKILL included."""
 
-    Refuses, changing nothing, a directory it cannot write or one holding another run.
+    def __init__(self, run_dir: str, descriptor: int):
+        self.run_dir = run_dir
+        self._descriptor: Optional[int] = descriptor
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # closing drops the flock
+            self._descriptor = None
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+def claim(run_dir: str, record: dict, overwrite: bool) -> Claim:
+    """Makes `run_dir` hold this run, owned by this process until the claim is released:
+    new, the same run resumed, or (overwrite) a fresh start.
+
+    Refuses, changing nothing, a directory it cannot write, one another process is using,
+    or one holding another run.
     """
     record_path = os.path.join(run_dir, RUN_RECORD)
     try:
         os.makedirs(run_dir, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
         probe.close()
+        descriptor = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
         raise RunDirectoryError(f"cannot write to run directory {run_dir}: {error.strerror}") from None
-    existing = _read_record(record_path)
-    if existing is not None and existing != record:
-        if not overwrite:
-            differing = sorted(_differences(existing, record))
-            raise RunDirectoryError(
-                f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
-                f"pass --overwrite to start over or --workdir for a new run directory")
-        logging.warning("--overwrite: discarding the previous run in %s", run_dir)
-    if overwrite:
-        _clear(run_dir)
-    with atomic_write(record_path, binary=False) as file:
-        json.dump(record, file, indent=2, sort_keys=True)
-        file.write("\n")
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.read(descriptor, 32).decode(errors="replace").strip()
+        os.close(descriptor)
+        raise RunDirectoryError(
+            f"run directory {run_dir} is in use by "
+            f"{'process ' + owner if owner.isdigit() else 'another process'}; wait for it to "
+            f"finish or stop it, or pass --workdir for another run directory") from None
+    held = Claim(run_dir, descriptor)
+    try:
+        existing = _read_record(record_path)
+        if existing is not None and existing != record:
+            if not overwrite:
+                differing = sorted(_differences(existing, record))
+                raise RunDirectoryError(
+                    f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
+                    f"pass --overwrite to start over or --workdir for a new run directory")
+            logging.warning("--overwrite: discarding the previous run in %s", run_dir)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        if overwrite:
+            _clear(run_dir)
+        with atomic_write(record_path, binary=False) as file:
+            json.dump(record, file, indent=2, sort_keys=True)
+            file.write("\n")
+    except OSError as error:
+        held.release()
+        raise RunDirectoryError(f"cannot write to run directory {run_dir}: "
+                                f"{error.strerror or error}") from None
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def _read_record(path: str) -> Optional[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, List, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -22,7 +22,7 @@ from tf_style.checkpoints import Checkpoints, checkpointed_scale
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_inputs
-from tf_style.outputs import write_outputs
+from tf_style import outputs
 from tf_style.signals import Interrupted, StopRequest, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
@@ -49,19 +49,31 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.nd
     run_dir = config.run_dir
     record = run_directory.run_record(
         config, scales[-1].original_content.shape[:2], weights_source.identity())
-    run_directory.claim(run_dir, record, config.overwrite)
-    logging.info("Run directory %s; %s", run_dir, weights_source.describe())
+    if config.output:  # the default lives in the run directory, which claim() checks
+        outputs.check_writable(config.output)
+    with run_directory.claim(run_dir, record, config.overwrite):
+        logging.info("Run directory %s; %s", run_dir, weights_source.describe())
+        return _run_claimed(config, scales, feature_model, callbacks)
 
-    checkpoint_dir = os.path.join(run_dir, run_directory.CHECKPOINT_DIR)
-    all_callbacks: List[Callback] = [
-        ProgressBar(config.iters, enabled=config.progress),
-        TensorBoard(run_dir, every=config.summary_every),
-        IntermediateImages(os.path.join(run_dir, run_directory.IMAGE_DIR), every=config.save_every),
-        *(c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks),
-    ]
-    transfer = None
-    try:
-        with stop_on_signals() as stop:
+
+def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
+                 feature_model: keras.Model, callbacks: Sequence[CallbackLike]) -> np.ndarray:
+    """The loop over scales and the outputs, in a run directory this process holds.
+
+    From here on SIGINT/SIGTERM stop the run at the next step boundary, checkpointed.
+    """
+    checkpoint_dir = os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR)
+    with stop_on_signals() as stop:
+        all_callbacks: List[Callback] = [
+            ProgressBar(config.iters, enabled=config.progress),
+            TensorBoard(config.run_dir, every=config.summary_every),
+            IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
+                               every=config.save_every),
+            *(c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks),
+        ]
+        transfer = None
+        failed = True
+        try:
             for scale_index in range(checkpointed_scale(checkpoint_dir), len(scales)):
                 inputs = scales[scale_index]
                 if transfer is None:  # the first scale of this process: resume if we can
@@ -82,34 +94,79 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.nd
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
                 _train(config, inputs, transfer, checkpoints, all_callbacks, stop,
                        end=config.scale_ends[scale_index])
-    finally:
-        for callback in all_callbacks:
-            callback.on_run_end()
-    result = scales[-1].present(transfer.result())
-    write_outputs(config, scales[-1], result, steps=int(transfer.step))
+            failed = False
+        finally:
+            _end_callbacks(all_callbacks, failed)
+        result = scales[-1].present(transfer.result())
+        outputs.write_outputs(config, scales[-1], result, steps=int(transfer.step))
     return result
+
+
+def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
+    """Every callback's `on_run_end`; when the run has already failed, a callback's own
+    failure (a full disk, say) is logged and does not hide the first one."""
+    for callback in callbacks:
+        try:
+            callback.on_run_end()
+        except Exception as error:  # noqa: BLE001
+            if not failed:
+                raise
+            logging.warning("%s could not finish: %s", type(callback).__name__, error)
 
 
 def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
            checkpoints: Checkpoints, callbacks: Sequence[Callback], stop: StopRequest,
            end: int) -> None:
-    """Steps until `end` (the end of this scale), reporting and checkpointing as it goes."""
+    """Steps until `end` (the end of this scale), reporting and checkpointing as it goes.
+
+    A non-finite loss or image never reaches a callback or a checkpoint: the run goes back
+    to its last checkpoint (or this scale's start) and retries with half the step; if that
+    fails too before the next checkpoint, the run stops with a TransferError.
+    """
     step = int(transfer.step)
     if step >= config.iters and end == config.iters:  # said once, at the last scale
         logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
+    # Where to go back to while this scale has no checkpoint of its own: image and step.
+    start = (transfer.result().copy(), step) if checkpoints.saved_step is None else None
+    rolled_back_at = None
     while step < end:
+        if stop.signal_number is not None:  # asked to stop before this scale's first step
+            checkpoints.save_unless_saved()
+            raise Interrupted(stop.signal_number, step)
         started = time.perf_counter()
         step_losses = {name: float(value) for name, value in transfer.train_step().items()}
         seconds = time.perf_counter() - started
         step = int(transfer.step)
-        if not np.isfinite(step_losses["total"]):
-            raise TransferError(
-                f"the loss became {step_losses['total']} at step {step}; lower --lr or the weights")
+        if not (np.isfinite(step_losses["total"]) and bool(transfer.image_is_finite())):
+            if rolled_back_at is not None:
+                raise TransferError(
+                    f"the loss became {step_losses['total']} at step {step}, again after going "
+                    f"back to step {rolled_back_at} with half the step; lower --lr or "
+                    f"--style_weight, or try another --optimizer")
+            step = _roll_back(transfer, checkpoints, start, step_losses["total"], step)
+            rolled_back_at = step
+            continue
         report = StepReport(step, config.iters, step_losses, seconds, transfer, end, inputs.present)
         for callback in callbacks:
             callback.on_step_end(report)
         if is_due(step, config.checkpoint_every, end):
             checkpoints.save()
+            start, rolled_back_at = None, None
         if stop.signal_number is not None:
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step)
+
+
+def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints,
+               start: Optional[Tuple[np.ndarray, int]], loss: float, step: int) -> int:
+    """Back to the last checkpoint (or the scale's start) with half the step; returns the step."""
+    if start is None:
+        back_to = checkpoints.restore_saved()
+    else:
+        start_image, back_to = start
+        transfer.restart(start_image)
+        transfer.step.assign(back_to)
+    rate = transfer.halve_step()
+    logging.warning("The loss became %s at step %d; going back to step %d with the learning "
+                    "rate halved to %g", loss, step, back_to, rate)
+    return back_to

@@ -11,14 +11,24 @@ from tf_style.errors import TransferError
 
 
 class Interrupted(TransferError):
-    """The run stopped on SIGINT/SIGTERM after writing a checkpoint."""
+    """The run stopped on SIGINT/SIGTERM: after writing a checkpoint at `step`, or (step None)
+    while starting up, before its first step."""
 
-    def __init__(self, signal_number: int, step: int):
+    def __init__(self, signal_number: int, step: Optional[int]):
         self.signal_number = signal_number
         self.step = step
-        super().__init__(
-            f"stopped by {signal.Signals(signal_number).name} at step {step}; checkpoint "
-            f"saved, rerun the same command to continue")
+        name = signal.Signals(signal_number).name
+        if step is None:
+            message = f"stopped by {name} while starting, before the first step"
+        else:
+            message = (f"stopped by {name} at step {step}; checkpoint saved, rerun the same "
+                       f"command to continue")
+        super().__init__(message)
+
+
+def raise_interrupted(signal_number: int, frame) -> None:
+    """A signal handler for start-up: stop where we are, with `Interrupted` and no step."""
+    raise Interrupted(signal_number, step=None)
 
 
 class StopRequest:

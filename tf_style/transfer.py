@@ -155,6 +155,29 @@ class StyleTransfer:
         self.step.assign_add(1)
         return step_losses
 
+    @tf.function
+    def image_is_finite(self) -> tf.Tensor:
+        """Whether every pixel is a number (a non-finite step leaves NaN or inf behind)."""
+        return tf.reduce_all(tf.math.is_finite(self.image))
+
+    def restart(self, image: np.ndarray) -> None:
+        """Starts again from `image` with the optimizer's state (moments, history) forgotten."""
+        self.image.assign(image[None].astype(np.float32))
+        if isinstance(self.optimizer, LBFGS):
+            self.optimizer.restart()
+        else:
+            for variable in self.optimizer.variables:
+                if "learning_rate" not in variable.path:
+                    variable.assign(tf.zeros_like(variable))
+
+    def halve_step(self) -> float:
+        """Halves the learning rate (L-BFGS: also forgets its history); returns the new rate."""
+        if isinstance(self.optimizer, LBFGS):
+            self.optimizer.restart()
+        rate = self.optimizer.learning_rate
+        rate.assign(rate * 0.5)
+        return float(rate.numpy())
+
     def result(self) -> np.ndarray:
         """The current image as an (H, W, 3) float32 RGB array in 0-255."""
         return self.image.numpy()[0]
