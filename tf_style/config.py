@@ -113,6 +113,13 @@ def _unless_none(check: Callable[[str, object], None]) -> Callable[[str, object]
     return check_given
 
 
+def _require_tile_size(name: str, value) -> None:
+    _require_positive_int(name, value)
+    if value % 16:
+        raise ValueError(f"`{name}` must be a multiple of 16 (VGG19 pools four times). "
+                         f"Received: {name}={value}")
+
+
 def _require_nonempty(name: str, value) -> None:
     if not value:
         raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
@@ -209,6 +216,10 @@ class TransferConfig:
         (), help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
         "or a number of octaves (2 = size/2, size); --iters is split evenly across them",
         check=_require_each(_require_positive_int), shown_default="one scale")
+    tile_size: Optional[int] = setting(
+        None, help="run the network over tiles of this many px (a multiple of 16) instead of the "
+        "whole image: the same loss and gradient in less memory", result=False,
+        check=_unless_none(_require_tile_size), shown_default="whole image")
     init: str = setting(
         "content", help="start image: content, style, noise, or an image path",
         check=_require_nonempty)

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tf_style import losses, vgg
 from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
+from tf_style.tiling import TiledObjective
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
@@ -62,7 +63,8 @@ class StyleTransfer:
                  style_weight: float, tv_weight: float, optimizer: str, learning_rate: float,
                  lbfgs_history: int = 10, style_blend: Optional[Sequence[float]] = None,
                  content_masks: Optional[Sequence[np.ndarray]] = None,
-                 style_masks: Optional[Sequence[np.ndarray]] = None):
+                 style_masks: Optional[Sequence[np.ndarray]] = None,
+                 tile_size: Optional[int] = None):
         if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
             style_images = [style_images]
         self.feature_model = feature_model
@@ -99,7 +101,14 @@ class StyleTransfer:
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
         self.optimizer.build([self.image])
-        self.train_step = tf.function(self._train_step)
+        self._update = tf.function(self._apply_gradient)
+        if tile_size:
+            # The network runs tile by tile; the loss and gradient are the same (tiling.py).
+            self.tiled = TiledObjective(self, tile_size)
+            self.train_step = self._tiled_train_step
+        else:
+            self.tiled = None
+            self.train_step = tf.function(self._train_step)
 
     @classmethod
     def from_config(cls, config: TransferConfig, inputs: "PreparedInputs",
@@ -118,7 +127,7 @@ class StyleTransfer:
             tv_weight=config.tv_weight, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
-            style_masks=inputs.style_masks)
+            style_masks=inputs.style_masks, tile_size=config.tile_size)
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch."""
@@ -147,13 +156,29 @@ class StyleTransfer:
         with tf.GradientTape() as tape:
             step_losses = self.compute_losses(self.image)
         gradient = tape.gradient(step_losses["total"], self.image)
+        self._apply_gradient(step_losses["total"], gradient)
+        return step_losses
+
+    def _tiled_train_step(self) -> Dict[str, tf.Tensor]:
+        step_losses, gradient = self.tiled.losses_and_gradient(tf.convert_to_tensor(self.image))
+        self._update(step_losses["total"], gradient)
+        return step_losses
+
+    def _apply_gradient(self, total: tf.Tensor, gradient: tf.Tensor) -> None:
+        """One optimizer update from the loss and gradient at the current image, clipped."""
         if isinstance(self.optimizer, LBFGS):
-            self.optimizer.apply(self.image, step_losses["total"], gradient)
+            self.optimizer.apply(self.image, total, gradient)
         else:
             self.optimizer.apply_gradients([(gradient, self.image)])
         self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
         self.step.assign_add(1)
-        return step_losses
+
+    def step_graph(self) -> tf.Graph:
+        """The graph that does the step's network work, for TensorBoard: the whole step, or
+        with tiles, one tile's forward and backward pass."""
+        if self.tiled is None:
+            return self.train_step.get_concrete_function().graph
+        return self.tiled.tile_gradient_graph()
 
     @tf.function
     def image_is_finite(self) -> tf.Tensor:

@@ -13,6 +13,9 @@ class FakeTransfer:
         self.image = tf.Variable(image[None].astype(np.float32))
         self.train_step = tf.function(lambda: {"total": tf.reduce_sum(tf.nn.relu(self.image))})
 
+    def step_graph(self):
+        return self.train_step.get_concrete_function().graph
+
     def result(self) -> np.ndarray:
         return self.image.numpy()[0]
 

@@ -19,7 +19,7 @@ class TensorBoard(Callback):
     def on_step_end(self, report: StepReport) -> None:
         if not self.wrote_graph:
             with self.writer.as_default():
-                tf.summary.graph(report.transfer.train_step.get_concrete_function().graph)
+                tf.summary.graph(report.transfer.step_graph())
             self.wrote_graph = True
         if not is_due(report.step, self.every, report.scale_end):
             return

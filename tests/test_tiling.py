@@ -1,0 +1,136 @@
+"""The tiled loss and gradient against the whole-image ones (the reference), to 1e-4 relative."""
+
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_style import tiling, vgg, weights
+from tf_style.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, TransferConfig
+from tf_style.inputs import PreparedInputs
+from tf_style.testing import synthetic_image
+from tf_style.transfer import StyleTransfer
+
+
+@functools.lru_cache(maxsize=None)
+def _model(layers):
+    model = vgg.build_vgg19(layers)
+    weights.load_weights(model, weights.WeightsSource("random", seed=0))
+    return model
+
+
+def _whole(transfer, image):
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        step_losses = transfer.compute_losses(image)
+    return step_losses, tape.gradient(step_losses["total"], image)
+
+
+def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles):
+    objective = tiling.TiledObjective(transfer, tile_size)
+    assert len(objective.tiles(image.shape[1], image.shape[2])) >= minimum_tiles
+    whole_losses, whole_gradient = _whole(transfer, image)
+    tiled_losses, tiled_gradient = objective.losses_and_gradient(image)
+    for name, value in whole_losses.items():
+        np.testing.assert_allclose(float(tiled_losses[name]), float(value), rtol=1e-4, err_msg=name)
+    difference = np.linalg.norm(tiled_gradient - whole_gradient) / np.linalg.norm(whole_gradient)
+    assert difference < 1e-4
+
+
+def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
+              style_layers=DEFAULT_STYLE_LAYERS, styles=1, masks=False):
+    content = synthetic_image(height, width, seed=1).astype(np.float32)
+    style_images = [synthetic_image(64 + 16 * index, 80, seed=2 + index).astype(np.float32)
+                    for index in range(styles)]
+    content_masks = None
+    if masks:
+        left = np.zeros((height, width), np.float32)
+        left[:, : width // 2] = 1.0
+        content_masks = [left, 1.0 - left][:styles]
+    config = TransferConfig(
+        content="c.png", style=tuple(f"s{i}.png" for i in range(styles)),
+        content_layers=tuple(content_layers), style_layers=tuple(style_layers),
+        content_mask=tuple(f"m{i}.png" for i in range(styles)) if masks else ())
+    inputs = PreparedInputs.from_arrays(content, style_images, content_masks=content_masks)
+    transfer = StyleTransfer.from_config(
+        config, inputs, _model(tuple(content_layers) + tuple(style_layers)))
+    image = tf.constant(np.random.default_rng(3).uniform(0, 255, (1, height, width, 3)),
+                        tf.float32)
+    return transfer, image
+
+
+def test_halo_covers_the_receptive_field_and_is_aligned():
+    assert tiling.halo_sides(["block5_conv1"]) == (70, 85)
+    assert tiling.halo_sides(["block1_conv1"]) == (1, 1)
+    assert tiling.halo_for(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS) == (80, 96)
+    assert tiling.halo_for(["block2_conv1"]) == (16, 16)
+
+
+def test_tiles_cover_the_image_once():
+    tiles = tiling.plan_tiles(100, 130, 48, (16, 32))
+    covered = np.zeros((100, 130), int)
+    for tile in tiles:
+        top, bottom, left, right = tile.inner
+        covered[top:bottom, left:right] += 1
+        assert top % 16 == 0 and left % 16 == 0 and tile.crop[0] % 16 == 0
+    assert (covered == 1).all() and len(tiles) == 9
+
+
+def test_shallow_layers_with_small_tiles():
+    transfer, image = _transfer(56, 72, content_layers=("block2_conv2",),
+                                style_layers=("block1_conv1", "block2_conv1"))
+    _assert_tiled_equals_whole(transfer, image, tile_size=16, minimum_tiles=12)
+
+
+def test_default_layers_on_a_200_px_image_in_4_tiles_or_more():
+    transfer, image = _transfer(160, 208)
+    _assert_tiled_equals_whole(transfer, image, tile_size=96, minimum_tiles=4)
+
+
+def test_with_masks_and_two_styles():
+    transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
+                                style_layers=("block1_conv1", "block2_conv1", "block3_conv1"),
+                                styles=2, masks=True)
+    _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
+
+
+def test_two_styles_blended():
+    transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
+                                style_layers=("block1_conv1", "block3_conv1"), styles=2)
+    _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_five_tiled_steps_land_where_five_whole_steps_do(optimizer):
+    content = synthetic_image(96, 112, seed=1).astype(np.float32)
+    style = synthetic_image(80, 80, seed=2).astype(np.float32)
+    layers = dict(content_layers=("block3_conv2",),
+                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1"))
+    results = []
+    for tile_size in (None, 48):
+        config = TransferConfig(content="c.png", style="s.png", optimizer=optimizer,
+                                tile_size=tile_size, **layers)
+        transfer = StyleTransfer.from_config(
+            config, PreparedInputs.from_arrays(content, [style]),
+            _model(layers["content_layers"] + layers["style_layers"]))
+        for _ in range(5):
+            transfer.train_step()
+        results.append(transfer.result())
+    whole, tiled = results
+    assert np.abs(whole - content).mean() > 2  # the steps moved the image
+    assert np.abs(tiled - whole).max() < 0.5
+
+
+def test_a_tiled_run_resumes_an_untiled_one(tmp_path):
+    """Tiling is not part of the run's record: a run may change it and continue."""
+    from tf_style import run
+    from tf_style.testing import write_image_pair
+    content, style = write_image_pair(str(tmp_path))
+    settings = dict(content=content, style=style, weights="random", size=64, progress=False,
+                    content_layers=("block3_conv2",), init="noise", deterministic=True,
+                    style_layers=("block1_conv1", "block2_conv1", "block3_conv1"))
+    straight = run(TransferConfig(workdir=str(tmp_path / "a"), iters=4, **settings))
+    run(TransferConfig(workdir=str(tmp_path / "b"), iters=2, **settings))
+    resumed = run(TransferConfig(workdir=str(tmp_path / "b"), iters=4, tile_size=32, **settings))
+    np.testing.assert_allclose(resumed, straight, atol=0.05)

@@ -1,0 +1,253 @@
+"""The exact loss and gradient of a `StyleTransfer` computed over tiles of the image.
+
+The losses need two things from the whole image: each style layer's Gram matrix and the
+content error, both sums over positions. So (Galerne et al., "Scaling Painting Style
+Transfer", EGSR 2024, in spirit; our own code):
+
+1. For each tile, the network runs on the tile plus a halo, with no tape, and the sums
+   F^T F (guided: (F*T)^T (F*T)) and ||F - P||^2 are taken over the tile's *inner*
+   feature positions only. Together they give the exact global loss.
+2. With the global Grams fixed, each tile runs again under a tape; dL/dF is injected at
+   its inner positions (zero in the halo) and the input gradient of the whole crop, halo
+   included, is added into the image's gradient (overlap-add).
+
+A feature at an inner position sees the same pixels in the crop as in the whole image
+when the halo covers its receptive field on each side (`halo_sides`), and tiles at the
+image border get no halo there, so they see the image's own zero padding. Tile offsets
+are multiples of 16, so the four 2x2 pools line up with the whole image's. The total-
+variation term is computed on the whole image: it is cheap and touches every pixel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, List, Sequence, Tuple
+
+import tensorflow as tf
+
+from tf_style import losses
+from tf_style.config import VGG19_CONV_LAYER_NAMES
+
+# Every pool halves the image: tiles start on multiples of this so pooling lines up.
+ALIGNMENT = 16
+
+
+def layer_factor(name: str) -> int:
+    """How many image pixels one feature position of a conv layer spans: 1, 2, 4, 8 or 16."""
+    return 2 ** (int(name[5]) - 1)
+
+
+def halo_sides(layer_names: Sequence[str]) -> Tuple[int, int]:
+    """Pixels each inner feature of the deepest layer sees before and after its own block.
+
+    A 3x3 conv at stride j widens the view by j on both sides; a 2x2 pool at stride j
+    widens it by j after only. block5_conv1: 70 before, 85 after.
+    """
+    deepest = max(layer_names, key=VGG19_CONV_LAYER_NAMES.index)
+    before = after = 0
+    block = 1
+    for name in VGG19_CONV_LAYER_NAMES[:VGG19_CONV_LAYER_NAMES.index(deepest) + 1]:
+        name_block = int(name[5])
+        while block < name_block:  # the pool between blocks
+            after += layer_factor(f"block{block}_conv1")
+            block += 1
+        before += layer_factor(name)
+        after += layer_factor(name)
+    return before, after
+
+
+def halo_for(layer_names: Sequence[str]) -> Tuple[int, int]:
+    """`halo_sides` rounded up to multiples of ALIGNMENT (block5_conv1: 80 before, 96 after)."""
+    return tuple(ALIGNMENT * math.ceil(side / ALIGNMENT) for side in halo_sides(layer_names))
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """A tile: `inner` is the part of the image it answers for, `crop` what the network sees,
+    both (top, bottom, left, right) in image pixels."""
+
+    inner: Tuple[int, int, int, int]
+    crop: Tuple[int, int, int, int]
+
+
+def plan_tiles(height: int, width: int, tile_size: int,
+               halo: Tuple[int, int]) -> List[Tile]:
+    """Tiles of at most `tile_size` (a multiple of ALIGNMENT) covering the image, with halos."""
+    if tile_size % ALIGNMENT:
+        raise ValueError(f"`tile_size` must be a multiple of {ALIGNMENT}. Received: {tile_size}")
+    before, after = halo
+    tiles = []
+    for top in range(0, height, tile_size):
+        bottom = min(height, top + tile_size)
+        for left in range(0, width, tile_size):
+            right = min(width, left + tile_size)
+            crop = (max(0, top - before), min(height, bottom + after),
+                    max(0, left - before), min(width, right + after))
+            tiles.append(Tile((top, bottom, left, right), crop))
+    return tiles
+
+
+class TiledObjective:
+    """The loss and its gradient for a `StyleTransfer`'s image, computed tile by tile.
+
+    Equal to the whole-image `compute_losses` and its gradient to float32 rounding.
+    """
+
+    def __init__(self, transfer, tile_size: int):
+        self.transfer = transfer
+        self.tile_size = tile_size
+        self.layers = tuple(dict.fromkeys(transfer.content_layers + transfer.style_layers))
+        self.halo = halo_for(self.layers)
+        self._statistics = tf.function(self._tile_statistics, reduce_retracing=True)
+        self._gradient = tf.function(self._tile_gradient, reduce_retracing=True)
+        self._first_gradient_arguments = None  # for tile_gradient_graph
+
+    def tiles(self, height: int, width: int) -> List[Tile]:
+        return plan_tiles(height, width, self.tile_size, self.halo)
+
+    def losses_and_gradient(self, image: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+        """The losses of `image` (1, H, W, 3) as `compute_losses` names them, and dL/dimage."""
+        transfer = self.transfer
+        height, width = int(image.shape[1]), int(image.shape[2])
+        tiles = self.tiles(height, width)
+        regions = transfer.style_regions
+
+        # Pass 1: sums over inner positions give the global Grams and content errors.
+        gram_sums = {name: [0.0] * len(regions) for name in transfer.style_layers}
+        content_sums = {name: 0.0 for name in transfer.content_layers}
+        for tile in tiles:
+            grams, content = self._statistics(*self._tile_arguments(image, tile))
+            for name in transfer.style_layers:
+                for index in range(len(regions)):
+                    gram_sums[name][index] += grams[name][index]
+            for name in transfer.content_layers:
+                content_sums[name] += content[name]
+
+        # The global loss, and dE/dG for every style layer and region.
+        content = tf.add_n([content_sums[name] / self._content_norm(name)
+                            for name in transfer.content_layers]) / len(transfer.content_layers)
+        per_layer, gram_gradients = {}, {}
+        for name in transfer.style_layers:
+            terms, gradients = [], []
+            for index, region in enumerate(regions):
+                gram_norm = self._gram_norm(name, region, height, width)
+                gram = gram_sums[name][index] / gram_norm
+                target = region.targets[name]
+                norm = tf.reduce_sum(tf.square(target)) + losses.TINY
+                terms.append(region.weight * tf.reduce_sum(tf.square(gram - target)) / norm)
+                # dL/dG for this region's guided Gram, divided by the Gram's own norm N:
+                # style_weight * w_l * weight * 2 (G - A) / ||A||^2 / N
+                gradients.append(transfer.style_weight * transfer.style_layer_weights[name]
+                                 * region.weight * 2.0 * (gram - target) / norm / gram_norm)
+            per_layer[name] = tf.add_n(terms)
+            gram_gradients[name] = gradients
+        style = tf.add_n([transfer.style_layer_weights[name] * per_layer[name]
+                          for name in transfer.style_layers])
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            tv = losses.total_variation_loss(image)
+        total = transfer.content_weight * content + transfer.style_weight * style + transfer.tv_weight * tv
+        step_losses = {"total": total, "content": content, "style": style, "tv": tv}
+        step_losses.update({f"style/{name}": value for name, value in per_layer.items()})
+
+        # Pass 2: each tile's input gradient for dL/dF injected at its inner positions.
+        gradient = transfer.tv_weight * tape.gradient(tv, image)
+        for tile in tiles:
+            arguments = (*self._tile_arguments(image, tile), gram_gradients)
+            if self._first_gradient_arguments is None:
+                self._first_gradient_arguments = arguments
+            crop_gradient = self._gradient(*arguments)
+            top, bottom, left, right = tile.crop
+            gradient += tf.pad(crop_gradient, [[0, 0], [top, height - bottom],
+                                               [left, width - right], [0, 0]])
+        return step_losses, gradient
+
+    def tile_gradient_graph(self) -> tf.Graph:
+        """The graph of one tile's pass 2 (forward under a tape, then backward), after a step."""
+        if self._first_gradient_arguments is None:
+            raise ValueError("No step has been taken yet. Received: a graph request before it")
+        return self._gradient.get_concrete_function(*self._first_gradient_arguments).graph
+
+    def _content_norm(self, name: str) -> tf.Tensor:
+        return tf.reduce_sum(tf.square(self.transfer.content_targets[name])) + losses.TINY
+
+    def _gram_norm(self, name: str, region, height: int, width: int) -> tf.Tensor:
+        """M (positions) for a Gram matrix, sum(T^2) for a guided one, as in `losses`."""
+        if region.guides is None:
+            factor = layer_factor(name)
+            return tf.constant(float((height // factor) * (width // factor)))
+        return tf.reduce_sum(tf.square(region.guides[name])) + losses.TINY
+
+    def _tile_arguments(self, image: tf.Tensor, tile: Tile):
+        top, bottom, left, right = tile.crop
+        crop = image[:, top:bottom, left:right, :]
+        # inner box relative to the crop, and the crop's offset in the image
+        inner = tf.constant([tile.inner[0] - top, tile.inner[1] - top,
+                             tile.inner[2] - left, tile.inner[3] - left], tf.int32)
+        offset = tf.constant([top, left], tf.int32)
+        return crop, inner, offset
+
+    def _inner(self, tensor: tf.Tensor, name: str, inner: tf.Tensor) -> tf.Tensor:
+        """The tile's inner positions of a crop-sized feature map of layer `name`."""
+        factor = layer_factor(name)
+        return tensor[:, inner[0] // factor:inner[1] // factor,
+                      inner[2] // factor:inner[3] // factor, :]
+
+    def _global(self, tensor: tf.Tensor, name: str, inner: tf.Tensor,
+                offset: tf.Tensor) -> tf.Tensor:
+        """The tile's inner positions of a whole-image-sized map of layer `name`."""
+        factor = layer_factor(name)
+        top, left = offset[0] + inner[0], offset[1] + inner[2]
+        bottom, right = offset[0] + inner[1], offset[1] + inner[3]
+        return tensor[:, top // factor:bottom // factor, left // factor:right // factor, :]
+
+    def _tile_statistics(self, crop, inner, offset):
+        transfer = self.transfer
+        features = transfer.features(crop)
+        grams = {}
+        for name in transfer.style_layers:
+            inside = self._inner(features[name], name, inner)
+            flat_per_region = []
+            for region in transfer.style_regions:
+                guided = inside
+                if region.guides is not None:
+                    guided = inside * self._global(region.guides[name], name, inner, offset)
+                flat_per_region.append(losses.outer_sum(guided))
+            grams[name] = flat_per_region
+        content = {name: tf.reduce_sum(tf.square(
+            self._inner(features[name], name, inner)
+            - self._global(transfer.content_targets[name], name, inner, offset)))
+            for name in transfer.content_layers}
+        return grams, content
+
+    def _tile_gradient(self, crop, inner, offset, gram_gradients):
+        transfer = self.transfer
+        with tf.GradientTape() as tape:
+            tape.watch(crop)
+            features = transfer.features(crop)
+        names = list(self.layers)
+        output_gradients = []
+        for name in names:
+            feature = features[name]
+            inside = self._inner(feature, name, inner)
+            injected = tf.zeros_like(inside)
+            if name in transfer.style_layers:
+                for region, gram_gradient in zip(transfer.style_regions, gram_gradients[name]):
+                    # dE/dF = T^2 * F (dE/dG + dE/dG^T) / N, with dE/dG symmetric
+                    # (N is already in gram_gradient).
+                    change = 2.0 * tf.einsum("bhwc,cd->bhwd", inside, gram_gradient[0])
+                    if region.guides is not None:
+                        change *= tf.square(self._global(region.guides[name], name, inner, offset))
+                    injected += change
+            if name in transfer.content_layers:
+                target = self._global(transfer.content_targets[name], name, inner, offset)
+                injected += (transfer.content_weight * 2.0 * (inside - target)
+                             / self._content_norm(name) / len(transfer.content_layers))
+            factor = layer_factor(name)
+            height, width = tf.shape(feature)[1], tf.shape(feature)[2]
+            output_gradients.append(tf.pad(injected, [
+                [0, 0], [inner[0] // factor, height - inner[1] // factor],
+                [inner[2] // factor, width - inner[3] // factor], [0, 0]]))
+        return tape.gradient([features[name] for name in names], crop,
+                             output_gradients=output_gradients)
