@@ -7,19 +7,17 @@ Rerun the same command to resume from the last checkpoint; watch it with
 `tensorboard --logdir runs/`. Every flag is a field of `tf_style.TransferConfig`.
 """
 
-import contextlib
 import dataclasses
 import logging as python_logging
 import os
 import signal
 import sys
-import tempfile
 import typing
 
 from absl import app, flags, logging
 
 from tf_style import config as config_lib
-from tf_style import signals
+from tf_style import signals, stderr
 from tf_style.errors import TransferError
 
 # Our own modules: at default verbosity only their log lines reach the terminal.
@@ -138,29 +136,6 @@ class _OurLinesOnly(python_logging.Filter):
         return ours or record.levelno >= python_logging.ERROR
 
 
-@contextlib.contextmanager
-def _stderr_held_back():
-    """Holds back what is written to file descriptor 2 (C++ libraries too) in this block.
-
-    If the block fails, what was held back is written out, so no error is hidden.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except BaseException as error:
-            os.dup2(saved, 2)
-            if not isinstance(error, signals.Interrupted):
-                held.seek(0)
-                sys.stderr.write(held.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _import_tf_style(quiet: bool):
     """Imports TensorFlow and tf_style's runner, keeping their start-up chatter off the
     terminal unless -v/--verbosity was given."""
@@ -170,7 +145,8 @@ def _import_tf_style(quiet: bool):
         return tf_style
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.get_absl_handler().addFilter(_OurLinesOnly())
-    with _stderr_held_back():
+    # Held-back lines are written out if the import fails (not for a Ctrl-C: one line then).
+    with stderr.held_back(replay_on_error=True, unless=(signals.Interrupted,)):
         import tensorflow as tf
         import tf_style.runner
         tf.config.list_physical_devices()  # CUDA's probe logs here, on machines without a GPU too

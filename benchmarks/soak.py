@@ -115,7 +115,7 @@ def fuzz_command_line(folder: str, count: int, style: str, counts: collections.C
 
 def kill_chains(folder: str, content: str, style: str, chains: int, kills: int,
                 counts: collections.Counter) -> None:
-    iters = "300"
+    iters = "400"
     straight = os.path.join(folder, "straight")
     result = _finish("--content", content, "--style", style, "--workdir", straight, *RUN_FLAGS,
                      "--iters", iters, "--checkpoint_every", "1")
@@ -126,18 +126,25 @@ def kill_chains(folder: str, content: str, style: str, chains: int, kills: int,
         workdir = os.path.join(folder, f"killed_{chain}")
         args = ["--content", content, "--style", style, "--workdir", workdir, *RUN_FLAGS,
                 "--iters", iters, "--checkpoint_every", "1"]
-        for _ in range(kills):
+        for kill in range(kills):
             last_complete = _latest_step(workdir)
             process = _start(*args)
-            # Start-up takes about 3 s; after it every step writes a checkpoint, so kills
-            # land in start-up, in steps and in checkpoint writes.
-            time.sleep(rng.uniform(2.0, 4.5))
+            if kill % 4 == 3:  # a quarter during start-up: import, build, trace
+                time.sleep(rng.uniform(0.3, 2.5))
+            else:  # the rest once training is under way: inside a step or a checkpoint write
+                deadline = time.monotonic() + 120
+                while _latest_step(workdir) <= last_complete and process.poll() is None:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.3))
             process.kill()
             _, stderr = process.communicate()
             counts["SIGKILL: sent"] += 1
             resumed = re.search(r"Resumed from \S+ at step (\d+)", stderr)
-            if resumed is None:
-                counts["SIGKILL: killed before resuming (checked by the chain's end)"] += 1
+            if last_complete == 0 and resumed is None and _latest_step(workdir) > 0:
+                counts["SIGKILL: next start began the run (nothing to resume yet)"] += 1
+            elif resumed is None:
+                counts["SIGKILL: killed while starting, before resuming"] += 1
             elif int(resumed.group(1)) == last_complete:
                 counts["SIGKILL: next start resumed from the last complete checkpoint"] += 1
             else:

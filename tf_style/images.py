@@ -23,6 +23,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
+from tf_style import stderr
 from tf_style.config import MIN_IMAGE_SIDE
 from tf_style.errors import TransferError
 from tf_style.files import atomic_write
@@ -59,7 +60,8 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
     _check_regular_file(path)
     try:
         _check_stream(path)
-        with _pillow_checks_left_to_us() as caught, Image.open(path) as image:
+        with _pillow_checks_left_to_us() as caught, stderr.held_back() as decoder_output, \
+                Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
@@ -71,7 +73,7 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
                 image.draft("RGB" if image.mode == "RGB" else None,
                             (math.ceil(width * scale), math.ceil(height * scale)))
             image.load()
-            _refuse_if_damaged(path, caught)
+            _refuse_if_damaged(path, caught, decoder_output)
             image = _reduced(image, longest_side)
             image = ImageOps.exif_transpose(image)
             return _to_rgb_array(_in_srgb(image, path), path)
@@ -100,11 +102,16 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _refuse_if_damaged(path: str, caught: List[warnings.WarningMessage]) -> None:
+def _refuse_if_damaged(path: str, caught: List[warnings.WarningMessage],
+                       decoder_output: stderr.HeldBack) -> None:
     """A decoder that warns (a tag past the end of the file, ...) has read a damaged file.
 
     Damaged EXIF metadata is common in real photos and leaves the pixels alone: allowed.
+    What a C decoder printed (libtiff, say) is held back and becomes part of the refusal.
     """
+    printed = " ".join(decoder_output.text().split())
+    if printed:
+        raise ImageError(f"cannot read image {path}: {printed[:200]} (the file is damaged)")
     for warning in caught:
         if (issubclass(warning.category, (UserWarning, RuntimeWarning))
                 and "exif" not in str(warning.message).lower()):

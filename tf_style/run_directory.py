@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from typing import Iterator, Optional
 
 from absl import logging
@@ -92,7 +93,7 @@ def claim(run_dir: str, record: dict, overwrite: bool) -> Claim:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        owner = os.read(descriptor, 32).decode(errors="replace").strip()
+        owner = _owner(descriptor)
         os.close(descriptor)
         raise RunDirectoryError(
             f"run directory {run_dir} is in use by "
@@ -123,6 +124,17 @@ def claim(run_dir: str, record: dict, overwrite: bool) -> Claim:
         held.release()
         raise
     return held
+
+
+def _owner(descriptor: int) -> str:
+    """The owner's process id from the lock file; it writes it just after taking the lock,
+    so a moment's wait covers a start at the same instant."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        if owner.isdigit() or time.monotonic() > deadline:
+            return owner
+        time.sleep(0.02)
 
 
 def _read_record(path: str) -> Optional[dict]:
