@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from tf_style import losses
@@ -86,6 +87,71 @@ def plan_tiles(height: int, width: int, tile_size: int,
                     max(0, left - before), min(width, right + after))
             tiles.append(Tile((top, bottom, left, right), crop))
     return tiles
+
+
+def layer_shape(height: int, width: int, name: str) -> Tuple[int, int]:
+    """A conv layer's feature-map size for an image: each pool halves, rounding down."""
+    factor = layer_factor(name)
+    return height // factor, width // factor
+
+
+def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
+                   tile_size: int, layer_names: Sequence[str]
+                   ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
+    """Each tile of an (H, W, 3) image with the features at its inner positions, as the
+    whole image's forward pass would give them (no tape)."""
+    height, width = image.shape[:2]
+    for tile in plan_tiles(height, width, tile_size, halo_for(layer_names)):
+        top, bottom, left, right = tile.crop
+        crop_features = features(tf.constant(image[None, top:bottom, left:right], tf.float32))
+        inner = {}
+        for name in layer_names:
+            factor = layer_factor(name)
+            first_row, last_row = (tile.inner[0] - top) // factor, (tile.inner[1] - top) // factor
+            first_col, last_col = (tile.inner[2] - left) // factor, (tile.inner[3] - left) // factor
+            inner[name] = crop_features[name][:, first_row:last_row, first_col:last_col, :]
+        yield tile, inner
+
+
+def stitched_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
+                      tile_size: int, layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+    """The whole image's feature maps of `layer_names`, computed tile by tile."""
+    height, width = image.shape[:2]
+    maps = {}
+    for tile, inner in inner_features(features, image, tile_size, layer_names):
+        for name, values in inner.items():
+            if name not in maps:
+                maps[name] = np.zeros((1, *layer_shape(height, width, name), values.shape[-1]),
+                                      np.float32)
+            factor = layer_factor(name)
+            top, left = tile.inner[0] // factor, tile.inner[2] // factor
+            maps[name][:, top:top + values.shape[1], left:left + values.shape[2]] = values.numpy()
+    return {name: tf.constant(values) for name, values in maps.items()}
+
+
+def tiled_grams(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
+                tile_size: int, layer_names: Sequence[str],
+                guides: Optional[Dict[str, tf.Tensor]] = None) -> Dict[str, tf.Tensor]:
+    """`losses.gram_matrix` (or, with per-layer `guides`, `guided_gram_matrix`) of the whole
+    image's features, computed tile by tile."""
+    height, width = image.shape[:2]
+    sums = {name: 0.0 for name in layer_names}
+    for tile, inner in inner_features(features, image, tile_size, layer_names):
+        for name, values in inner.items():
+            if guides is not None:
+                factor = layer_factor(name)
+                values = values * guides[name][
+                    :, tile.inner[0] // factor:tile.inner[0] // factor + values.shape[1],
+                    tile.inner[2] // factor:tile.inner[2] // factor + values.shape[2], :]
+            sums[name] += losses.outer_sum(values)
+    grams = {}
+    for name in layer_names:
+        if guides is None:
+            rows, columns = layer_shape(height, width, name)
+            grams[name] = sums[name] / float(rows * columns)
+        else:
+            grams[name] = sums[name] / (tf.reduce_sum(tf.square(guides[name])) + losses.TINY)
+    return grams
 
 
 class TiledObjective:

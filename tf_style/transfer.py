@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_style import losses, vgg
+from tf_style import losses, tiling, vgg
 from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
-from tf_style.tiling import TiledObjective
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
@@ -75,22 +74,33 @@ class StyleTransfer:
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
 
-        content_features = self.features(tf.constant(content_image[None], tf.float32))
-        self.content_targets = {
-            name: tf.constant(content_features[name]) for name in self.content_layers}
+        # With tiles, the targets are computed tile by tile too: a whole-image forward pass
+        # would cost what the tiles save.
+        content_height, content_width = content_image.shape[:2]
+        if tile_size:
+            self.content_targets = tiling.stitched_features(
+                self.features, content_image, tile_size, self.content_layers)
+        else:
+            content_features = self.features(tf.constant(content_image[None], tf.float32))
+            self.content_targets = {
+                name: tf.constant(content_features[name]) for name in self.content_layers}
         blend = np.asarray(style_blend if style_blend is not None else [1.0] * len(style_images))
         blend = blend / blend.sum()
         style_grams = []
         for index, style_image in enumerate(style_images):
-            style_features = self.features(tf.constant(style_image[None], tf.float32))
-            guides = (_layer_guides(style_masks[index], style_features, self.style_layers)
+            guides = (_layer_guides(style_masks[index], style_image.shape[:2], self.style_layers)
                       if style_masks else None)
-            style_grams.append({name: _gram(style_features[name], guides, name)
-                                for name in self.style_layers})
+            if tile_size:
+                style_grams.append(tiling.tiled_grams(
+                    self.features, style_image, tile_size, self.style_layers, guides))
+            else:
+                style_features = self.features(tf.constant(style_image[None], tf.float32))
+                style_grams.append({name: _gram(style_features[name], guides, name)
+                                    for name in self.style_layers})
         if content_masks:
             self.style_regions = tuple(
-                StyleRegion(float(weight), grams,
-                            _layer_guides(mask, content_features, self.style_layers))
+                StyleRegion(float(weight), grams, _layer_guides(
+                    mask, (content_height, content_width), self.style_layers))
                 for weight, grams, mask in zip(blend, style_grams, content_masks))
         else:
             blended = {name: tf.add_n([float(w) * grams[name] for w, grams in zip(blend, style_grams)])
@@ -104,7 +114,7 @@ class StyleTransfer:
         self._update = tf.function(self._apply_gradient)
         if tile_size:
             # The network runs tile by tile; the loss and gradient are the same (tiling.py).
-            self.tiled = TiledObjective(self, tile_size)
+            self.tiled = tiling.TiledObjective(self, tile_size)
             self.train_step = self._tiled_train_step
         else:
             self.tiled = None
@@ -214,9 +224,9 @@ def _gram(features: tf.Tensor, guides: Optional[Dict[str, tf.Tensor]], name: str
     return losses.guided_gram_matrix(features, guides[name])
 
 
-def _layer_guides(mask: np.ndarray, features: Dict[str, tf.Tensor],
+def _layer_guides(mask: np.ndarray, image_size: Tuple[int, int],
                   layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
     """A (H, W) mask in [0, 1] averaged down to each layer's resolution."""
     mask = tf.constant(mask[None, :, :, None], tf.float32)
-    return {name: tf.constant(tf.image.resize(mask, tf.shape(features[name])[1:3], method="area"))
-            for name in layer_names}
+    return {name: tf.constant(tf.image.resize(
+        mask, tiling.layer_shape(*image_size, name), method="area")) for name in layer_names}
