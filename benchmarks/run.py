@@ -48,7 +48,8 @@ def _shared_paths():
     return paths if all(os.path.exists(path) for path in paths) else None
 
 
-def _inputs(size: int):
+def benchmark_inputs(size: int):
+    """Content and style at `size`: the shared images, or synthetic ones when absent."""
     import numpy as np
     from tf_style import images
     paths = _shared_paths()
@@ -66,7 +67,7 @@ def _transfer(size: int, optimizer: str):
     from tf_style import TransferConfig, vgg, weights
     from tf_style.inputs import PreparedInputs
     from tf_style.transfer import StyleTransfer
-    content, style, source = _inputs(size)
+    content, style, source = benchmark_inputs(size)
     config = TransferConfig(content="content", style="style", size=size, optimizer=optimizer,
                             weights="random", seed=0)
     model = vgg.build_vgg19(config.content_layers + config.style_layers, pooling=config.pooling)
@@ -195,7 +196,7 @@ def _input_paths(size: int):
         return paths
     import tempfile
     from tf_style import images
-    content, style, _ = _inputs(size)
+    content, style, _ = benchmark_inputs(size)
     folder = tempfile.mkdtemp(prefix="tf_style_bench_")
     paths = os.path.join(folder, "content.png"), os.path.join(folder, "style.png")
     images.save_image(paths[0], content)

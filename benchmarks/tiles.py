@@ -20,15 +20,14 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 def worker(size: int, tile_size: int, steps: int) -> dict:
-    from run import _inputs  # the speed benchmark's inputs: shared images or synthetic
+    from run import benchmark_inputs  # benchmarks/ is this script's folder, on sys.path
     from tf_style import TransferConfig, vgg, weights
     from tf_style.inputs import PreparedInputs
     from tf_style.transfer import StyleTransfer
-    content, style, source = _inputs(size)
+    content, style, source = benchmark_inputs(size)
     config = TransferConfig(content="content", style="style", size=size, weights="random",
                             tile_size=tile_size or None)
     model = vgg.build_vgg19(config.content_layers + config.style_layers)

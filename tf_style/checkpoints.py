@@ -30,12 +30,10 @@ class Checkpoints:
 
     def restore_latest(self) -> bool:
         """Restores the latest checkpoint, if there is one; says whether it did."""
-        latest = self.manager.latest_checkpoint
-        if latest is None:
+        if self.manager.latest_checkpoint is None:
             return False
-        self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
-        self.saved_step = int(self.transfer.step)
-        logging.info("Resumed from %s at step %d", latest, self.saved_step)
+        self.saved_step = self.restore_saved()
+        logging.info("Resumed from %s at step %d", self.manager.latest_checkpoint, self.saved_step)
         return True
 
     def restore_saved(self) -> int:

@@ -59,9 +59,10 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
     heif_readable = _register_heif_opener()
     _check_regular_file(path)
     try:
-        _check_stream(path)
+        checked = _checked_stream(path)
+        source = path if checked is None else io.BytesIO(checked)
         with _pillow_checks_left_to_us() as caught, stderr.held_back() as decoder_output, \
-                Image.open(path) as image:
+                Image.open(source) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
@@ -162,15 +163,20 @@ def _reduced(image: Image.Image, longest_side: Optional[int]) -> Image.Image:
     return reduced
 
 
-def _check_stream(path: str) -> None:
-    """Checksums and structure Pillow does not check: every PNG chunk's CRC, and a
-    JPEG's markers up to its end-of-image marker."""
+def _checked_stream(path: str) -> Optional[bytes]:
+    """Checksums and structure Pillow does not check: every PNG chunk's CRC, and a JPEG's
+    markers up to its end-of-image marker. Returns a PNG's or JPEG's bytes, read once, for
+    Pillow to decode; other formats are not read here (None)."""
     with open(path, "rb") as file:
-        data = file.read()
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        signature = file.read(8)
+        if not signature.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8")):
+            return None
+        data = signature + file.read()
+    if data.startswith(b"\x89PNG"):
         _check_png_chunks(path, data)
-    elif data.startswith(b"\xff\xd8"):
+    else:
         _check_jpeg_markers(path, data)
+    return data
 
 
 def _check_png_chunks(path: str, data: bytes) -> None:

@@ -15,14 +15,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_style import run_directory, vgg, weights
+from tf_style import outputs, run_directory, vgg, weights
 from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
                                 StepReport, TensorBoard, is_due)
 from tf_style.checkpoints import Checkpoints, checkpointed_scale
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_inputs
-from tf_style import outputs
 from tf_style.signals import Interrupted, StopRequest, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
@@ -127,7 +126,7 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
     if step >= config.iters and end == config.iters:  # said once, at the last scale
         logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
     # Where to go back to while this scale has no checkpoint of its own: image and step.
-    start = (transfer.result().copy(), step) if checkpoints.saved_step is None else None
+    start = (transfer.result(), step) if checkpoints.saved_step is None else None
     rolled_back_at = None
     while step < end:
         if stop.signal_number is not None:  # asked to stop before this scale's first step

@@ -95,6 +95,16 @@ def layer_shape(height: int, width: int, name: str) -> Tuple[int, int]:
     return height // factor, width // factor
 
 
+def gram_norm(name: str, guides: Optional[Dict[str, tf.Tensor]], height: int,
+              width: int) -> tf.Tensor:
+    """What a Gram matrix of layer `name` is divided by, as in `losses`: M (its positions)
+    for a plain one, sum(T^2) for one guided by `guides`."""
+    if guides is None:
+        rows, columns = layer_shape(height, width, name)
+        return tf.constant(float(rows * columns))
+    return tf.reduce_sum(tf.square(guides[name])) + losses.TINY
+
+
 def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
                    tile_size: int, layer_names: Sequence[str]
                    ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
@@ -144,14 +154,7 @@ def tiled_grams(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np
                     :, tile.inner[0] // factor:tile.inner[0] // factor + values.shape[1],
                     tile.inner[2] // factor:tile.inner[2] // factor + values.shape[2], :]
             sums[name] += losses.outer_sum(values)
-    grams = {}
-    for name in layer_names:
-        if guides is None:
-            rows, columns = layer_shape(height, width, name)
-            grams[name] = sums[name] / float(rows * columns)
-        else:
-            grams[name] = sums[name] / (tf.reduce_sum(tf.square(guides[name])) + losses.TINY)
-    return grams
+    return {name: sums[name] / gram_norm(name, guides, height, width) for name in layer_names}
 
 
 class TiledObjective:
@@ -165,6 +168,13 @@ class TiledObjective:
         self.tile_size = tile_size
         self.layers = tuple(dict.fromkeys(transfer.content_layers + transfer.style_layers))
         self.halo = halo_for(self.layers)
+        # The targets and guides are fixed: their norms are computed once, not every step.
+        self._content_norms = {
+            name: tf.reduce_sum(tf.square(transfer.content_targets[name])) + losses.TINY
+            for name in transfer.content_layers}
+        self._target_norms = {
+            name: [tf.reduce_sum(tf.square(region.targets[name])) + losses.TINY
+                   for region in transfer.style_regions] for name in transfer.style_layers}
         self._statistics = tf.function(self._tile_statistics, reduce_retracing=True)
         self._gradient = tf.function(self._tile_gradient, reduce_retracing=True)
         self._first_gradient_arguments = None  # for tile_gradient_graph
@@ -191,21 +201,21 @@ class TiledObjective:
                 content_sums[name] += content[name]
 
         # The global loss, and dE/dG for every style layer and region.
-        content = tf.add_n([content_sums[name] / self._content_norm(name)
+        content = tf.add_n([content_sums[name] / self._content_norms[name]
                             for name in transfer.content_layers]) / len(transfer.content_layers)
         per_layer, gram_gradients = {}, {}
         for name in transfer.style_layers:
             terms, gradients = [], []
             for index, region in enumerate(regions):
-                gram_norm = self._gram_norm(name, region, height, width)
-                gram = gram_sums[name][index] / gram_norm
+                positions = gram_norm(name, region.guides, height, width)
+                gram = gram_sums[name][index] / positions
                 target = region.targets[name]
-                norm = tf.reduce_sum(tf.square(target)) + losses.TINY
+                norm = self._target_norms[name][index]
                 terms.append(region.weight * tf.reduce_sum(tf.square(gram - target)) / norm)
                 # dL/dG for this region's guided Gram, divided by the Gram's own norm N:
                 # style_weight * w_l * weight * 2 (G - A) / ||A||^2 / N
                 gradients.append(transfer.style_weight * transfer.style_layer_weights[name]
-                                 * region.weight * 2.0 * (gram - target) / norm / gram_norm)
+                                 * region.weight * 2.0 * (gram - target) / norm / positions)
             per_layer[name] = tf.add_n(terms)
             gram_gradients[name] = gradients
         style = tf.add_n([transfer.style_layer_weights[name] * per_layer[name]
@@ -217,33 +227,22 @@ class TiledObjective:
         step_losses = {"total": total, "content": content, "style": style, "tv": tv}
         step_losses.update({f"style/{name}": value for name, value in per_layer.items()})
 
-        # Pass 2: each tile's input gradient for dL/dF injected at its inner positions.
-        gradient = transfer.tv_weight * tape.gradient(tv, image)
+        # Pass 2: each tile's input gradient for dL/dF injected at its inner positions,
+        # added into the crop's part of one image-sized buffer (overlap-add).
+        gradient = (transfer.tv_weight * tape.gradient(tv, image)).numpy()
         for tile in tiles:
             arguments = (*self._tile_arguments(image, tile), gram_gradients)
             if self._first_gradient_arguments is None:
                 self._first_gradient_arguments = arguments
-            crop_gradient = self._gradient(*arguments)
             top, bottom, left, right = tile.crop
-            gradient += tf.pad(crop_gradient, [[0, 0], [top, height - bottom],
-                                               [left, width - right], [0, 0]])
-        return step_losses, gradient
+            gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
+        return step_losses, tf.constant(gradient)
 
     def tile_gradient_graph(self) -> tf.Graph:
         """The graph of one tile's pass 2 (forward under a tape, then backward), after a step."""
         if self._first_gradient_arguments is None:
             raise ValueError("No step has been taken yet. Received: a graph request before it")
         return self._gradient.get_concrete_function(*self._first_gradient_arguments).graph
-
-    def _content_norm(self, name: str) -> tf.Tensor:
-        return tf.reduce_sum(tf.square(self.transfer.content_targets[name])) + losses.TINY
-
-    def _gram_norm(self, name: str, region, height: int, width: int) -> tf.Tensor:
-        """M (positions) for a Gram matrix, sum(T^2) for a guided one, as in `losses`."""
-        if region.guides is None:
-            factor = layer_factor(name)
-            return tf.constant(float((height // factor) * (width // factor)))
-        return tf.reduce_sum(tf.square(region.guides[name])) + losses.TINY
 
     def _tile_arguments(self, image: tf.Tensor, tile: Tile):
         top, bottom, left, right = tile.crop
@@ -309,7 +308,7 @@ class TiledObjective:
             if name in transfer.content_layers:
                 target = self._global(transfer.content_targets[name], name, inner, offset)
                 injected += (transfer.content_weight * 2.0 * (inside - target)
-                             / self._content_norm(name) / len(transfer.content_layers))
+                             / self._content_norms[name] / len(transfer.content_layers))
             factor = layer_factor(name)
             height, width = tf.shape(feature)[1], tf.shape(feature)[2]
             output_gradients.append(tf.pad(injected, [
