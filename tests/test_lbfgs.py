@@ -83,3 +83,25 @@ def test_checkpoint_holds_the_whole_state(tmp_path):
     tf.train.Checkpoint(x=resumed_variable, optimizer=resumed).read(path).assert_consumed()
     _minimise(resumed, resumed_variable, matrix, centre, steps=6)
     np.testing.assert_array_equal(resumed_variable.numpy(), straight_variable.numpy())
+
+
+def test_compact_history_keeps_each_pair_to_16_bits_and_converges_alike():
+    matrix, centre = _quadratic(seed=3)
+    runs = {}
+    for compact in (True, False):
+        variable = tf.Variable(tf.zeros(20))
+        optimizer = LBFGS(history_size=5, compact_history=compact)
+        optimizer.build([variable])
+        runs[compact] = (_minimise(optimizer, variable, matrix, centre, steps=40), optimizer)
+    compact_losses, compact = runs[True]
+    full_losses, full = runs[False]
+    assert compact.position_differences.dtype == tf.int16
+    assert full.position_differences.dtype == tf.float32
+    # The first steps agree to 16-bit rounding, and both reach the minimum.
+    np.testing.assert_allclose(compact_losses[:4], full_losses[:4], rtol=1e-3)
+    assert compact_losses[-1] < 1e-6 * compact_losses[0]
+    # A stored row, scaled back, is within half a unit (1/65534) of its largest element.
+    row = tf.constant(np.random.default_rng(0).normal(size=20) * 1e-9, tf.float32)
+    stored, scale = compact._encoded(row)
+    error = np.abs(LBFGS._decoded(stored, scale).numpy() - row.numpy())
+    assert error.max() <= 1.0001 * np.abs(row.numpy()).max() / 65534

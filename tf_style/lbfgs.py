@@ -9,6 +9,13 @@ step is made at the start of the next one, on the loss computed there anyway. A 
 that fails it is halved from the last accepted point (backtracking) and the history is
 left alone; a step that passes adds its (s, y) pair and takes a new quasi-Newton step
 (Nocedal & Wright, Numerical Optimization, Algorithm 7.4, the two-loop recursion).
+
+The history is most of the optimizer's memory: 2 x history x (H x W x 3) numbers, 8 GB
+at 7680x4320 in float32. With `compact_history` (the default) each s and y row is kept
+as 16-bit integers in units of its largest magnitude / 32767, with that scale in float32:
+half the memory, an error of at most 1/65534 of the row's largest element, and no
+underflow however small the gradients. (Not float16: oneDNN has no float16 kernels
+without AVX-512 and says so on stderr.)
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 _CURVATURE_EPSILON = 1e-10
+_INT16_MAX = 32767.0
 
 
 def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -44,8 +52,10 @@ class LBFGS(tf.Module):
     def __init__(self, learning_rate: float = 1.0, history_size: int = 10,
                  armijo: float = 1e-4, max_backtracks: int = 10,
                  bounds: Optional[Tuple[float, float]] = None,
-                 max_element_step: Optional[float] = None, name: str = "lbfgs"):
+                 max_element_step: Optional[float] = None, compact_history: bool = True,
+                 name: str = "lbfgs"):
         super().__init__(name=name)
+        self.history_dtype = tf.int16 if compact_history else tf.float32
         self.bounds = bounds
         self.max_element_step = max_element_step
         if history_size < 1:
@@ -62,11 +72,14 @@ class LBFGS(tf.Module):
         size = int(np.prod(variable.shape))
         history = self.history_size
 
-        def zeros(*shape, name):
-            return tf.Variable(tf.zeros(shape), trainable=False, name=name)
+        def zeros(*shape, name, dtype=tf.float32):
+            return tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name)
 
-        self.position_differences = zeros(history, size, name="s")
-        self.gradient_differences = zeros(history, size, name="y")
+        # Row i of s (or y) is position_differences[i] * position_scales[i].
+        self.position_differences = zeros(history, size, name="s", dtype=self.history_dtype)
+        self.gradient_differences = zeros(history, size, name="y", dtype=self.history_dtype)
+        self.position_scales = zeros(history, name="s_scale")
+        self.gradient_scales = zeros(history, name="y_scale")
         self.inverse_curvatures = zeros(history, name="rho")  # 1 / (y . s)
         self.pairs = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="pairs")
         self.accepted_position = zeros(size, name="accepted_position")
@@ -120,22 +133,42 @@ class LBFGS(tf.Module):
         self.iterations.assign_add(1)
 
     def _remember_pair(self, position_difference: tf.Tensor, gradient_difference: tf.Tensor) -> None:
-        curvature = _dot(gradient_difference, position_difference)
+        position_row, position_scale = self._encoded(position_difference)
+        gradient_row, gradient_scale = self._encoded(gradient_difference)
+        # The curvature of the pair as stored, so the two-loop recursion sees consistent values.
+        curvature = _dot(self._decoded(gradient_row, gradient_scale),
+                         self._decoded(position_row, position_scale))
 
         def push():
             # Scatter into the history in place: slice-assigning a row makes TensorFlow
             # copy the whole (history, size) buffer.
             index = (self.pairs % self.history_size)[None]
-            self.position_differences.scatter_update(
-                tf.IndexedSlices(position_difference[None], index))
-            self.gradient_differences.scatter_update(
-                tf.IndexedSlices(gradient_difference[None], index))
+            for rows, scales, row, scale in (
+                    (self.position_differences, self.position_scales, position_row, position_scale),
+                    (self.gradient_differences, self.gradient_scales, gradient_row, gradient_scale)):
+                rows.scatter_update(tf.IndexedSlices(row[None], index))
+                scales.scatter_update(tf.IndexedSlices(scale[None], index))
             self.inverse_curvatures.scatter_update(tf.IndexedSlices((1.0 / curvature)[None], index))
             self.pairs.assign_add(1)
 
         # Only pairs of positive curvature keep the inverse Hessian estimate positive
         # definite (and the first call, with no previous point, has none).
         tf.cond((self.iterations > 0) & (curvature > _CURVATURE_EPSILON), push, lambda: None)
+
+    def _encoded(self, row: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """A history row as stored: (row / scale in the history's dtype, scale)."""
+        if self.history_dtype == tf.float32:
+            return row, tf.constant(1.0)
+        scale = tf.maximum(tf.reduce_max(tf.abs(row)), 1e-30) / _INT16_MAX
+        return tf.cast(tf.round(row / scale), self.history_dtype), scale
+
+    @staticmethod
+    def _decoded(row: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        return tf.cast(row, tf.float32) * scale
+
+    def _history_row(self, rows: tf.Variable, scales: tf.Variable, index: tf.Tensor) -> tf.Tensor:
+        """One stored row, read on its own (gathering them all would copy the whole history)."""
+        return self._decoded(tf.gather(rows, index), tf.gather(scales, index))
 
     def _step(self, gradient: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         """-learning_rate * H g by the two-loop recursion, on the elements free to move."""
@@ -148,28 +181,33 @@ class LBFGS(tf.Module):
         history = self.history_size
         count = tf.minimum(self.pairs, history)
         newest = (self.pairs - 1) % history
-        # Each history row is gathered once: indexing the variable again and again would
-        # read (copy) all of it every time, which cost more than the network at 512 px.
         ages = tf.range(history, dtype=tf.int64)
-        order = (newest - ages) % history  # newest to oldest; unused slots are masked out
-        position_rows = tf.unstack(tf.gather(self.position_differences, order))
-        gradient_rows = tf.unstack(tf.gather(self.gradient_differences, order))
+        order = tf.unstack((newest - ages) % history)  # newest to oldest; unused slots masked
         inverse_curvatures = tf.unstack(tf.gather(self.inverse_curvatures, order))
+
+        def s_row(age):
+            return self._history_row(self.position_differences, self.position_scales, order[age])
+
+        def y_row(age):
+            return self._history_row(self.gradient_differences, self.gradient_scales, order[age])
+
+        # Each row is read when it is used and read again in the second loop, so only a
+        # few image-sized rows are alive at once, never the whole history in float32.
         q = gradient
         coefficients = []
         for age in range(history):
             valid = tf.cast(age < count, tf.float32)
-            alpha = valid * inverse_curvatures[age] * _dot(position_rows[age], q)
-            q -= alpha * gradient_rows[age]
+            alpha = valid * inverse_curvatures[age] * _dot(s_row(age), q)
+            q -= alpha * y_row(age)
             coefficients.append((alpha, valid))
-        newest_s, newest_y = position_rows[0], gradient_rows[0]
+        newest_s, newest_y = s_row(0), y_row(0)
         scale = _dot(newest_s, newest_y) / tf.maximum(
             _dot(newest_y, newest_y), _CURVATURE_EPSILON)
         r = scale * q
         for age in reversed(range(history)):
             alpha, valid = coefficients[age]
-            beta = valid * inverse_curvatures[age] * _dot(gradient_rows[age], r)
-            r += position_rows[age] * (alpha - beta)
+            beta = valid * inverse_curvatures[age] * _dot(y_row(age), r)
+            r += s_row(age) * (alpha - beta)
         quasi_newton = -self.learning_rate * r * free
         steepest = -gradient * self.learning_rate / tf.maximum(tf.reduce_max(tf.abs(gradient)), 1e-30)
         is_descent = _dot(gradient, quasi_newton) < 0
