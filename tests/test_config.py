@@ -98,7 +98,7 @@ def test_several_styles_from_a_comma_list_and_blend():
 def test_scales_as_sizes_or_octaves_end_at_size():
     def sizes(**overrides):
         return TransferConfig(content="c", style="s", size=512, **overrides).scale_sizes
-    assert sizes() == (512,)
+    assert sizes(scales=()) == sizes(scales=(1,)) == (512,)
     assert sizes(scales=(3,)) == (128, 256, 512)
     assert sizes(scales=(256,)) == sizes(scales=(256, 512)) == (256, 512)
     config = TransferConfig(content="c", style="s", iters=10, scales=(2,), size=100)
@@ -108,11 +108,27 @@ def test_scales_as_sizes_or_octaves_end_at_size():
             == TransferConfig(content="c", style="s", scales=(256, 512)).result_settings())
 
 
-def test_iters_are_split_evenly_across_scales():
-    config = TransferConfig(content="c", style="s", iters=10, scales=(3,))
-    assert config.scale_steps == (3, 3, 4)
+def test_default_pyramid_halves_size_while_at_least_256_px():
+    def sizes(size):
+        return TransferConfig(content="c", style="s", size=size).scale_sizes
+    assert sizes(400) == (400,)
+    assert sizes(512) == (256, 512)
+    assert sizes(1000) == (250, 500, 1000)[1:]  # 250 is under 256
+    assert sizes(3840) == (480, 960, 1920, 3840)
+
+
+def test_without_a_tolerance_iters_are_split_evenly_across_scales():
+    config = TransferConfig(content="c", style="s", iters=10, scales=(3,), convergence_tolerance=0)
     assert config.scale_ends == (3, 6, 10)
-    assert TransferConfig(content="c", style="s", iters=7).scale_ends == (7,)
+    assert TransferConfig(content="c", style="s", iters=7, scales=(),
+                          convergence_tolerance=0).scale_ends == (7,)
+
+
+def test_with_a_tolerance_each_scale_may_use_all_steps_the_later_ones_leave():
+    config = TransferConfig(content="c", style="s", iters=500, scales=(3,), convergence_window=20)
+    assert config.scale_ends == (460, 480, 500)
+    # Few iters: each later scale keeps its even share instead of a whole window.
+    assert TransferConfig(content="c", style="s", iters=9, scales=(3,)).scale_ends == (3, 6, 9)
 
 
 @pytest.mark.parametrize("override, message", [

@@ -354,6 +354,45 @@ def test_coarse_to_fine_shapes_and_head_start(image_files, tmp_path):
     assert losses[5]["total"] < 0.5 * single[1]["total"]
 
 
+def _reference_stop(losses, tolerance, window):
+    """The first step count at which the lowest loss fell by at most `tolerance` over `window`."""
+    for k in range(window + 1, len(losses) + 1):
+        now, then = min(losses[:k]), min(losses[:k - window])
+        if then - now <= tolerance * then:
+            return k
+    return None
+
+
+def test_convergence_ends_each_scale_and_a_resumed_run_stops_at_the_same_step(image_files, tmp_path):
+    settings = dict(size=96, scales=(2,), iters=60, init="noise", optimizer="lbfgs",
+                    deterministic=True, convergence_tolerance=0.1, convergence_window=3,
+                    checkpoint_every=2, summary_every=1)
+    straight_config = _config(image_files, tmp_path, workdir=str(tmp_path / "straight"), **settings)
+    reports = []
+    straight = run(straight_config, callbacks=[reports.append])
+    widths = [report.image.shape[1] for report in reports]
+    coarse = [r.losses["total"] for r, width in zip(reports, widths) if width == 48]
+    fine = [r.losses["total"] for r, width in zip(reports, widths) if width == 96]
+    # Each scale stopped where the rule, read from its own losses, says: well before the ceiling.
+    assert len(coarse) == _reference_stop(coarse, 0.1, 3) < straight_config.scale_ends[0]
+    assert len(fine) == _reference_stop(fine, 0.1, 3)
+    assert len(coarse) + len(fine) < 60
+    assert reports[len(coarse) - 1].scale_end == len(coarse)  # callbacks see the scale end there
+
+    # Stopped inside the fine scale, then rerun: the same steps, the same picture.
+    resumed_config = _config(image_files, tmp_path, workdir=str(tmp_path / "resumed"), **settings)
+    with pytest.raises(TransferError):
+        run(resumed_config, callbacks=[_stop_after(len(coarse) + 2)])
+    resumed_reports = []
+    resumed = run(resumed_config, callbacks=[resumed_reports.append])
+    assert resumed_reports[-1].step == reports[-1].step
+    np.testing.assert_allclose(resumed, straight, atol=1e-3)
+    # A finished run rerun with a higher ceiling has nothing left to do.
+    again = []
+    run(dataclasses.replace(resumed_config, iters=100), callbacks=[again.append])
+    assert again == []
+
+
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
     """A finished run whose directory every failing start below must leave alone, and bad files."""

@@ -11,6 +11,7 @@ from typing import Optional
 import tensorflow as tf
 from absl import logging
 
+from tf_style.convergence import Convergence
 from tf_style.errors import TransferError
 from tf_style.transfer import StyleTransfer
 
@@ -18,12 +19,14 @@ _SCALE_KEY = "scale/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class Checkpoints:
-    """A `tf.train.CheckpointManager` for one scale's `StyleTransfer`, and the step it last saved."""
+    """A `tf.train.CheckpointManager` for one scale's `StyleTransfer` and its `Convergence`,
+    and the step it last saved."""
 
-    def __init__(self, directory: str, transfer: StyleTransfer, scale_index: int, max_to_keep: int):
+    def __init__(self, directory: str, transfer: StyleTransfer, scale_index: int, max_to_keep: int,
+                 convergence: Convergence):
         checkpoint = tf.train.Checkpoint(
             image=transfer.image, optimizer=transfer.optimizer, step=transfer.step,
-            scale=tf.Variable(scale_index, dtype=tf.int64, name="scale"))
+            scale=tf.Variable(scale_index, dtype=tf.int64, name="scale"), convergence=convergence)
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
         self.transfer = transfer
         self.saved_step: Optional[int] = None

@@ -52,6 +52,11 @@ SIXTEEN_BIT_EXTENSIONS: Tuple[str, ...] = (".png", ".tif", ".tiff")
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
 
+# The default coarse-to-fine pyramid halves --size while the result stays at least this
+# big: 512 -> 256, 512; 3840 -> 480, 960, 1920, 3840. A step at half the size costs a
+# quarter, and a coarse result is a start the finer scale needs few steps to finish.
+PYRAMID_SMALLEST_SIDE = 256
+
 
 def _require_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -212,14 +217,23 @@ class TransferConfig:
     lbfgs_history: int = setting(
         10, help="L-BFGS: how many past steps shape its curvature estimate",
         check=_require_positive_int)
-    scales: Tuple[int, ...] = setting(
-        (), help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
-        "or a number of octaves (2 = size/2, size); --iters is split evenly across them",
-        check=_require_each(_require_positive_int), shown_default="one scale")
+    scales: Optional[Tuple[int, ...]] = setting(
+        None, help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
+        f"or a number of octaves (2 = size/2, size; 1 = --size only); by default --size halved "
+        f"while at least {PYRAMID_SMALLEST_SIDE} px",
+        check=_require_each(_require_positive_int), shown_default="auto")
+    convergence_tolerance: float = setting(
+        0.005, help="a scale ends once its lowest loss fell by less than this fraction over "
+        "the last --convergence_window steps; 0: every scale runs to its share of --iters",
+        result=False, check=_require_non_negative_float)
+    convergence_window: int = setting(
+        20, help="steps over which --convergence_tolerance is judged", result=False,
+        check=_require_positive_int)
     tile_size: Optional[int] = setting(
         None, help="run the network over tiles of this many px (a multiple of 16) instead of the "
         "whole image: the same loss and gradient in less memory", result=False,
-        check=_unless_none(_require_tile_size), shown_default="whole image")
+        check=_unless_none(_require_tile_size),
+        shown_default="whole image")
     init: str = setting(
         "content", help="start image: content, style, noise, or an image path",
         check=_require_nonempty)
@@ -263,7 +277,8 @@ class TransferConfig:
             object.__setattr__(self, name, tuple(value.split(",")) if isinstance(value, str)
                                else tuple(value))
         for name in ("content_layers", "style_layers", "scales"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            value = getattr(self, name)
+            object.__setattr__(self, name, None if value is None else tuple(value))
         if not self.content:
             raise ValueError("`content` must name an image file. Received: content=''")
         if not self.style or not all(self.style):
@@ -308,7 +323,7 @@ class TransferConfig:
                 f"Received: {len(self.style_layer_weights)} weights")
 
     def _check_scales(self) -> None:
-        scales = self.scales
+        scales = self.scales or ()
         if len(scales) == 1 and scales[0] < MIN_IMAGE_SIDE:
             smallest = self.scale_sizes[0]
             if smallest < MIN_IMAGE_SIDE:
@@ -332,8 +347,14 @@ class TransferConfig:
         """Longest sides optimised at, coarse to fine; the last is always `size`.
 
         `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
-        of octaves: 3 means size/4, size/2, size.
+        of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
+        at least PYRAMID_SMALLEST_SIDE.
         """
+        if self.scales is None:
+            octaves = 1
+            while self.size / 2 ** octaves >= PYRAMID_SMALLEST_SIDE:
+                octaves += 1
+            return tuple(round(self.size / 2 ** octave) for octave in reversed(range(octaves)))
         if not self.scales:
             return (self.size,)
         if len(self.scales) == 1 and self.scales[0] < MIN_IMAGE_SIDE:
@@ -341,16 +362,21 @@ class TransferConfig:
         return tuple(self.scales) if self.scales[-1] == self.size else (*self.scales, self.size)
 
     @property
-    def scale_steps(self) -> Tuple[int, ...]:
-        """`iters` split evenly across the scales (any remainder goes to the finest)."""
-        count = len(self.scale_sizes)
-        base, remainder = divmod(self.iters, count)
-        return tuple(base + (1 if index >= count - remainder else 0) for index in range(count))
-
-    @property
     def scale_ends(self) -> Tuple[int, ...]:
-        """The global step at which each scale ends."""
-        return tuple(itertools.accumulate(self.scale_steps))
+        """The global step by which each scale ends at the latest.
+
+        With a convergence tolerance a scale ends sooner once converged, and may use every
+        step the later scales leave: each later scale keeps `convergence_window` steps (or
+        its even share of `iters`, if smaller). Without one, `iters` is split evenly (any
+        remainder going to the finest).
+        """
+        count = len(self.scale_sizes)
+        if self.convergence_tolerance > 0:
+            reserve = max(1, min(self.convergence_window, self.iters // count))
+            return tuple(self.iters - reserve * (count - 1 - index) for index in range(count))
+        base, remainder = divmod(self.iters, count)
+        return tuple(itertools.accumulate(
+            base + (1 if index >= count - remainder else 0) for index in range(count)))
 
     @property
     def normalized_style_layer_weights(self) -> Tuple[float, ...]:

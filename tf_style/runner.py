@@ -20,6 +20,7 @@ from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, Pr
                                 StepReport, TensorBoard, is_due)
 from tf_style.checkpoints import Checkpoints, checkpointed_scale
 from tf_style.config import TransferConfig
+from tf_style.convergence import Convergence
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_inputs
 from tf_style.signals import Interrupted, StopRequest, stop_on_signals
@@ -75,10 +76,11 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
         try:
             for scale_index in range(checkpointed_scale(checkpoint_dir), len(scales)):
                 inputs = scales[scale_index]
+                convergence = Convergence(config.convergence_tolerance, config.convergence_window)
                 if transfer is None:  # the first scale of this process: resume if we can
                     transfer = StyleTransfer.from_config(config, inputs, feature_model)
                     checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
-                                              config.max_checkpoints)
+                                              config.max_checkpoints, convergence)
                     checkpoints.restore_latest()
                 else:  # a finer scale starts from the coarser result, upsampled
                     step = int(transfer.step)
@@ -86,12 +88,12 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
                         config, inputs, feature_model, inputs.upsampled(transfer.result()))
                     transfer.step.assign(step)
                     checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
-                                              config.max_checkpoints)
+                                              config.max_checkpoints, convergence)
                 if len(scales) > 1:
-                    logging.info("Scale %d/%d: %dx%d px until step %d", scale_index + 1,
-                                 len(scales), inputs.content_image.shape[1],
+                    logging.info("Scale %d/%d: %dx%d px until converged or step %d",
+                                 scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
-                _train(config, inputs, transfer, checkpoints, all_callbacks, stop,
+                _train(config, inputs, transfer, checkpoints, convergence, all_callbacks, stop,
                        end=config.scale_ends[scale_index])
             failed = False
         finally:
@@ -114,9 +116,10 @@ def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
 
 
 def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
-           checkpoints: Checkpoints, callbacks: Sequence[Callback], stop: StopRequest,
-           end: int) -> None:
-    """Steps until `end` (the end of this scale), reporting and checkpointing as it goes.
+           checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
+           stop: StopRequest, end: int) -> None:
+    """Steps until this scale has converged or reached `end`, reporting and checkpointing
+    as it goes; the step that ends the scale is checkpointed.
 
     A non-finite loss or image never reaches a callback or a checkpoint: the run goes back
     to its last checkpoint (or this scale's start) and retries with half the step; if that
@@ -128,7 +131,7 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
     # Where to go back to while this scale has no checkpoint of its own: image and step.
     start = (transfer.result(), step) if checkpoints.saved_step is None else None
     rolled_back_at = None
-    while step < end:
+    while step < end and not convergence.converged():
         if stop.signal_number is not None:  # asked to stop before this scale's first step
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step)
@@ -142,9 +145,14 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
                     f"the loss became {step_losses['total']} at step {step}, again after going "
                     f"back to step {rolled_back_at} with half the step; lower --lr or "
                     f"--style_weight, or try another --optimizer")
-            step = _roll_back(transfer, checkpoints, start, step_losses["total"], step)
+            step = _roll_back(transfer, checkpoints, convergence, start, step_losses["total"], step)
             rolled_back_at = step
             continue
+        convergence.update(step_losses["total"])
+        if convergence.converged():
+            logging.info("Converged at step %d: the loss fell by less than %g over %d steps",
+                         step, config.convergence_tolerance, config.convergence_window)
+            end = step
         report = StepReport(step, config.iters, step_losses, seconds, transfer, end, inputs.present)
         for callback in callbacks:
             callback.on_step_end(report)
@@ -156,7 +164,7 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
             raise Interrupted(stop.signal_number, step)
 
 
-def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints,
+def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints, convergence: Convergence,
                start: Optional[Tuple[np.ndarray, int]], loss: float, step: int) -> int:
     """Back to the last checkpoint (or the scale's start) with half the step; returns the step."""
     if start is None:
@@ -165,6 +173,7 @@ def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints,
         start_image, back_to = start
         transfer.restart(start_image)
         transfer.step.assign(back_to)
+        convergence.reset()
     rate = transfer.halve_step()
     logging.warning("The loss became %s at step %d; going back to step %d with the learning "
                     "rate halved to %g", loss, step, back_to, rate)
