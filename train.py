@@ -160,6 +160,9 @@ def main(argv):
     try:
         # TensorFlow loads only once the flags are known to be good.
         tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
+        if config.dry_run:
+            sys.stdout.write(tf_style.plan(config).describe(config))
+            return
         tf_style.run(config)
     except signals.Interrupted as interrupted:
         _fail(str(interrupted), exit_code=128 + interrupted.signal_number)

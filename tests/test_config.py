@@ -108,12 +108,12 @@ def test_scales_as_sizes_or_octaves_end_at_size():
             == TransferConfig(content="c", style="s", scales=(256, 512)).result_settings())
 
 
-def test_default_pyramid_halves_size_while_at_least_256_px():
+def test_default_pyramid_halves_size_while_at_least_400_px():
     def sizes(size):
         return TransferConfig(content="c", style="s", size=size).scale_sizes
-    assert sizes(400) == (400,)
-    assert sizes(512) == (256, 512)
-    assert sizes(1000) == (250, 500, 1000)[1:]  # 250 is under 256
+    assert sizes(512) == (512,)
+    assert sizes(800) == (400, 800)
+    assert sizes(1000) == (500, 1000)  # 250 is under 400
     assert sizes(3840) == (480, 960, 1920, 3840)
 
 

@@ -19,9 +19,9 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import ROOT
 from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
-from tf_style import TransferConfig, TransferError, images, run
+from tf_style import TransferConfig, TransferError, images, plan, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
-from tf_style.callbacks import StepReport
+from tf_style.callbacks import Callback, StepReport
 
 SMALL = ["--weights", "random", "--size", "48", "--summary_every", "1", "--save_every", "3",
          "--checkpoint_every", "2", "--progress=false"]
@@ -391,6 +391,62 @@ def test_convergence_ends_each_scale_and_a_resumed_run_stops_at_the_same_step(im
     again = []
     run(dataclasses.replace(resumed_config, iters=100), callbacks=[again.append])
     assert again == []
+
+
+class _SignalInsideStep(Callback):
+    """Records each tile pass; sends SIGINT in the middle of step `step`'s passes."""
+
+    def __init__(self, step):
+        self.step, self.completed, self.passes = step, 0, []
+
+    def on_step_end(self, report):
+        self.completed = report.step
+
+    def on_tile_end(self, done, total):
+        self.passes.append((self.completed + 1, done, total))
+        if self.completed + 1 == self.step and done == total // 2 + 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_sigint_inside_a_tiled_step_stops_at_the_next_tile_and_resumes_exactly(image_files,
+                                                                               tmp_path):
+    settings = dict(size=96, scales=(), iters=4, init="noise", tile_size=48, deterministic=True,
+                    checkpoint_every=10, optimizer="lbfgs")
+    straight = run(_config(image_files, tmp_path, workdir=str(tmp_path / "straight"), **settings))
+    config = _config(image_files, tmp_path, workdir=str(tmp_path / "resumed"), **settings)
+    stopper = _SignalInsideStep(3)
+    with pytest.raises(TransferError, match="at step 2"):
+        run(config, callbacks=[stopper])
+    # 96x72 in 48 px tiles: 4 tiles, two passes each; the step-3 passes stopped after the 5th.
+    assert [done for step, done, total in stopper.passes if step == 1] == list(range(1, 9))
+    assert {total for _, _, total in stopper.passes} == {8}
+    assert [done for step, done, _ in stopper.passes if step == 3] == [1, 2, 3, 4, 5]
+    assert _checkpoint_image(config.run_dir)[1] == 2
+    np.testing.assert_allclose(run(config), straight, atol=1e-3)
+
+
+def test_a_tight_memory_limit_tiles_the_run_and_a_rerun_under_another_limit_resumes(image_files,
+                                                                                   tmp_path):
+    config = _config(image_files, tmp_path, size=320, scales=(), iters=2, memory_limit=1000.0)
+    whole_estimate = plan(config).scales[0].peak_bytes
+    tight = dataclasses.replace(config, memory_limit=(whole_estimate - 1) / 1e9)
+    assert plan(tight).tile_size_at(0) is not None
+    tile_sizes = []
+    run(tight, callbacks=[lambda report: tile_sizes.append(
+        report.transfer.tiled and report.transfer.tiled.tile_size)])
+    assert tile_sizes == [plan(tight).tile_size_at(0)] * 2
+    # Tiling does not change the picture, so the run resumes under another limit.
+    steps = []
+    run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(
+        (report.step, report.transfer.tiled))])
+    assert steps == [(3, None)]
+
+
+def test_when_nothing_fits_the_run_says_what_would_and_writes_nothing(image_files, tmp_path):
+    config = _config(image_files, tmp_path, size=96, memory_limit=0.2)
+    with pytest.raises(TransferError, match=r"96x72 px needs about .* GB even in .* memory limit"):
+        run(config)
+    assert not os.path.exists(config.run_dir)
 
 
 @pytest.fixture(scope="module")

@@ -270,3 +270,20 @@ def test_hostile_files_through_the_command_are_one_line_and_exit_2(tmp_path, kin
     expected = {"bomb": "--max_image_megapixels", "fifo": "FIFO", "nan": "not numbers"}[kind]
     _assert_one_line_error(result, expected)
     assert not (tmp_path / "r").exists()
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(capsys, tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", "--content", content, "--style", style, "--size", "512",
+                            "--dry_run", "--memory_limit", "30", "--workdir", str(tmp_path / "run")])
+        train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    output = capsys.readouterr().out.splitlines()
+    assert output[0] == "memory limit 30.0 GB (--memory_limit)"
+    assert output[1].startswith("scale 1/2: 256x192 px, whole image, est. peak ")
+    assert output[2].startswith("scale 2/2: 512x384 px, whole image, est. peak ")
+    assert output[3].startswith("est. peak memory ") and "est. time" in output[3]
+    assert not os.path.exists(tmp_path / "run")

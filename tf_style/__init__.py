@@ -13,6 +13,7 @@ from tf_style.errors import TransferError
 # checking in train.py) stays fast and TensorFlow-free.
 _LAZY = {
     "run": "tf_style.runner",
+    "plan": "tf_style.runner",
     "Interrupted": "tf_style.signals",
     "Callback": "tf_style.callbacks",
     "StepReport": "tf_style.callbacks",

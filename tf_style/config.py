@@ -53,9 +53,11 @@ SIXTEEN_BIT_EXTENSIONS: Tuple[str, ...] = (".png", ".tif", ".tiff")
 MIN_IMAGE_SIDE = 32
 
 # The default coarse-to-fine pyramid halves --size while the result stays at least this
-# big: 512 -> 256, 512; 3840 -> 480, 960, 1920, 3840. A step at half the size costs a
-# quarter, and a coarse result is a start the finer scale needs few steps to finish.
-PYRAMID_SMALLEST_SIDE = 256
+# big: 512 -> 512 alone; 1024 -> 512, 1024; 3840 -> 480, 960, 1920, 3840. A step at half
+# the size costs a quarter, so the coarse scales give the expensive fine one a start.
+# Not below: at 512 px, 256 -> 512 took as many 512 px steps to reach a given loss as
+# 512 alone (benchmarks/schedule.py), so the 256 px steps were all extra.
+PYRAMID_SMALLEST_SIDE = 400
 
 
 def _require_positive_int(name: str, value) -> None:
@@ -223,7 +225,7 @@ class TransferConfig:
         f"while at least {PYRAMID_SMALLEST_SIDE} px",
         check=_require_each(_require_positive_int), shown_default="auto")
     convergence_tolerance: float = setting(
-        0.005, help="a scale ends once its lowest loss fell by less than this fraction over "
+        0.01, help="a scale ends once its lowest loss fell by less than this fraction over "
         "the last --convergence_window steps; 0: every scale runs to its share of --iters",
         result=False, check=_require_non_negative_float)
     convergence_window: int = setting(
@@ -233,7 +235,14 @@ class TransferConfig:
         None, help="run the network over tiles of this many px (a multiple of 16) instead of the "
         "whole image: the same loss and gradient in less memory", result=False,
         check=_unless_none(_require_tile_size),
-        shown_default="whole image")
+        shown_default="whole image if it fits --memory_limit, else the largest tiles that do")
+    memory_limit: Optional[float] = setting(
+        None, help="GB the run may use; decides whole image or tiles", result=False,
+        check=_unless_none(_require_positive_float),
+        shown_default="available memory (cgroup or machine) less 10%")
+    dry_run: bool = setting(
+        False, help="print the plan (sizes, scales, tiles, estimated memory and time) and exit",
+        result=False)
     init: str = setting(
         "content", help="start image: content, style, noise, or an image path",
         check=_require_nonempty)

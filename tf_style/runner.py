@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_style import outputs, run_directory, vgg, weights
+from tf_style import memory, outputs, run_directory, vgg, weights
 from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
                                 StepReport, TensorBoard, is_due)
 from tf_style.checkpoints import Checkpoints, checkpointed_scale
@@ -27,6 +27,26 @@ from tf_style.signals import Interrupted, StopRequest, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
 CallbackLike = Union[Callback, Callable[[StepReport], None]]
+
+
+def plan(config: TransferConfig) -> memory.Plan:
+    """Loads the inputs at every scale and plans each scale: whole image or tiles, within
+    the memory limit. Raises TransferError when they are bad or nothing fits."""
+    return _plan(config, _prepare_scales(config))
+
+
+def _prepare_scales(config: TransferConfig) -> Tuple[PreparedInputs, ...]:
+    return tuple(prepare_inputs(config, size) for size in config.scale_sizes)
+
+
+def _plan(config: TransferConfig, scales: Sequence[PreparedInputs]) -> memory.Plan:
+    arrays = []
+    for inputs in scales:
+        arrays += [inputs.content_image, inputs.initial_image, inputs.original_content,
+                   *inputs.style_images, *inputs.original_styles,
+                   *(inputs.content_masks or ()), *(inputs.style_masks or ())]
+    shapes = [inputs.content_image.shape[:2] for inputs in scales]
+    return memory.plan_run(config, shapes, memory.array_bytes(arrays))
 
 
 def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.ndarray:
@@ -41,7 +61,8 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.nd
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    scales = tuple(prepare_inputs(config, size) for size in config.scale_sizes)
+    scales = _prepare_scales(config)
+    run_plan = _plan(config, scales)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     feature_model = vgg.build_vgg19(
         config.content_layers + config.style_layers, pooling=config.pooling)
@@ -53,10 +74,10 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.nd
         outputs.check_writable(config.output)
     with run_directory.claim(run_dir, record, config.overwrite):
         logging.info("Run directory %s; %s", run_dir, weights_source.describe())
-        return _run_claimed(config, scales, feature_model, callbacks)
+        return _run_claimed(config, scales, run_plan, feature_model, callbacks)
 
 
-def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
+def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_plan: memory.Plan,
                  feature_model: keras.Model, callbacks: Sequence[CallbackLike]) -> np.ndarray:
     """The loop over scales and the outputs, in a run directory this process holds.
 
@@ -64,8 +85,11 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
     """
     checkpoint_dir = os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR)
     with stop_on_signals() as stop:
+        expected_steps = run_plan.expected_steps(config)
         all_callbacks: List[Callback] = [
-            ProgressBar(config.iters, enabled=config.progress),
+            ProgressBar(config.iters, enabled=config.progress, scales=[
+                (steps, scale.seconds_per_step)
+                for steps, scale in zip(expected_steps, run_plan.scales)]),
             TensorBoard(config.run_dir, every=config.summary_every),
             IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
                                every=config.save_every),
@@ -77,30 +101,56 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs],
             for scale_index in range(checkpointed_scale(checkpoint_dir), len(scales)):
                 inputs = scales[scale_index]
                 convergence = Convergence(config.convergence_tolerance, config.convergence_window)
+                tile_size = run_plan.tile_size_at(scale_index)
+                if tile_size is not None:
+                    logging.info("%dx%d px in %d tiles of %d px (est. peak %.1f GB of %.1f GB)",
+                                 inputs.content_image.shape[1], inputs.content_image.shape[0],
+                                 run_plan.scales[scale_index].tiles, tile_size,
+                                 run_plan.scales[scale_index].peak_bytes / memory.GB,
+                                 run_plan.limit_bytes / memory.GB)
                 if transfer is None:  # the first scale of this process: resume if we can
-                    transfer = StyleTransfer.from_config(config, inputs, feature_model)
+                    transfer = StyleTransfer.from_config(config, inputs, feature_model,
+                                                         tile_size=tile_size)
                     checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
                                               config.max_checkpoints, convergence)
                     checkpoints.restore_latest()
                 else:  # a finer scale starts from the coarser result, upsampled
                     step = int(transfer.step)
                     transfer = StyleTransfer.from_config(
-                        config, inputs, feature_model, inputs.upsampled(transfer.result()))
+                        config, inputs, feature_model, inputs.upsampled(transfer.result()),
+                        tile_size=tile_size)
                     transfer.step.assign(step)
                     checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
                                               config.max_checkpoints, convergence)
+                if transfer.tiled is not None:
+                    transfer.tiled.on_tile = _between_tiles(all_callbacks, stop)
                 if len(scales) > 1:
                     logging.info("Scale %d/%d: %dx%d px until converged or step %d",
                                  scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
                 _train(config, inputs, transfer, checkpoints, convergence, all_callbacks, stop,
-                       end=config.scale_ends[scale_index])
+                       end=config.scale_ends[scale_index], scale_index=scale_index)
             failed = False
         finally:
             _end_callbacks(all_callbacks, failed)
         result = scales[-1].present(transfer.result())
         outputs.write_outputs(config, scales[-1], result, steps=int(transfer.step))
     return result
+
+
+class _StepAbandoned(Exception):
+    """A signal arrived inside a tiled step: the step is dropped, nothing was updated yet."""
+
+
+def _between_tiles(callbacks: Sequence[Callback], stop: StopRequest) -> Callable[[int, int], None]:
+    """What runs after each tile's pass: the callbacks' `on_tile_end`, then, if a signal
+    came, the end of the step (a step of many tiles can take minutes)."""
+    def on_tile(done: int, total: int) -> None:
+        for callback in callbacks:
+            callback.on_tile_end(done, total)
+        if stop.signal_number is not None:
+            raise _StepAbandoned()
+    return on_tile
 
 
 def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
@@ -117,7 +167,7 @@ def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
 
 def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
            checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
-           stop: StopRequest, end: int) -> None:
+           stop: StopRequest, end: int, scale_index: int = 0) -> None:
     """Steps until this scale has converged or reached `end`, reporting and checkpointing
     as it goes; the step that ends the scale is checkpointed.
 
@@ -136,7 +186,11 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step)
         started = time.perf_counter()
-        step_losses = {name: float(value) for name, value in transfer.train_step().items()}
+        try:
+            step_losses = {name: float(value) for name, value in transfer.train_step().items()}
+        except _StepAbandoned:  # the image and optimizer are as the last step left them
+            checkpoints.save_unless_saved()
+            raise Interrupted(stop.signal_number, step) from None
         seconds = time.perf_counter() - started
         step = int(transfer.step)
         if not (np.isfinite(step_losses["total"]) and bool(transfer.image_is_finite())):
@@ -153,7 +207,8 @@ def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransf
             logging.info("Converged at step %d: the loss fell by less than %g over %d steps",
                          step, config.convergence_tolerance, config.convergence_window)
             end = step
-        report = StepReport(step, config.iters, step_losses, seconds, transfer, end, inputs.present)
+        report = StepReport(step, config.iters, step_losses, seconds, transfer, end, inputs.present,
+                            scale_index=scale_index, scale_step=int(convergence.steps))
         for callback in callbacks:
             callback.on_step_end(report)
         if is_due(step, config.checkpoint_every, end):

@@ -178,6 +178,9 @@ class TiledObjective:
         self._statistics = tf.function(self._tile_statistics, reduce_retracing=True)
         self._gradient = tf.function(self._tile_gradient, reduce_retracing=True)
         self._first_gradient_arguments = None  # for tile_gradient_graph
+        # Called with (passes done, passes in all) after each tile's pass: progress, and a
+        # chance to stop a long step between tiles (by raising).
+        self.on_tile: Optional[Callable[[int, int], None]] = None
 
     def tiles(self, height: int, width: int) -> List[Tile]:
         return plan_tiles(height, width, self.tile_size, self.halo)
@@ -192,8 +195,10 @@ class TiledObjective:
         # Pass 1: sums over inner positions give the global Grams and content errors.
         gram_sums = {name: [0.0] * len(regions) for name in transfer.style_layers}
         content_sums = {name: 0.0 for name in transfer.content_layers}
+        passes = 0
         for tile in tiles:
             grams, content = self._statistics(*self._tile_arguments(image, tile))
+            passes = self._tile_done(passes, len(tiles))
             for name in transfer.style_layers:
                 for index in range(len(regions)):
                     gram_sums[name][index] += grams[name][index]
@@ -236,7 +241,13 @@ class TiledObjective:
                 self._first_gradient_arguments = arguments
             top, bottom, left, right = tile.crop
             gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
+            passes = self._tile_done(passes, len(tiles))
         return step_losses, tf.constant(gradient)
+
+    def _tile_done(self, passes: int, tiles: int) -> int:
+        if self.on_tile is not None:
+            self.on_tile(passes + 1, 2 * tiles)
+        return passes + 1
 
     def tile_gradient_graph(self) -> tf.Graph:
         """The graph of one tile's pass 2 (forward under a tape, then backward), after a step."""

@@ -122,11 +122,12 @@ class StyleTransfer:
 
     @classmethod
     def from_config(cls, config: TransferConfig, inputs: "PreparedInputs",
-                    feature_model: keras.Model,
-                    initial_image: Optional[np.ndarray] = None) -> "StyleTransfer":
+                    feature_model: keras.Model, initial_image: Optional[np.ndarray] = None,
+                    tile_size: Optional[int] = None) -> "StyleTransfer":
         """The transfer a run of `config` makes from `inputs` at one scale.
 
-        Starts from `initial_image`, or from `inputs.initial_image` when it is None.
+        Starts from `initial_image`, or from `inputs.initial_image` when it is None; runs
+        in tiles of `tile_size` (the run's plan), or of `config.tile_size` when None.
         """
         return cls(
             feature_model, inputs.content_image, inputs.style_images,
@@ -137,7 +138,7 @@ class StyleTransfer:
             tv_weight=config.tv_weight, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
-            style_masks=inputs.style_masks, tile_size=config.tile_size)
+            style_masks=inputs.style_masks, tile_size=tile_size or config.tile_size)
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch."""

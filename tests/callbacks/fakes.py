@@ -20,6 +20,8 @@ class FakeTransfer:
         return self.image.numpy()[0]
 
 
-def report(step, transfer, iters=10, scale_end=10, seconds=1.0, presenter=None, losses=None):
+def report(step, transfer, iters=10, scale_end=10, seconds=1.0, presenter=None, losses=None,
+           scale_index=0, scale_step=None):
     extra = {} if presenter is None else {"presenter": presenter}
-    return StepReport(step, iters, dict(losses or LOSSES), seconds, transfer, scale_end, **extra)
+    return StepReport(step, iters, dict(losses or LOSSES), seconds, transfer, scale_end, **extra,
+                      scale_index=scale_index, scale_step=step if scale_step is None else scale_step)

@@ -41,3 +41,26 @@ def test_disabled_bar_writes_nothing():
     bar.on_step_end(report(1, FakeTransfer(np.zeros((2, 2, 3), np.float32)), iters=4))
     bar.on_run_end()
     assert stream.getvalue() == ""
+
+
+def test_eta_counts_the_scales_to_come_at_the_speed_measured_on_this_one():
+    # Two scales expected to take 10 steps each, the second 4x as costly a step.
+    bar = ProgressBar(iters=100, stream=io.StringIO(), scales=[(10, 1.0), (10, 4.0)])
+    transfer = FakeTransfer(np.zeros((2, 2, 3), np.float32))
+    for step in (1, 2, 3):
+        bar.on_step_end(report(step, transfer, iters=100, seconds=2.0))
+    # 7 more steps here at 2 s, then 10 at 8 s.
+    assert bar.eta_seconds() == 7 * 2.0 + 10 * 8.0
+    bar.on_step_end(report(11, transfer, iters=100, seconds=9.0, scale_index=1, scale_step=1))
+    bar.on_step_end(report(12, transfer, iters=100, seconds=8.0, scale_index=1, scale_step=2))
+    assert bar.eta_seconds() == 8 * 8.0  # the first step of a scale (tracing) is dropped
+    assert "scale 2/2" in bar.format(12, report(12, transfer).losses)
+
+
+def test_inside_a_tiled_step_the_line_shows_the_tile_pass():
+    stream = _Terminal()
+    bar = ProgressBar(iters=4, stream=stream)
+    transfer = FakeTransfer(np.zeros((2, 2, 3), np.float32))
+    bar.on_step_end(report(1, transfer, iters=4))
+    bar.on_tile_end(3, 8)
+    assert stream.getvalue().rsplit("\r", 1)[-1].split("\033")[0].endswith("step 2: tile pass 3/8")

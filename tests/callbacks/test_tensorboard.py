@@ -33,3 +33,16 @@ def test_writes_losses_timing_image_and_graph(tmp_path):
     encoded = accumulator.Tensors("image")[-1].tensor_proto.string_val[2]
     decoded = tf.io.decode_image(encoded).numpy()
     np.testing.assert_allclose(decoded, np.rint(image), atol=1)
+
+
+def test_a_large_image_is_shrunk_to_the_longest_side_by_area_averaging(tmp_path):
+    # 4x4 blocks of one colour each: a 16x12 image at most 4 px long becomes the block means.
+    blocks = np.random.default_rng(1).uniform(0, 255, (3, 4, 3)).astype(np.float32)
+    image = np.repeat(np.repeat(blocks, 4, axis=0), 4, axis=1)
+    callback = TensorBoard(str(tmp_path), every=1, max_image_side=4)
+    callback.on_step_end(report(1, FakeTransfer(image), iters=1, scale_end=1))
+    callback.on_run_end()
+    encoded = _events(str(tmp_path)).Tensors("image")[-1].tensor_proto.string_val[2]
+    decoded = tf.io.decode_image(encoded).numpy()
+    assert decoded.shape == (3, 4, 3)
+    np.testing.assert_allclose(decoded, np.rint(blocks), atol=1)

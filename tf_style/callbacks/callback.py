@@ -13,8 +13,9 @@ import numpy as np
 class StepReport:
     """What a callback sees after each step. `losses` are those of the image before it.
 
-    `scale_end` is the step at which the current scale ends (`iters` with one scale).
-    `transfer` is the `StyleTransfer` holding the image variable.
+    `scale_end` is the step by which the current scale ends at the latest (this step, once
+    it has converged); `scale_index` counts scales from 0 and `scale_step` is this step's
+    number within its scale. `transfer` is the `StyleTransfer` holding the image variable.
     """
 
     step: int
@@ -25,6 +26,8 @@ class StepReport:
     scale_end: int
     presenter: Callable[[np.ndarray], np.ndarray] = dataclasses.field(
         default=lambda image: image, repr=False, compare=False)
+    scale_index: int = 0
+    scale_step: int = 0
 
     @functools.cached_property
     def image(self) -> np.ndarray:
@@ -45,6 +48,9 @@ class Callback:
 
     def on_step_end(self, report: StepReport) -> None:
         pass
+
+    def on_tile_end(self, done: int, total: int) -> None:
+        """Inside a tiled step, after each tile's pass (two passes: `total` is 2 x tiles)."""
 
     def on_run_end(self) -> None:
         pass
