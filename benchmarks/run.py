@@ -32,13 +32,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "images")
 OPTIMIZERS = ("adam", "lbfgs")
 # Modes raced to the quality target: TransferConfig settings, and their --iters as a
-# share of the reference's steps (each scale gets iters / len(scales) of them). A run
-# stops once it reaches the target.
+# share of the reference's steps (each scale gets iters / len(scales) of them: no
+# convergence stop here). A run stops once it reaches the target.
+_FIXED = dict(convergence_tolerance=0)
 MODES = {
-    "adam": (dict(optimizer="adam"), 1.0),
-    "lbfgs": (dict(optimizer="lbfgs"), 1.0),
-    "lbfgs, 2 scales": (dict(optimizer="lbfgs", scales=(2,)), 0.5),
-    "lbfgs, 3 scales": (dict(optimizer="lbfgs", scales=(3,)), 0.6),
+    "adam": (dict(optimizer="adam", scales=(), **_FIXED), 1.0),
+    "lbfgs": (dict(optimizer="lbfgs", scales=(), **_FIXED), 1.0),
+    "lbfgs, 2 scales": (dict(optimizer="lbfgs", scales=(2,), **_FIXED), 0.5),
+    "lbfgs, 3 scales": (dict(optimizer="lbfgs", scales=(3,), **_FIXED), 0.6),
 }
 
 

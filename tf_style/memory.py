@@ -26,9 +26,9 @@ from tf_style.errors import TransferError
 GB = 1e9
 
 # Fitted by `python benchmarks/memory.py --fit` on the 2-core, 24 GB reference machine.
-BASE_BYTES = 0.86e9  # TensorFlow, VGG19's weights, the interpreter
-PER_IMAGE_PIXEL_BYTES = 466.0  # the image, its gradient, the step's image-sized temporaries
-PER_NETWORK_PIXEL_BYTES = 1523.0  # VGG19's activations and their gradients, per input pixel
+BASE_BYTES = 0.867e9  # TensorFlow, VGG19's weights, the interpreter
+PER_IMAGE_PIXEL_BYTES = 186.7  # the image, its gradient, the step's image-sized temporaries
+PER_NETWORK_PIXEL_BYTES = 1777.3  # VGG19's activations and their gradients, per input pixel
 
 # Below this a tile's halo (80 + 96 px at block5_conv1) costs more than its inside.
 MIN_TILE_SIZE = 128
@@ -80,13 +80,14 @@ class Plan:
         return "\n".join(lines) + "\n"
 
     def expected_steps(self, config: TransferConfig) -> List[int]:
-        """Steps each scale is expected to take: TYPICAL_STEPS when it stops on convergence
-        (capped by what it may use), else its share of --iters."""
-        steps, start = [], 0
+        """Steps each scale is expected to take when it stops on convergence: FIRST_SCALE_STEPS,
+        then half as many at each finer scale (capped by what it may use); else its share."""
+        steps, start, typical = [], 0, FIRST_SCALE_STEPS
         for end in config.scale_ends:
-            typical = TYPICAL_STEPS if config.convergence_tolerance > 0 else end - start
-            steps.append(max(1, min(end - start, typical)))
+            expected = typical if config.convergence_tolerance > 0 else end - start
+            steps.append(max(1, min(end - start, expected)))
             start += steps[-1]
+            typical = max(config.convergence_window + 1, typical // 2)
         return steps
 
     def estimated_seconds(self, config: TransferConfig) -> float:
@@ -95,14 +96,15 @@ class Plan:
                    for steps, scale in zip(self.expected_steps(config), self.scales))
 
 
-# Steps a scale typically takes to converge with the default tolerance (measured in
-# benchmarks/schedule.py); only the time estimate uses it.
-TYPICAL_STEPS = 60
+# Steps the first scale took to converge with the default tolerance, at 512 px alone and
+# at 480 px under 3840 px; each finer scale started from the coarser result took about
+# half as many as the one before (181, 141, 69, 35 at 3840x2160). Only estimates use it.
+FIRST_SCALE_STEPS = 200
 # Seconds per step: a fixed part and a part per pixel the network sees (forward and
 # backward), and the tiled step's extra forward pass as a share of that (measured).
-SECONDS_PER_STEP = 0.0
-SECONDS_PER_NETWORK_PIXEL = 4.0e-6
-TILED_PASS_COST = 1.26
+SECONDS_PER_STEP = 0.084
+SECONDS_PER_NETWORK_PIXEL = 3.59e-6
+TILED_PASS_COST = 1.357
 
 
 def available_bytes() -> Tuple[float, str]:
@@ -175,14 +177,20 @@ def content_target_bytes(config: TransferConfig, height: int, width: int) -> flo
     return total
 
 
+def crop_areas(config: TransferConfig, height: int, width: int,
+               tile_size: Optional[int]) -> List[int]:
+    """The pixels VGG19 sees in each pass of a step: the image, or each tile with its halo."""
+    if tile_size is None:
+        return [height * width]
+    halo = tiling.halo_for(config.content_layers + config.style_layers)
+    return [(tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
+            for tile in tiling.plan_tiles(height, width, tile_size, halo)]
+
+
 def network_pixels(config: TransferConfig, height: int, width: int,
                    tile_size: Optional[int]) -> int:
     """Pixels VGG19 sees at once: the whole image, or the largest tile with its halo."""
-    if tile_size is None:
-        return height * width
-    halo = tiling.halo_for(config.content_layers + config.style_layers)
-    return max((tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
-               for tile in tiling.plan_tiles(height, width, tile_size, halo))
+    return max(crop_areas(config, height, width, tile_size))
 
 
 def peak_bytes(config: TransferConfig, height: int, width: int, tile_size: Optional[int],
@@ -197,12 +205,8 @@ def peak_bytes(config: TransferConfig, height: int, width: int, tile_size: Optio
 
 def network_pixels_per_step(config: TransferConfig, height: int, width: int,
                             tile_size: Optional[int]) -> int:
-    """Pixels VGG19 runs over in one step's pass: the image, or every tile with its halo."""
-    if tile_size is None:
-        return height * width
-    halo = tiling.halo_for(config.content_layers + config.style_layers)
-    return sum((tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
-               for tile in tiling.plan_tiles(height, width, tile_size, halo))
+    """Pixels VGG19 runs over in one step: the image, or every tile with its halo."""
+    return sum(crop_areas(config, height, width, tile_size))
 
 
 def seconds_per_step(config: TransferConfig, height: int, width: int,
