@@ -8,6 +8,7 @@ Rerun the same command to resume from the last checkpoint; watch it with
 """
 
 import dataclasses
+import functools
 import logging as python_logging
 import os
 import signal
@@ -153,13 +154,15 @@ def _import_tf_style(quiet: bool):
     return tf_style
 
 
-def main(argv):
+def main(argv, startup: typing.Optional[signals.StartupStop] = None):
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     config = config_from_flags()
     try:
         # TensorFlow loads only once the flags are known to be good.
         tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
+        if startup is not None:
+            startup.raise_if_received()
         if config.dry_run:
             sys.stdout.write(tf_style.plan(config).describe(config))
             return
@@ -174,10 +177,11 @@ def console_main() -> None:
     """The `tf-style` command, the same as `python train.py`."""
     # Until the run takes over (it checkpoints, then stops), a signal stops start-up where
     # it is, with one line and the conventional status.
+    startup = signals.StartupStop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, signals.raise_interrupted)
+        signal.signal(signal_number, startup)
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(functools.partial(main, startup=startup), flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

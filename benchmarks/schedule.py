@@ -1,6 +1,6 @@
 """The default schedule (coarse to fine, stop on convergence) against 500 steps at one scale.
 
-    python benchmarks/schedule.py                       # 512 px: both schedules, ~10 min
+    python benchmarks/schedule.py                       # 512 px: all three schedules, ~13 min
     python benchmarks/schedule.py --size 3840 --only default --content tubingen_16x9.png
 
 Each schedule is a real `train.py` run in its own process (`--weights random`, Tübingen x
@@ -28,6 +28,7 @@ SCHEDULES = {
     # What `train.py` did by default before the schedule: one scale, all 500 steps.
     "one scale, 500 steps": ["--scales=1", "--convergence_tolerance=0", "--iters=500"],
     "default": [],
+    "tolerance 0.005": ["--convergence_tolerance=0.005"],
 }
 
 
@@ -107,10 +108,12 @@ def main() -> None:
         loss_ratio = f"{loss / reference_loss - 1:+.1%}" if reference else "-"
         print(f"{name:>22} {row['seconds']:>8.0f} {time_ratio:>7} {row['steps']:>6} {loss:>11.4f} "
               f"{loss_ratio:>7} {row['peak'] / 1e9:>11.2f}")
-    if len(rows) == 2:
-        first, second = (images.load_image(row["output"]) for row in rows.values())
-        print(f"\nmean difference between the pictures: {np.abs(first - second).mean():.2f} "
-              f"grey levels (0-255)")
+    if reference:
+        first = images.load_image(reference["output"])
+        for name, row in rows.items():
+            if row is not reference:
+                difference = np.abs(images.load_image(row["output"]) - first).mean()
+                print(f"mean difference from 500 steps, {name}: {difference:.2f} grey levels (0-255)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import ROOT
 from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
-from tf_style import TransferConfig, TransferError, images, plan, run
+from tf_style import TransferConfig, TransferError, images, memory, plan, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.callbacks import Callback, StepReport
 
@@ -429,7 +429,8 @@ def test_a_tight_memory_limit_tiles_the_run_and_a_rerun_under_another_limit_resu
                                                                                    tmp_path):
     config = _config(image_files, tmp_path, size=320, scales=(), iters=2, memory_limit=1000.0)
     whole_estimate = plan(config).scales[0].peak_bytes
-    tight = dataclasses.replace(config, memory_limit=(whole_estimate - 1) / 1e9)
+    tight = dataclasses.replace(
+        config, memory_limit=(whole_estimate * memory.ESTIMATE_ALLOWANCE - 1) / 1e9)
     assert plan(tight).tile_size_at(0) is not None
     tile_sizes = []
     run(tight, callbacks=[lambda report: tile_sizes.append(

@@ -276,14 +276,41 @@ def test_dry_run_prints_the_plan_and_touches_nothing(capsys, tmp_path):
     content, style = write_image_pair(str(tmp_path))
     flags.FLAGS.unparse_flags()
     try:
-        train._parse_flags(["train.py", "--content", content, "--style", style, "--size", "512",
+        train._parse_flags(["train.py", "--content", content, "--style", style, "--size", "1024",
                             "--dry_run", "--memory_limit", "30", "--workdir", str(tmp_path / "run")])
         train.main(["train.py"])
     finally:
         flags.FLAGS.unparse_flags()
     output = capsys.readouterr().out.splitlines()
     assert output[0] == "memory limit 30.0 GB (--memory_limit)"
-    assert output[1].startswith("scale 1/2: 256x192 px, whole image, est. peak ")
-    assert output[2].startswith("scale 2/2: 512x384 px, whole image, est. peak ")
+    assert output[1].startswith("scale 1/2: 512x384 px, whole image, est. peak ")
+    assert output[2].startswith("scale 2/2: 1024x768 px, whole image, est. peak ")
     assert output[3].startswith("est. peak memory ") and "est. time" in output[3]
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_startup_signal_swallowed_by_a_library_still_stops_the_run(capsys, monkeypatch):
+    import tf_style
+    from tf_style import signals
+    startup = signals.StartupStop()
+
+    def import_that_swallows(quiet):
+        try:  # as some libraries do around optional imports
+            startup(signal.SIGTERM, None)
+        except Exception:  # noqa: BLE001
+            pass
+        return tf_style
+
+    ran = []
+    monkeypatch.setattr(train, "_import_tf_style", import_that_swallows)
+    monkeypatch.setattr(tf_style, "run", ran.append)
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", "--content", "c.jpg", "--style", "s.jpg"])
+        with pytest.raises(SystemExit) as exit:
+            train.main(["train.py"], startup=startup)
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit.value.code == 143 and ran == []
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "stopped by SIGTERM while starting" in lines[0]

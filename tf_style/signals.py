@@ -26,9 +26,22 @@ class Interrupted(TransferError):
         super().__init__(message)
 
 
-def raise_interrupted(signal_number: int, frame) -> None:
-    """A signal handler for start-up: stop where we are, with `Interrupted` and no step."""
-    raise Interrupted(signal_number, step=None)
+class StartupStop:
+    """A signal handler for start-up: stop where we are, with `Interrupted` and no step.
+
+    It also remembers the signal, for `raise_if_received`: a library that catches every
+    exception (some do, around optional imports) could swallow the one raised here.
+    """
+
+    received: Optional[int] = None
+
+    def __call__(self, signal_number: int, frame) -> None:
+        self.received = signal_number
+        raise Interrupted(signal_number, step=None)
+
+    def raise_if_received(self) -> None:
+        if self.received is not None:
+            raise Interrupted(self.received, step=None)
 
 
 class StopRequest:
