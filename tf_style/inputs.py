@@ -104,6 +104,9 @@ def _load_mask(path: str, like: np.ndarray, max_pixels: int) -> np.ndarray:
 def _initial_image(config: TransferConfig, content_image: np.ndarray,
                    style_image: np.ndarray, max_pixels: int) -> np.ndarray:
     size = (content_image.shape[1], content_image.shape[0])
+    ratio = config.init_noise_ratio
+    if config.init == "content" and ratio == 0:
+        return content_image  # not a copy: at 8K each is 0.4 GB, held for the whole run
     noise = np.random.default_rng(config.seed).uniform(0.0, 255.0, content_image.shape)
     if config.init == "noise":
         return noise.astype(np.float32)
@@ -114,5 +117,4 @@ def _initial_image(config: TransferConfig, content_image: np.ndarray,
     else:  # anything else names an image file (e.g. an earlier result to start from)
         start = images.resize(
             images.load_image(config.init, max_pixels=max_pixels, longest_side=max(size)), size)
-    ratio = config.init_noise_ratio
     return ((1.0 - ratio) * start + ratio * noise).astype(np.float32)

@@ -214,10 +214,14 @@ class LBFGS(tf.Module):
             beta = valid * inverse_curvatures[age] * _dot(y_row(age, r), r)
             r += s_row(age, beta) * (alpha - beta)
         quasi_newton = -self.learning_rate * r * free
-        steepest = -gradient * self.learning_rate / tf.maximum(tf.reduce_max(tf.abs(gradient)), 1e-30)
         is_descent = _dot(gradient, quasi_newton) < 0
         use_history = (count > 0) & is_descent
-        step = tf.cond(use_history, lambda: quasi_newton, lambda: steepest)
+
+        def steepest():  # made only when taken: at 8K each image-sized buffer is 0.4 GB
+            return -gradient * self.learning_rate / tf.maximum(
+                tf.reduce_max(tf.abs(gradient)), 1e-30)
+
+        step = tf.cond(use_history, lambda: quasi_newton, steepest)
         if self.max_element_step is not None:
             # A trust region: early curvature estimates can ask for huge moves.
             largest = tf.reduce_max(tf.abs(step))
