@@ -450,6 +450,28 @@ def test_when_nothing_fits_the_run_says_what_would_and_writes_nothing(image_file
     assert not os.path.exists(config.run_dir)
 
 
+def test_a_checkpoint_from_an_older_layout_is_one_line_and_kept(image_files, tmp_path):
+    from tf_style.lbfgs import LBFGS
+    config = _config(image_files, tmp_path, iters=2, optimizer="lbfgs")
+    run(config)
+    # Before 16-bit history, L-BFGS kept its (s, y) rows in float32.
+    reader = tf.train.load_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+    image = tf.Variable(reader.get_tensor("image/.ATTRIBUTES/VARIABLE_VALUE"))
+    old = LBFGS(history_size=config.lbfgs_history, compact_history=False)
+    old.build([image])
+    checkpoint = tf.train.Checkpoint(image=image, optimizer=old, step=tf.Variable(3, dtype=tf.int64),
+                                     scale=tf.Variable(0, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, os.path.join(config.run_dir, "checkpoints"),
+                               max_to_keep=5).save(checkpoint_number=3)
+    before = snapshot(config.run_dir)
+    with pytest.raises(TransferError, match="cannot resume from .*ckpt-3.*--overwrite"):
+        run(dataclasses.replace(config, iters=5))
+    after = snapshot(config.run_dir)
+    # Everything that was there is still there, unchanged (the lock holds the last PID).
+    assert {name: after.get(name) for name in before if name != ".lock"} == {
+        name: data for name, data in before.items() if name != ".lock"}
+
+
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
     """A finished run whose directory every failing start below must leave alone, and bad files."""

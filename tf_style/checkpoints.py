@@ -41,7 +41,14 @@ class Checkpoints:
 
     def restore_saved(self) -> int:
         """Goes back to the checkpoint this scale last saved or resumed from; returns its step."""
-        self.manager.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        latest = self.manager.latest_checkpoint
+        try:
+            self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (tf.errors.InvalidArgumentError, ValueError) as error:
+            raise TransferError(
+                f"cannot resume from {latest}: it holds state this version of tf_style keeps "
+                f"differently ({_cause(error)}); rerun with --overwrite to start over, or with "
+                f"another --workdir") from None
         return int(self.transfer.step)
 
     def save(self) -> None:
