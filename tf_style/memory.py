@@ -259,17 +259,19 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
         else:
             choices = [None] + tile_candidates(height, width)
         estimates = [(tile, peak_bytes(config, height, width, tile, input_bytes)) for tile in choices]
-        fitting = [(tile, estimate) for tile, estimate in estimates
-                   if estimate * ESTIMATE_ALLOWANCE <= limit_bytes]
+        fitting = [(tile, estimate) for tile, estimate in estimates if _fits(estimate, limit_bytes)]
         tile_size, estimate = fitting[0] if fitting else estimates[-1]
         if not fitting and config.tile_size is None:
             raise MemoryPlanError(config, height, width, estimate, tile_size, limit_bytes,
                                   largest_fitting_size(config, height, width, input_bytes, limit_bytes))
-        halo = tiling.halo_for(config.content_layers + config.style_layers)
-        tiles = 1 if tile_size is None else len(tiling.plan_tiles(height, width, tile_size, halo))
+        tiles = len(crop_areas(config, height, width, tile_size))
         scales.append(ScalePlan(height, width, tile_size, tiles, estimate,
                                 seconds_per_step(config, height, width, tile_size)))
     return Plan(tuple(scales), limit_bytes, source)
+
+
+def _fits(estimate: float, limit_bytes: float) -> bool:
+    return estimate * ESTIMATE_ALLOWANCE <= limit_bytes
 
 
 def largest_fitting_size(config: TransferConfig, height: int, width: int, input_bytes: float,
@@ -281,8 +283,8 @@ def largest_fitting_size(config: TransferConfig, height: int, width: int, input_
         ratio = side / longest
         scaled_height, scaled_width = max(1, round(height * ratio)), max(1, round(width * ratio))
         tile = min(tile_candidates(scaled_height, scaled_width))
-        return peak_bytes(config, scaled_height, scaled_width, tile,
-                          input_bytes * ratio ** 2) * ESTIMATE_ALLOWANCE <= limit_bytes
+        return _fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2),
+                     limit_bytes)
 
     low, high = MIN_IMAGE_SIDE, longest
     if not fits(low):
@@ -301,8 +303,9 @@ class MemoryPlanError(TransferError):
         advice = (f"--size {largest} fits" if largest
                   else "not even the smallest size fits; free some memory")
         super().__init__(
-            f"{width}x{height} px needs about {estimate / GB:.3g} GB even in {tile_size} px tiles, "
-            f"more than the {limit_bytes / GB:.3g} GB memory limit; {advice} (or raise "
+            f"{width}x{height} px needs about {estimate * ESTIMATE_ALLOWANCE / GB:.3g} GB even in "
+            f"{tile_size} px tiles ({ESTIMATE_ALLOWANCE - 1:.0%} to spare included), more than the "
+            f"{limit_bytes / GB:.3g} GB memory limit; {advice} (or raise "
             f"--memory_limit)")
 
 

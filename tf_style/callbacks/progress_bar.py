@@ -67,11 +67,14 @@ class ProgressBar(Callback):
     def eta_seconds(self) -> float:
         """This scale's expected steps left at the measured speed, then the later scales'."""
         average = self.average_seconds()
-        expected_steps, cost = self.scales[min(self.scale_index, len(self.scales) - 1)]
+        expected_steps, cost = self._current_scale()
         remaining = max(0, expected_steps - self.scale_steps) * average
         for later_steps, later_cost in self.scales[self.scale_index + 1:]:
             remaining += later_steps * average * later_cost / cost
         return remaining
+
+    def _current_scale(self) -> Tuple[int, float]:
+        return self.scales[min(self.scale_index, len(self.scales) - 1)]
 
     def average_seconds(self) -> float:
         return sum(self.recent_seconds) / max(1, len(self.recent_seconds))
@@ -79,9 +82,9 @@ class ProgressBar(Callback):
     def format(self, step: int, step_losses) -> str:
         width = 24
         # Filled by the share of the expected work done, the scales weighted by their cost.
-        expected_steps, cost = self.scales[min(self.scale_index, len(self.scales) - 1)]
-        done = sum(steps * cost for steps, cost in self.scales[:self.scale_index])
-        total = sum(steps * cost for steps, cost in self.scales)
+        expected_steps, cost = self._current_scale()
+        done = sum(steps * step_cost for steps, step_cost in self.scales[:self.scale_index])
+        total = sum(steps * step_cost for steps, step_cost in self.scales)
         fraction = (done + min(self.scale_steps, expected_steps) * cost) / total
         filled = min(width, int(width * fraction))
         where = (f" scale {self.scale_index + 1}/{len(self.scales)}" if len(self.scales) > 1 else "")
