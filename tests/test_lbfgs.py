@@ -105,30 +105,3 @@ def test_compact_history_keeps_each_pair_to_16_bits_and_converges_alike():
     stored, scale = compact._encoded(row)
     error = np.abs(LBFGS._decoded(stored, scale).numpy() - row.numpy())
     assert error.max() <= 1.0001 * np.abs(row.numpy()).max() / 65534
-
-
-def test_large_image_path_takes_the_same_steps(monkeypatch):
-    """Past `_LARGE_VECTOR` elements the dot products are matrix products (no image-sized
-    temporaries); forced on a small problem, the steps match the elementwise ones."""
-    from tf_style import lbfgs
-
-    matrix, centre = _quadratic(seed=4)
-    centre = 0.5 + 0.05 * centre  # about a third of it outside [0, 1]
-    runs = []
-    for threshold in (lbfgs._LARGE_VECTOR, 0):
-        monkeypatch.setattr(lbfgs, "_LARGE_VECTOR", threshold)
-        variable = tf.Variable(tf.fill([20], 0.5))
-        optimizer = LBFGS(history_size=5, bounds=(0.0, 1.0))
-        optimizer.build([variable])
-        step = _stepper(optimizer, variable, matrix, centre)
-        losses = []
-        for _ in range(15):  # the caller clips to the bounds, as StyleTransfer does
-            losses.append(float(step()))
-            variable.assign(tf.clip_by_value(variable, 0.0, 1.0))
-        runs.append((losses, variable.numpy()))
-    (small_losses, small_result), (large_losses, large_result) = runs
-    np.testing.assert_allclose(large_losses, small_losses, rtol=1e-4)
-    np.testing.assert_allclose(large_result, small_result, atol=1e-4)
-    # Some elements end held at a bound, the others inside.
-    at_bound = (small_result == 0.0) | (small_result == 1.0)
-    assert 0 < at_bound.sum() < len(small_result)

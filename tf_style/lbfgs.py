@@ -29,16 +29,9 @@ _CURVATURE_EPSILON = 1e-10
 _INT16_MAX = 32767.0
 
 
-_LARGE_VECTOR = 16_000_000
-
-
 def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     # Not tf.tensordot: on 1-D tensors it runs ~10x slower on CPU (7 ms against 0.5 ms
     # for 590k floats, one thread), which made the optimizer cost more than the network.
-    # Past 16M elements (a 2300 px square) memory counts more: a matrix product makes no
-    # image-sized a * b (at 7680x4320, 89 ms against 33 ms, of a 270 s tiled step).
-    if a.shape.num_elements() is not None and a.shape.num_elements() > _LARGE_VECTOR:
-        return tf.matmul(a[None, :], b[:, None])[0, 0]
     return tf.reduce_sum(a * b)
 
 
@@ -141,8 +134,7 @@ class LBFGS(tf.Module):
 
     def _remember_pair(self, position_difference: tf.Tensor, gradient_difference: tf.Tensor) -> None:
         position_row, position_scale = self._encoded(position_difference)
-        with tf.control_dependencies([position_row]):  # one row's float temporaries at a time
-            gradient_row, gradient_scale = self._encoded(tf.identity(gradient_difference))
+        gradient_row, gradient_scale = self._encoded(gradient_difference)
         # The curvature of the pair as stored, so the two-loop recursion sees consistent values.
         curvature = _dot(self._decoded(gradient_row, gradient_scale),
                          self._decoded(position_row, position_scale))
@@ -167,8 +159,7 @@ class LBFGS(tf.Module):
         """A history row as stored: (row / scale in the history's dtype, scale)."""
         if self.history_dtype == tf.float32:
             return row, tf.constant(1.0)
-        largest = tf.maximum(tf.reduce_max(row), -tf.reduce_min(row))  # no image-sized |row|
-        scale = tf.maximum(largest, 1e-30) / _INT16_MAX
+        scale = tf.maximum(tf.reduce_max(tf.abs(row)), 1e-30) / _INT16_MAX
         return tf.cast(tf.round(row / scale), self.history_dtype), scale
 
     @staticmethod
@@ -181,12 +172,12 @@ class LBFGS(tf.Module):
 
     def _step(self, gradient: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         """-learning_rate * H g by the two-loop recursion, on the elements free to move."""
-        gradient = tf.convert_to_tensor(gradient)
-        held = None  # a boolean mask, not a float one: a quarter of the memory
+        free = tf.ones_like(gradient)
         if self.bounds is not None:
             lower, upper = self.bounds
             held = ((position <= lower) & (gradient > 0)) | ((position >= upper) & (gradient < 0))
-            gradient = tf.where(held, 0.0, gradient)
+            free = 1.0 - tf.cast(held, gradient.dtype)
+        gradient = gradient * free
         history = self.history_size
         count = tf.minimum(self.pairs, history)
         newest = (self.pairs - 1) % history
@@ -222,9 +213,8 @@ class LBFGS(tf.Module):
             alpha, valid = coefficients[age]
             beta = valid * inverse_curvatures[age] * _dot(y_row(age, r), r)
             r += s_row(age, beta) * (alpha - beta)
-        # The quasi-Newton step is -learning_rate * r on the free elements.
-        is_descent = _dot(gradient, r) > 0
-        quasi_newton = -self.learning_rate * (r if held is None else tf.where(held, 0.0, r))
+        quasi_newton = -self.learning_rate * r * free
+        is_descent = _dot(gradient, quasi_newton) < 0
         use_history = (count > 0) & is_descent
 
         def steepest():  # made only when taken: at 8K each image-sized buffer is 0.4 GB
