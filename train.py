@@ -18,7 +18,7 @@ import typing
 from absl import app, flags, logging
 
 from tf_style import config as config_lib
-from tf_style import signals, stderr
+from tf_style import batch, executors, signals, stderr
 from tf_style.errors import TransferError
 
 # Our own modules: at default verbosity only their log lines reach the terminal.
@@ -39,10 +39,19 @@ def _flag_type(annotation) -> typing.Tuple[type, bool]:
     return annotation, False
 
 
+# The dataclasses whose fields are the flags: one run's settings, and a batch's.
+_SETTINGS = (config_lib.TransferConfig, config_lib.BatchConfig)
+
+
 def _define_flags() -> None:
-    """One flag per `TransferConfig` field, with the field's default, help and choices."""
-    hints = typing.get_type_hints(config_lib.TransferConfig)
-    for field in dataclasses.fields(config_lib.TransferConfig):
+    """One flag per settings field, with the field's default, help and choices."""
+    for settings_class in _SETTINGS:
+        _define_flags_of(settings_class)
+
+
+def _define_flags_of(settings_class) -> None:
+    hints = typing.get_type_hints(settings_class)
+    for field in dataclasses.fields(settings_class):
         value_type, is_list = _flag_type(hints[field.name])
         default = None if field.default is dataclasses.MISSING else field.default
         help_text = field.metadata["help"]
@@ -87,18 +96,28 @@ def _list_values(name: str, values, value_type: type):
 
 def config_from_flags() -> config_lib.TransferConfig:
     """The parsed flags as a `TransferConfig`; a bad value exits with one line."""
-    hints = typing.get_type_hints(config_lib.TransferConfig)
     fields = dataclasses.fields(config_lib.TransferConfig)
     required = [f.name for f in fields if f.default is dataclasses.MISSING]
     if not all(flags.FLAGS[name].value for name in required):
         _fail(f"{' and '.join('--' + name for name in required)} are required (image files)")
+    return _settings_from_flags(config_lib.TransferConfig)
+
+
+def batch_config_from_flags() -> config_lib.BatchConfig:
+    """The batch flags as a `BatchConfig`; a bad value exits with one line."""
+    return _settings_from_flags(config_lib.BatchConfig)
+
+
+def _settings_from_flags(settings_class):
+    hints = typing.get_type_hints(settings_class)
+    fields = dataclasses.fields(settings_class)
     settings = {}
     for field in fields:
         value = flags.FLAGS[field.name].value
         value_type, is_list = _flag_type(hints[field.name])
         settings[field.name] = _list_values(field.name, value, value_type) if is_list else value
     try:
-        return config_lib.TransferConfig(**settings)
+        return settings_class(**settings)
     except ValueError as error:
         _fail(str(error))
 
@@ -158,11 +177,15 @@ def main(argv, startup: typing.Optional[signals.StartupStop] = None):
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     config = config_from_flags()
+    batch_config = batch_config_from_flags()
     try:
         # TensorFlow loads only once the flags are known to be good.
         tf_style = _import_tf_style(quiet=not flags.FLAGS["verbosity"].present)
         if startup is not None:
             startup.raise_if_received()
+        if batch.is_batch(config) or batch_config.executor != "local":
+            _run_batch(tf_style, config, batch_config)
+            return
         if config.dry_run:
             sys.stdout.write(tf_style.plan(config).describe(config))
             return
@@ -171,6 +194,20 @@ def main(argv, startup: typing.Optional[signals.StartupStop] = None):
         _fail(str(interrupted), exit_code=128 + interrupted.signal_number)
     except TransferError as error:
         _fail(str(error))
+
+
+def _run_batch(tf_style, config: config_lib.TransferConfig,
+               batch_config: config_lib.BatchConfig) -> None:
+    """Every (content, style) pair; exits 2 with one line when some failed."""
+    if config.dry_run:
+        for pair in batch.pair_configs(config):
+            sys.stdout.write(f"{pair.run_dir}:\n{tf_style.plan(pair).describe(pair)}")
+        return
+    results = batch.run_batch(config, executors.make_executor(batch_config))
+    failed = [result for result in results if result.status == "failed"]
+    if failed:
+        summary = os.path.join(config.workdir or batch.DEFAULT_BATCH_DIR, batch.SUMMARY_FILE)
+        _fail(f"{len(failed)} of {len(results)} pairs failed (one line each above; see {summary})")
 
 
 def console_main() -> None:

@@ -20,7 +20,7 @@ from absl import flags
 
 import train
 from conftest import ROOT, run_train
-from tf_style.config import TransferConfig
+from tf_style.config import BatchConfig, TransferConfig
 from tf_style.testing import write_image_pair
 
 BASE = ["--weights", "random", "--size", "48", "--iters", "2", "--progress=false"]
@@ -66,6 +66,20 @@ def test_flags_reach_the_settings_with_their_types(capsys):
     assert config.gif is False and config.sheet is True
 
 
+def test_batch_flags_reach_the_batch_settings(capsys):
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", "--content", "c.jpg", "--style", "s.jpg", "--executor",
+                            "ray", "--ray_address", "ray://head:10001", "--task_cpus", "4"])
+        batch_config = train.batch_config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert batch_config == BatchConfig(executor="ray", ray_address="ray://head:10001",
+                                       task_cpus=4.0, task_gpus=0.0)
+    for field in dataclasses.fields(BatchConfig):
+        assert flags.FLAGS[field.name].help.endswith(field.metadata["help"])
+
+
 FLAG_ERRORS = {
     "unknown layer": (["--style_layers", "block1_conv1,block6_conv9"], ["block6_conv9"]),
     "mismatched lengths": (["--style_layer_weights", "1,2"], ["one weight per style layer"]),
@@ -83,6 +97,8 @@ FLAG_ERRORS = {
     "scales not numbers": (["--scales", "256,big"], ["--scales must be whole numbers"]),
     "too many octaves": (["--scales", "2"], ["smallest would be 24 px"]),
     "unknown flag": (["--colour", "x"], ["colour"]),
+    "unknown executor": (["--executor", "slurm"], ["--executor"]),
+    "no cpus per task": (["--task_cpus", "0"], ["task_cpus"]),
 }
 
 

@@ -14,6 +14,7 @@ from tf_style.errors import TransferError
 _LAZY = {
     "run": "tf_style.runner",
     "plan": "tf_style.runner",
+    "run_batch": "tf_style.batch",
     "Interrupted": "tf_style.signals",
     "Callback": "tf_style.callbacks",
     "StepReport": "tf_style.callbacks",

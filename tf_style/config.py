@@ -159,9 +159,12 @@ class TransferConfig:
     by content (file digests, resolved weights, see `tf_style.run_directory`), not by path.
     """
 
-    content: str = setting(help="the photo", result=False)
+    content: str = setting(
+        help="the photo; a folder or a glob (quoted) makes a batch: every photo in each style",
+        result=False)
     style: Tuple[str, ...] = setting(
-        help="the painting; several, comma-separated, are blended", result=False)
+        help="the painting; several, comma-separated, are blended; a folder or a glob: each "
+        "painting is a style of its own", result=False)
     style_blend: Optional[Tuple[float, ...]] = setting(
         None, help="one weight per style image, normalised to sum to 1",
         check=_require_each(_require_positive_float), shown_default="equal")
@@ -253,7 +256,8 @@ class TransferConfig:
     deterministic: bool = setting(
         False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
     workdir: Optional[str] = setting(
-        None, help="the run directory", result=False, shown_default="runs/<content>-<style>")
+        None, help="the run directory; for a batch, the folder of its pairs' run directories "
+        "(default runs/)", result=False, shown_default="runs/<content>-<style>")
     output: Optional[str] = setting(
         None, help="the final image: .png, .jpg, .webp, .tif, ...; tagged sRGB", result=False,
         shown_default="<workdir>/output.png")
@@ -293,14 +297,7 @@ class TransferConfig:
         if not self.style or not all(self.style):
             raise ValueError(
                 f"`style` must name one or more image files. Received: style={self.style}")
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            choices = field.metadata["choices"]
-            if choices and value is not None and value not in choices:
-                raise ValueError(f"`{field.name}` must be one of {choices}. "
-                                 f"Received: {field.name}={value!r}")
-            if field.metadata["check"] is not None:
-                field.metadata["check"](field.name, value)
+        _check_fields(self)
         self._check_style_settings()
         self._check_scales()
         if self.output_bits == 16 and self.output and not self.output.lower().endswith(
@@ -433,10 +430,50 @@ class TransferConfig:
         return settings
 
 
+EXECUTORS: Tuple[str, ...] = ("local", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchConfig:
+    """Where the pairs of a batch run (--content or --style naming folders or globs).
+
+    Each field is also a flag, as TransferConfig's are.
+    """
+
+    executor: str = setting(
+        "local", help="where a batch's pairs run: local (one after another here) or ray (Ray "
+        "tasks; pip install -e '.[ray]')", result=False, choices=EXECUTORS)
+    ray_address: Optional[str] = setting(
+        None, help="with --executor ray: join this cluster (ray://head:10001, or auto on one of "
+        "its machines); run directories must be on a path all workers share", result=False,
+        shown_default="start a local Ray")
+    task_cpus: float = setting(
+        1.0, help="with --executor ray: CPUs per pair (TensorFlow uses as many threads)",
+        result=False, check=_require_positive_float)
+    task_gpus: float = setting(
+        0.0, help="with --executor ray: GPUs per pair", result=False,
+        check=_require_non_negative_float)
+
+    def __post_init__(self):
+        _check_fields(self)
+
+
+def _check_fields(settings) -> None:
+    """Each field's choices and check, as `setting` declared them."""
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        choices = field.metadata["choices"]
+        if choices and value is not None and value not in choices:
+            raise ValueError(f"`{field.name}` must be one of {choices}. "
+                             f"Received: {field.name}={value!r}")
+        if field.metadata["check"] is not None:
+            field.metadata["check"](field.name, value)
+
+
 def flag_table() -> str:
     """The README's table of flags, made from the fields: flag, default, meaning."""
     rows = ["| flag | default | meaning |", "|---|---|---|"]
-    for field in dataclasses.fields(TransferConfig):
+    for field in (*dataclasses.fields(TransferConfig), *dataclasses.fields(BatchConfig)):
         if field.default is dataclasses.MISSING:
             shown = "(required)"
         else:
