@@ -284,3 +284,30 @@ def damaged_copies(paths: List[str], directory: str, count: int, seed: int) -> L
             file.write(bytes(data))
         damaged.append(path)
     return damaged
+
+
+def run_pair_killed_once(config, victim: str, pid_file: str, at_step: int = 2):
+    """`batch.run_pair` that, for the pair named `victim` and on its first try only, writes
+    its process id to `pid_file` at `at_step` and waits there to be killed (by a test, as a
+    lost worker would be). The retry writes the first step it makes to `pid_file`.retry."""
+    import time  # noqa: PLC0415
+
+    from tf_style import batch, runner  # noqa: PLC0415
+
+    is_victim = os.path.basename(config.run_dir) == victim
+    first_try = is_victim and not os.path.exists(pid_file)
+
+    def run(pair_config, callbacks=()):
+        def wait_to_be_killed(report):
+            if is_victim and not first_try and not os.path.exists(pid_file + ".retry"):
+                with open(pid_file + ".retry", "w") as file:  # the step the retry began with
+                    file.write(str(report.step))
+            if first_try and report.step == at_step:
+                with open(pid_file + ".tmp", "w") as file:
+                    file.write(str(os.getpid()))
+                os.replace(pid_file + ".tmp", pid_file)
+                time.sleep(120)
+                raise RuntimeError("was not killed")
+        return runner.run(pair_config, [*callbacks, wait_to_be_killed])
+
+    return batch.run_pair(config, run=run)
