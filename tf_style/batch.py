@@ -266,8 +266,9 @@ def run_batch(config: TransferConfig, executor: Optional["Executor"] = None) -> 
     root = config.workdir or DEFAULT_BATCH_DIR
     executor = executor or LocalExecutor()
     photos = len({c.content for c in configs})
-    logging.info("Batch of %d pairs (%d photos x %d styles) in %s, %s", len(configs), photos,
-                 len(configs) // photos, root, executor.describe())
+    styles = len(configs) // photos
+    logging.info("Batch of %d pairs (%d photo%s x %d style%s) in %s, %s", len(configs), photos,
+                 "s" * (photos != 1), styles, "s" * (styles != 1), root, executor.describe())
     results: Dict[int, PairResult] = {}
     progress = _BatchProgress(len(configs))
     bad = _bad_files(config, configs)
