@@ -206,7 +206,7 @@ def _run_batch(tf_style, config: config_lib.TransferConfig,
     results = batch.run_batch(config, executors.make_executor(batch_config))
     failed = [result for result in results if result.status == "failed"]
     if failed:
-        summary = os.path.join(config.workdir or batch.DEFAULT_BATCH_DIR, batch.SUMMARY_FILE)
+        summary = os.path.join(batch.batch_dir(config), batch.SUMMARY_FILE)
         _fail(f"{len(failed)} of {len(results)} pairs failed (one line each above; see {summary})")
 
 

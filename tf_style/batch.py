@@ -60,9 +60,19 @@ def _is_pattern(path: str) -> bool:
     return any(character in path for character in _GLOB_CHARACTERS) and not os.path.exists(path)
 
 
+def _names_many(path: str) -> bool:
+    """A folder or a glob pattern (an existing file with * in its name is just a file)."""
+    return os.path.isdir(path) or _is_pattern(path)
+
+
 def is_batch(config: TransferConfig) -> bool:
     """Whether `content` or a style names a folder or a glob pattern."""
-    return any(os.path.isdir(path) or _is_pattern(path) for path in (config.content, *config.style))
+    return any(_names_many(path) for path in (config.content, *config.style))
+
+
+def batch_dir(config: TransferConfig) -> str:
+    """Where a batch's pair directories, summary and contact sheet go."""
+    return config.workdir or DEFAULT_BATCH_DIR
 
 
 def expand(path: str, what: str) -> List[str]:
@@ -89,7 +99,7 @@ def expand(path: str, what: str) -> List[str]:
 def style_sets(styles: Sequence[str]) -> List[Tuple[str, ...]]:
     """The styles each content is painted in: comma-separated files are one blend, as in a
     single run; once a folder or glob is among them, every file is a style of its own."""
-    if not any(os.path.isdir(path) or _is_pattern(path) for path in styles):
+    if not any(_names_many(path) for path in styles):
         return [tuple(styles)]
     return [(path,) for entry in styles for path in expand(entry, "--style")]
 
@@ -106,7 +116,7 @@ def pair_configs(config: TransferConfig) -> List[TransferConfig]:
                             "pictures one at a time")
     contents = expand(config.content, "--content")
     styles = style_sets(config.style)
-    root = config.workdir or DEFAULT_BATCH_DIR
+    root = batch_dir(config)
     names = _pair_names(contents, styles)
     return [dataclasses.replace(config, content=content, style=style,
                                 workdir=os.path.join(root, names[content, style]))
@@ -146,17 +156,17 @@ def _fingerprint(config: TransferConfig) -> dict:
             "output_bits": config.output_bits, "weights": config.weights}
 
 
-def finished_result(config: TransferConfig) -> Optional[PairResult]:
-    """The pair's earlier result when it finished with these settings and inputs and its
-    output is still there; None otherwise (it runs, resuming what it has)."""
+def finished_result(config: TransferConfig, fingerprint: dict) -> Optional[PairResult]:
+    """The pair's earlier result when it finished with this `_fingerprint` and its output is
+    still there; None otherwise (it runs, resuming what it has)."""
     path = os.path.join(config.run_dir, RESULT_FILE)
     try:
         with open(path) as file:
             record = json.load(file)
-        fingerprint = json.loads(json.dumps(_fingerprint(config)))
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != fingerprint or not os.path.isfile(config.output_path):
+    if (record.get("fingerprint") != json.loads(json.dumps(fingerprint))  # tuples as lists
+            or not os.path.isfile(config.output_path)):
         return None
     return PairResult(os.path.basename(config.run_dir), config.content, config.style, "skipped",
                       record.get("steps"), record.get("loss"), record.get("seconds"),
@@ -172,7 +182,8 @@ def run_pair(config: TransferConfig,
     """
     name = os.path.basename(config.run_dir)
     try:
-        earlier = finished_result(config)
+        fingerprint = _fingerprint(config)
+        earlier = finished_result(config, fingerprint)
         if earlier is not None:
             logging.info("%s: finished before (%s steps), skipped", name, earlier.steps)
             return earlier
@@ -183,11 +194,9 @@ def run_pair(config: TransferConfig,
         run(config, callbacks=[lambda report: last.update(step=report.step,
                                                           loss=report.losses["total"])])
         seconds = time.perf_counter() - started
-        steps, loss = last.get("step"), last.get("loss")
-        if not last:  # nothing left to do (all steps were in the checkpoint)
-            steps = None
+        steps, loss = last.get("step"), last.get("loss")  # None: all steps were done before
         with atomic_write(os.path.join(config.run_dir, RESULT_FILE), binary=False) as file:
-            json.dump({"fingerprint": _fingerprint(config), "steps": steps, "loss": loss,
+            json.dump({"fingerprint": fingerprint, "steps": steps, "loss": loss,
                        "seconds": seconds}, file, indent=1)
         return PairResult(name, config.content, config.style, "done", steps, loss, seconds,
                           output=config.output_path)
@@ -263,7 +272,7 @@ def run_batch(config: TransferConfig, executor: Optional["Executor"] = None) -> 
     from tf_style.executors import LocalExecutor  # noqa: PLC0415
 
     configs = pair_configs(config)
-    root = config.workdir or DEFAULT_BATCH_DIR
+    root = batch_dir(config)
     executor = executor or LocalExecutor()
     photos = len({c.content for c in configs})
     styles = len(configs) // photos

@@ -10,7 +10,7 @@ import dataclasses
 import os
 from typing import Callable, Iterator, Optional, Sequence, Tuple, TypeVar
 
-from tf_style.config import BatchConfig, TransferConfig
+from tf_style.config import INIT_KINDS, BatchConfig, TransferConfig
 from tf_style.errors import TransferError
 
 Result = TypeVar("Result")
@@ -119,7 +119,7 @@ def _absolute(config: TransferConfig) -> TransferConfig:
     def absolute(path: Optional[str]) -> Optional[str]:
         return os.path.abspath(path) if path else path
 
-    init = config.init if config.init in ("content", "style", "noise") else absolute(config.init)
+    init = config.init if config.init in INIT_KINDS else absolute(config.init)
     return dataclasses.replace(
         config, content=absolute(config.content), style=tuple(map(absolute, config.style)),
         workdir=absolute(config.run_dir), weights_dir=absolute(config.weights_dir), init=init,
