@@ -1,6 +1,7 @@
 """The losses against NumPy re-implementations of their formulas."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_style import losses
@@ -69,3 +70,12 @@ def test_guided_gram_with_a_half_mask_is_the_gram_of_that_half():
     left[:, :, :4] = 1.0
     np.testing.assert_allclose(losses.guided_gram_matrix(features, left).numpy(),
                                _numpy_gram(features[:, :, :4]), rtol=1e-5)
+
+
+def test_temporal_loss_matches_numpy():
+    rng = np.random.default_rng(4)
+    image = rng.uniform(0, 255, (1, 6, 7, 3)).astype(np.float32)
+    warped = rng.uniform(0, 255, (1, 6, 7, 3)).astype(np.float32)
+    weights = (rng.uniform(size=(1, 6, 7, 1)) > 0.5).astype(np.float32)
+    expected = np.sum(weights * ((image - warped) / 255.0) ** 2) / image.size
+    assert float(losses.temporal_loss(image, warped, weights)) == pytest.approx(expected, rel=1e-5)

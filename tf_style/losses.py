@@ -67,3 +67,12 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     vertical = tf.reduce_mean(tf.square(scaled[:, 1:, :, :] - scaled[:, :-1, :, :]))
     horizontal = tf.reduce_mean(tf.square(scaled[:, :, 1:, :] - scaled[:, :, :-1, :]))
     return vertical + horizontal
+
+
+def temporal_loss(image: tf.Tensor, warped: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """L_temporal = 1/D sum_k c_k (x_k - w_k)^2 (Ruder et al. eq. 5), in [0, 1] pixel units.
+
+    `warped` is the previous stylised frame carried along the optical flow, `weights` c
+    (batch, H, W, 1) is 1 where that flow is reliable; D counts every pixel and channel.
+    """
+    return tf.reduce_mean(weights * tf.square((image - warped) / 255.0))
