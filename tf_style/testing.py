@@ -311,3 +311,45 @@ def run_pair_killed_once(config, victim: str, pid_file: str, at_step: int = 2):
         return runner.run(pair_config, [*callbacks, wait_to_be_killed])
 
     return batch.run_pair(config, run=run)
+
+
+def panned_frames(picture: np.ndarray, count: int, height: int, width: int,
+                  step: int = 2) -> List[np.ndarray]:
+    """A camera pan: `count` crops of `picture` (uint8 RGB), each `step` px right of the last."""
+    return [np.ascontiguousarray(picture[:height, index * step:index * step + width])
+            for index in range(count)]
+
+
+def write_clip(path: str, frames: List[np.ndarray], fps: int = 12,
+               audio_rate: int = 0) -> None:
+    """An .mkv of `frames` (uint8 RGB) in lossless RGB H.264, so frames read back exactly,
+    with `audio_rate` > 0 a sine tone (AAC) as long as the video. Written with PyAV."""
+    import av  # noqa: PLC0415
+    from fractions import Fraction  # noqa: PLC0415
+
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264rgb", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "rgb24"
+        stream.options = {"qp": "0"}
+        audio = container.add_stream("aac", rate=audio_rate) if audio_rate else None
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio is not None:
+            samples = int(audio_rate * len(frames) / fps)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / audio_rate))
+            tone = tone.astype(np.float32)[None]
+            chunk = 1024
+            for start in range(0, samples, chunk):
+                frame = av.AudioFrame.from_ndarray(tone[:, start:start + chunk], format="fltp",
+                                                   layout="mono")
+                frame.sample_rate = audio_rate
+                frame.pts = start
+                frame.time_base = Fraction(1, audio_rate)
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
