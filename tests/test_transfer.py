@@ -83,7 +83,7 @@ def test_pixels_stay_in_range_even_with_a_huge_learning_rate():
     assert image.min() == 0.0 or image.max() == 255.0  # it really was pushed out and clipped
 
 
-def test_train_step_runs_the_network_once_forward_and_targets_are_constants():
+def test_train_step_runs_the_network_once_forward_and_targets_are_computed_outside_it():
     """Targets are computed once outside the step: the graph has one forward pass."""
     transfer, _, _ = make_transfer()
     graph = transfer.train_step.get_concrete_function().graph
@@ -142,3 +142,48 @@ def test_lbfgs_descends_monotonically_and_beats_adam_in_the_same_steps():
         accepted.append(float(lbfgs.optimizer.accepted_loss))
     assert all(later <= earlier for earlier, later in zip(accepted, accepted[1:]))
     assert accepted[-1] < float(adam_losses["total"])
+
+
+def _video_transfer(content, style, temporal_weight=50.0):
+    config = TransferConfig(content="clip.mp4", style="style.png", optimizer="lbfgs",
+                            temporal_weight=temporal_weight)
+    inputs = PreparedInputs.from_arrays(content, [style])
+    return StyleTransfer.from_config(config, inputs, feature_model())
+
+
+def test_next_frame_equals_a_fresh_transfer_of_that_frame_plus_the_temporal_term():
+    first = synthetic_image(48, 48, seed=1).astype(np.float32)
+    second = synthetic_image(48, 48, seed=5).astype(np.float32)
+    style = synthetic_image(64, 64, seed=2).astype(np.float32)
+    moved = _video_transfer(first, style)
+    moved.train_step()
+    rng = np.random.default_rng(0)
+    warped = rng.uniform(0, 255, first.shape).astype(np.float32)
+    reliable = (rng.uniform(size=first.shape[:2]) > 0.3).astype(np.float32)
+    start = rng.uniform(0, 255, first.shape).astype(np.float32)
+    moved.next_frame(second, start, warped, reliable, learning_rate=1.0)
+    fresh = _video_transfer(second, style)  # its first frame: no temporal term yet
+
+    probe = tf.constant(start[None])
+    got = {k: float(v) for k, v in moved.compute_losses(probe).items()}
+    want = {k: float(v) for k, v in fresh.compute_losses(probe).items()}
+    for name in ("content", "style", "tv"):
+        assert got[name] == pytest.approx(want[name], rel=1e-5)
+    assert want["temporal"] == 0.0
+    # Ruder et al. eq. 5 in NumPy: mean over pixels and channels of c (x - w)^2, 0-1 units.
+    temporal = np.mean(reliable[..., None] * np.square((start - warped) / 255.0))
+    assert got["temporal"] == pytest.approx(temporal, rel=1e-5)
+    assert got["total"] == pytest.approx(want["total"] + 50.0 * temporal, rel=1e-5)
+    np.testing.assert_array_equal(moved.result(), start)  # it starts where it was told
+
+
+def test_frames_reuse_one_compiled_step():
+    content = synthetic_image(48, 48, seed=1).astype(np.float32)
+    style = synthetic_image(64, 64, seed=2).astype(np.float32)
+    transfer = _video_transfer(content, style)
+    transfer.train_step()
+    for seed in (5, 6):
+        frame = synthetic_image(48, 48, seed=seed).astype(np.float32)
+        transfer.next_frame(frame, frame, frame, np.ones((48, 48), np.float32))
+        transfer.train_step()
+    assert transfer.train_step.experimental_get_tracing_count() == 1

@@ -15,6 +15,7 @@ _LAZY = {
     "run": "tf_style.runner",
     "plan": "tf_style.runner",
     "run_batch": "tf_style.batch",
+    "run_video": "tf_style.video_runner",
     "Interrupted": "tf_style.signals",
     "Callback": "tf_style.callbacks",
     "StepReport": "tf_style.callbacks",

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequ
 import numpy as np
 from absl import logging
 
-from tf_style import images
-from tf_style.config import TransferConfig
+from tf_style import images, run_directory
+from tf_style.config import VIDEO_EXTENSIONS, TransferConfig
 from tf_style.errors import TransferError
-from tf_style.files import atomic_write, file_digest
+from tf_style.files import atomic_write, file_digest, path_digest
 from tf_style.signals import Interrupted
 
 if TYPE_CHECKING:
@@ -66,8 +66,10 @@ def _names_many(path: str) -> bool:
 
 
 def is_batch(config: TransferConfig) -> bool:
-    """Whether `content` or a style names a folder or a glob pattern."""
-    return any(_names_many(path) for path in (config.content, *config.style))
+    """Whether `content` (unless it is --frames of one video) or a style names a folder or
+    a glob pattern."""
+    return ((_names_many(config.content) and not config.frames)
+            or any(_names_many(path) for path in config.style))
 
 
 def batch_dir(config: TransferConfig) -> str:
@@ -75,24 +77,25 @@ def batch_dir(config: TransferConfig) -> str:
     return config.workdir or DEFAULT_BATCH_DIR
 
 
-def expand(path: str, what: str) -> List[str]:
-    """The image files a folder (sorted, hidden files left out) or a glob names; a file is
-    itself. Raises TransferError when a folder or pattern names no image."""
+def expand(path: str, what: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
+    """The files with `extensions` a folder (sorted, hidden files left out) or a glob names;
+    a file is itself. Raises TransferError when a folder or pattern names none."""
     if os.path.isdir(path):
         names = sorted(name for name in os.listdir(path) if not name.startswith("."))
         files = [os.path.join(path, name) for name in names
-                 if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                 if os.path.splitext(name)[1].lower() in extensions
                  and os.path.isfile(os.path.join(path, name))]
         ignored = len(names) - len(files)
         if ignored:
-            logging.info("%s: left out %d entries that are not image files", path, ignored)
+            logging.info("%s: left out %d entries that are not %s", path, ignored,
+                         "pictures or videos" if VIDEO_EXTENSIONS[0] in extensions else "pictures")
     elif _is_pattern(path):
         files = sorted(match for match in glob.glob(path) if os.path.isfile(match))
     else:
         return [path]
     if not files:
         raise TransferError(f"{what} {path} names no image files "
-                            f"({', '.join(IMAGE_EXTENSIONS[:5])}, ...)")
+                            f"({', '.join(extensions[:5])}, ...)")
     return files
 
 
@@ -114,7 +117,8 @@ def pair_configs(config: TransferConfig) -> List[TransferConfig]:
     if config.content_mask or config.style_mask:
         raise TransferError("masks belong to one photo and one set of styles; run masked "
                             "pictures one at a time")
-    contents = expand(config.content, "--content")
+    contents = ([config.content] if config.frames
+                else expand(config.content, "--content", IMAGE_EXTENSIONS + VIDEO_EXTENSIONS))
     styles = style_sets(config.style)
     root = batch_dir(config)
     names = _pair_names(contents, styles)
@@ -151,7 +155,7 @@ def _pair_names(contents: Sequence[str], styles: Sequence[Tuple[str, ...]]
 def _fingerprint(config: TransferConfig) -> dict:
     """What must not have changed for a finished pair to count as finished."""
     return {"settings": config.result_settings(), "iters": config.iters,
-            "content_sha256": file_digest(config.content),
+            "content_sha256": path_digest(config.content),
             "style_sha256": [file_digest(path) for path in config.style],
             "output_bits": config.output_bits, "weights": config.weights}
 
@@ -232,7 +236,9 @@ def write_contact_sheet(root: str, configs: Sequence[TransferConfig],
     None when no pair has a result to show."""
     if not any(r.output and os.path.isfile(r.output) for r in results):
         return None
-    outputs = {(c.content, c.style): r.output for c, r in zip(configs, results)}
+    # A video's picture here is its first stylised frame.
+    outputs = {(c.content, c.style): video_poster(c) if c.is_video and r.output else r.output
+               for c, r in zip(configs, results)}
     contents = list(dict.fromkeys(  # a photo with no result (a bad file) gets no row
         c.content for c, r in zip(configs, results) if r.output and os.path.isfile(r.output)))
     styles = list(dict.fromkeys(c.style for c in configs))
@@ -255,11 +261,19 @@ def write_contact_sheet(root: str, configs: Sequence[TransferConfig],
     return path
 
 
+def video_poster(config: TransferConfig) -> str:
+    """The first stylised frame of a video run."""
+    return run_directory.frame_file(config.run_dir, 0)
+
+
 def _thumbnail(path: Optional[str], cell: int) -> Optional[np.ndarray]:
     """The picture at `path` fitted into a `cell` px square; None for none or a bad file."""
-    if path is None or not os.path.isfile(path):
+    if path is None or not os.path.exists(path):
         return None
     try:
+        if os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS):
+            from tf_style import video  # noqa: PLC0415 - PyAV only for videos
+            return images.resize_longest_side(video.first_frame(path), cell)
         return images.resize_longest_side(images.load_image(path, longest_side=cell), cell)
     except TransferError:
         return None
@@ -314,6 +328,8 @@ def _bad_files(config: TransferConfig, configs: Sequence[TransferConfig]) -> Dic
     paths = dict.fromkeys(path for c in configs for path in (c.content, *c.style))
     bad = {}
     for path in paths:
+        if os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS):
+            continue  # a video is read through when its pair starts; a bad one fails there
         try:  # decoded small where the format allows (JPEG draft mode): a check, not the load
             images.load_image(path, max_pixels=max_pixels, longest_side=64)
         except TransferError as error:

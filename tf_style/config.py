@@ -49,6 +49,13 @@ INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # The files 16-bit output can be written to (images.SIXTEEN_BIT_FORMATS).
 SIXTEEN_BIT_EXTENSIONS: Tuple[str, ...] = (".png", ".tif", ".tiff")
 
+# What --content may name to make a video (read and written with PyAV, the [video] extra).
+VIDEO_EXTENSIONS: Tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+# Where the output video goes; x264 in these containers plays nearly everywhere.
+VIDEO_OUTPUT_EXTENSIONS: Tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv")
+FLOW_METHODS: Tuple[str, ...] = ("dis", "farneback")
+FRAME_INITS: Tuple[str, ...] = ("previous", "init")
+
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
 
@@ -160,8 +167,8 @@ class TransferConfig:
     """
 
     content: str = setting(
-        help="the photo; a folder or a glob (quoted) makes a batch: every photo in each style",
-        result=False)
+        help="the photo, or a video (.mp4, .mov, ...); a folder or a glob (quoted) makes a "
+        "batch: every photo and video in each style", result=False)
     style: Tuple[str, ...] = setting(
         help="the painting; several, comma-separated, are blended; a folder or a glob: each "
         "painting is a style of its own", result=False)
@@ -246,6 +253,27 @@ class TransferConfig:
     dry_run: bool = setting(
         False, help="print the plan (sizes, scales, tiles, estimated memory and time) and exit",
         result=False)
+    frames: bool = setting(
+        False, help="the --content folder holds the frames of one video, in name order (not "
+        "a batch of photos)", result=False)
+    fps: Optional[float] = setting(
+        None, help="frame rate of the video made from a --frames folder", result=False,
+        check=_unless_none(_require_positive_float), shown_default="24")
+    temporal_weight: float = setting(
+        50.0, help="video: weight of the temporal loss (Ruder et al.), which keeps each frame "
+        "like the previous stylised frame moved along the optical flow, where the flow is "
+        "reliable; 0 turns it off", check=_require_non_negative_float)
+    frame_init: str = setting(
+        "previous", help="video: each later frame starts from the previous stylised frame "
+        "moved along the flow (previous), or from --init like the first (init)",
+        choices=FRAME_INITS)
+    frame_iters: Optional[int] = setting(
+        None, help="video: steps for each frame after the first (it ends sooner once "
+        "converged)", result=False, check=_unless_none(_require_positive_int),
+        shown_default="--iters")
+    flow: str = setting(
+        "dis", help="video: OpenCV optical flow, dis (DIS, fast) or farneback",
+        choices=FLOW_METHODS)
     init: str = setting(
         "content", help="start image: content, style, noise, or an image path",
         check=_require_nonempty)
@@ -260,7 +288,7 @@ class TransferConfig:
         "(default runs/)", result=False, shown_default="runs/<content>-<style>")
     output: Optional[str] = setting(
         None, help="the final image: .png, .jpg, .webp, .tif, ...; tagged sRGB", result=False,
-        shown_default="<workdir>/output.png")
+        shown_default="<workdir>/output.png (a video: output.mp4)")
     output_bits: int = setting(
         8, help="bits per channel of --output: 16 for print (.png or .tif)", result=False,
         choices=(8, 16))
@@ -304,6 +332,7 @@ class TransferConfig:
                 SIXTEEN_BIT_EXTENSIONS):
             raise ValueError(f"`output_bits` 16 needs a {', '.join(SIXTEEN_BIT_EXTENSIONS)} "
                              f"--output. Received: output={self.output!r}")
+        self._check_video_settings()
 
     def _check_style_settings(self) -> None:
         """Settings that must agree with the number of style images or style layers."""
@@ -327,6 +356,36 @@ class TransferConfig:
             raise ValueError(
                 f"`style_layer_weights` needs one weight per style layer ({len(self.style_layers)}). "
                 f"Received: {len(self.style_layer_weights)} weights")
+
+    def _check_video_settings(self) -> None:
+        if not self.is_video:
+            if self.output and self.output.lower().endswith(VIDEO_EXTENSIONS):
+                raise ValueError("`output` is a video but `content` is a picture (a video "
+                                 f"--content, or --frames with a folder, makes one). "
+                                 f"Received: output={self.output!r}")
+            return
+        if self.output and not self.output.lower().endswith(VIDEO_OUTPUT_EXTENSIONS):
+            raise ValueError(f"`output` of a video must be {', '.join(VIDEO_OUTPUT_EXTENSIONS)}. "
+                             f"Received: output={self.output!r}")
+        if self.output_bits != 8:
+            raise ValueError("`output_bits` 16 is for pictures; a video is written in 8 bits. "
+                             f"Received: output_bits={self.output_bits}")
+        if self.content_mask or self.style_mask:
+            raise ValueError("Masks belong to one picture; a video's frames move. "
+                             "Received: content_mask or style_mask with a video")
+        if self.scales:
+            raise ValueError("A video's frames run at --size only (each later frame starts "
+                             f"from the one before). Received: scales={_joined(self.scales)}")
+
+    @property
+    def is_video(self) -> bool:
+        """Whether `content` names a video file, or (with `frames`) a folder of its frames."""
+        return self.frames or self.content.lower().endswith(VIDEO_EXTENSIONS)
+
+    @property
+    def later_frame_iters(self) -> int:
+        """Steps for each frame of a video after the first."""
+        return self.frame_iters or self.iters
 
     def _check_scales(self) -> None:
         scales = self.scales or ()
@@ -354,8 +413,10 @@ class TransferConfig:
 
         `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
         of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
-        at least PYRAMID_SMALLEST_SIDE.
+        at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only.
         """
+        if self.is_video:
+            return (self.size,)
         if self.scales is None:
             octaves = 1
             while self.size / 2 ** octaves >= PYRAMID_SMALLEST_SIDE:
@@ -413,7 +474,8 @@ class TransferConfig:
 
     @property
     def output_path(self) -> str:
-        return self.output or os.path.join(self.run_dir, "output.png")
+        default = "output.mp4" if self.is_video else "output.png"
+        return self.output or os.path.join(self.run_dir, default)
 
     def result_settings(self) -> dict:
         """The settings that decide the image a run produces, for comparing runs."""
@@ -425,6 +487,9 @@ class TransferConfig:
         settings["scales"] = list(self.scale_sizes)
         if self.optimizer != "lbfgs":
             settings.pop("lbfgs_history")
+        if not self.is_video:  # a picture's run.json stays as it was before videos
+            for name in ("temporal_weight", "frame_init", "flow"):
+                settings.pop(name)
         for name in ("content_layers", "style_layers"):
             settings[name] = list(settings[name])
         return settings

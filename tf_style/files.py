@@ -40,3 +40,16 @@ def file_digest(path: str, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def path_digest(path: str) -> str:
+    """`file_digest` of a file; of a folder (a video's frames), one digest over the names and
+    digests of the files in it, hidden ones left out."""
+    if not os.path.isdir(path):
+        return file_digest(path)
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        member = os.path.join(path, name)
+        if not name.startswith(".") and os.path.isfile(member):
+            digest.update(f"{name}\0{file_digest(member)}\0".encode())
+    return digest.hexdigest()

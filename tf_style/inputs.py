@@ -51,12 +51,16 @@ class PreparedInputs:
         return images.resize(image, (width, height))
 
 
-def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> PreparedInputs:
-    """Loads the images and masks at `size` (default `config.size`); touches no run directory."""
+def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
+                   content: Optional[np.ndarray] = None) -> PreparedInputs:
+    """Loads the images and masks at `size` (default `config.size`); touches no run directory.
+
+    `content`, when given, is the photo (a video's first frame) instead of `config.content`."""
     size = size or config.size
     max_pixels = config.max_image_megapixels * 1_000_000
-    original_content = images.resize_longest_side(
-        _load_checked(config.content, "content image", max_pixels, size), size)
+    if content is None:
+        content = _load_checked(config.content, "content image", max_pixels, size)
+    original_content = images.resize_longest_side(content, size)
     images.check_size(original_content, f"content image {config.content} at {size} px")
     content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
@@ -68,6 +72,18 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None) -> Prepar
                                        f"and {size} px")
         original_styles.append(style_image)
 
+    return _prepared(config, original_content, original_styles, max_pixels)
+
+
+def prepare_frame(config: TransferConfig, frame: np.ndarray, first: PreparedInputs) -> PreparedInputs:
+    """A video frame (already at its working size) prepared as `prepare_inputs` prepares a
+    photo, with the style images `first` (the first frame's inputs) loaded."""
+    max_pixels = config.max_image_megapixels * 1_000_000
+    return _prepared(config, np.asarray(frame, np.float32), first.original_styles, max_pixels)
+
+
+def _prepared(config: TransferConfig, original_content: np.ndarray,
+              original_styles: Sequence[np.ndarray], max_pixels: int) -> PreparedInputs:
     content_image, style_images = original_content, original_styles
     if config.preserve_colors == "histogram":
         style_images = [color.match_color_histogram(s, original_content) for s in original_styles]

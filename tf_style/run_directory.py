@@ -6,6 +6,7 @@
     events.out.tfevents.*    TensorBoard scalars, images and the train-step graph
     images/step_NNNNNN.png   intermediate images every --save_every steps
     output.png               the final image (unless --output says elsewhere)
+    frames/, output.mp4      a video's stylised frames, and the video made of them
     progress.gif, sheet.png  with --gif and --sheet
 """
 
@@ -18,18 +19,19 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional
 
 from absl import logging
 
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
-from tf_style.files import atomic_write, file_digest
+from tf_style.files import atomic_write, file_digest, path_digest
 
 RUN_RECORD = "run.json"
 LOCK_FILE = ".lock"  # holds the owning process's id while a run holds the directory
 CHECKPOINT_DIR = "checkpoints"
 IMAGE_DIR = "images"
+FRAME_DIR = "frames"  # a video's stylised frames, frame_000001.png on
 GIF_FILE = "progress.gif"
 SHEET_FILE = "sheet.png"
 
@@ -45,13 +47,29 @@ def run_record(config: TransferConfig, image_size, weights_identity: dict) -> di
     """
     return {
         "settings": config.result_settings(),
-        "content_sha256": file_digest(config.content),
+        "content_sha256": path_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
         "content_masks_sha256": [file_digest(path) for path in config.content_mask],
         "style_masks_sha256": [file_digest(path) for path in config.style_mask],
         "image_size": list(image_size),
         "weights": weights_identity,
     }
+
+
+def frame_file(run_dir: str, index: int) -> str:
+    """Where frame `index` (from 0) of a video run is kept: frames/frame_000001.png first."""
+    return os.path.join(run_dir, FRAME_DIR, f"frame_{index + 1:06d}.png")
+
+
+def finished_frames(run_dir: str, frame_count: int) -> List[str]:
+    """The stylised frames already written, from the first up to the first missing one."""
+    done = []
+    for index in range(frame_count):
+        path = frame_file(run_dir, index)
+        if not os.path.isfile(path):
+            break
+        done.append(path)
+    return done
 
 
 class Claim:
@@ -158,7 +176,8 @@ def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:
 
 def _clear(run_dir: str) -> None:
     """Removes what a previous run left: checkpoints, intermediate images, TensorBoard events."""
-    for path in (os.path.join(run_dir, CHECKPOINT_DIR), os.path.join(run_dir, IMAGE_DIR)):
+    for path in (os.path.join(run_dir, CHECKPOINT_DIR), os.path.join(run_dir, IMAGE_DIR),
+                 os.path.join(run_dir, FRAME_DIR)):
         shutil.rmtree(path, ignore_errors=True)
     for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
         os.remove(path)

@@ -32,6 +32,9 @@ CallbackLike = Union[Callback, Callable[[StepReport], None]]
 def plan(config: TransferConfig) -> memory.Plan:
     """Loads the inputs at every scale and plans each scale: whole image or tiles, within
     the memory limit. Raises TransferError when they are bad or nothing fits."""
+    if config.is_video:
+        from tf_style.video_runner import plan_video  # noqa: PLC0415
+        return plan_video(config)
     return _plan(config, _prepare_scales(config))
 
 
@@ -49,8 +52,9 @@ def _plan(config: TransferConfig, scales: Sequence[PreparedInputs]) -> memory.Pl
     return memory.plan_run(config, shapes, memory.array_bytes(arrays))
 
 
-def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.ndarray:
-    """Runs (or resumes) a style transfer until `config.iters` steps; returns the image.
+def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> Union[np.ndarray, str]:
+    """Runs (or resumes) a style transfer until `config.iters` steps; returns the image
+    (for a video, the path of the video written: `tf_style.video_runner.run_video`).
 
     With several `config.scale_sizes`, each scale starts from the previous one's result,
     upsampled; the step counter runs on across scales. `callbacks` are `Callback`s or
@@ -58,6 +62,9 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> np.nd
     nothing in an existing run directory is touched until the inputs (at every scale),
     weights and settings have all been checked.
     """
+    if config.is_video:
+        from tf_style.video_runner import run_video  # noqa: PLC0415
+        return run_video(config, callbacks)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)

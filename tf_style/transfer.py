@@ -53,6 +53,9 @@ class StyleTransfer:
     Several style images are blended by `style_blend`: into one Gram target per layer,
     or, with `content_masks`, each applied inside its own region of the content (guided
     Grams). `style_masks` restrict the part of each style image its statistics come from.
+
+    With `temporal_weight` (a video) the loss has a `temporal` term too, and `next_frame`
+    moves the same transfer (and its compiled step) on to the next frame.
     """
 
     def __init__(self, feature_model: keras.Model, content_image: np.ndarray,
@@ -63,7 +66,7 @@ class StyleTransfer:
                  lbfgs_history: int = 10, style_blend: Optional[Sequence[float]] = None,
                  content_masks: Optional[Sequence[np.ndarray]] = None,
                  style_masks: Optional[Sequence[np.ndarray]] = None,
-                 tile_size: Optional[int] = None):
+                 tile_size: Optional[int] = None, temporal_weight: Optional[float] = None):
         if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
             style_images = [style_images]
         self.feature_model = feature_model
@@ -82,8 +85,10 @@ class StyleTransfer:
                 self.features, content_image, tile_size, self.content_layers)
         else:
             content_features = self.features(tf.constant(content_image[None], tf.float32))
+            # Variables, not constants: a video's next frame assigns its own (next_frame).
             self.content_targets = {
-                name: tf.constant(content_features[name]) for name in self.content_layers}
+                name: tf.Variable(content_features[name], trainable=False, name=name)
+                for name in self.content_layers}
         blend = np.asarray(style_blend if style_blend is not None else [1.0] * len(style_images))
         blend = blend / blend.sum()
         style_grams = []
@@ -108,6 +113,17 @@ class StyleTransfer:
             self.style_regions = (StyleRegion(1.0, blended),)
 
         self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
+        self.temporal_weight = temporal_weight
+        if temporal_weight is not None:
+            if tile_size:
+                raise ValueError("A video's frames run whole, not in tiles. "
+                                 f"Received: tile_size={tile_size}")
+            # The previous stylised frame, warped, and where the flow is reliable; all-zero
+            # weights (the first frame) leave the loss as a picture's.
+            self.temporal_target = tf.Variable(tf.zeros_like(self.image), trainable=False,
+                                               name="temporal_target")
+            self.temporal_weights = tf.Variable(tf.zeros_like(self.image[..., :1]),
+                                                trainable=False, name="temporal_weights")
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
         self.optimizer.build([self.image])
@@ -138,7 +154,8 @@ class StyleTransfer:
             tv_weight=config.tv_weight, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
-            style_masks=inputs.style_masks, tile_size=tile_size or config.tile_size)
+            style_masks=inputs.style_masks, tile_size=tile_size or config.tile_size,
+            temporal_weight=config.temporal_weight if config.is_video else None)
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch."""
@@ -160,6 +177,10 @@ class StyleTransfer:
         tv = losses.total_variation_loss(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         result = {"total": total, "content": content, "style": style, "tv": tv}
+        if self.temporal_weight is not None:
+            temporal = losses.temporal_loss(image, self.temporal_target, self.temporal_weights)
+            result["total"] = total + self.temporal_weight * temporal
+            result["temporal"] = temporal
         result.update({f"style/{name}": value for name, value in per_layer.items()})
         return result
 
@@ -205,6 +226,24 @@ class StyleTransfer:
             for variable in self.optimizer.variables:
                 if "learning_rate" not in variable.path:
                     variable.assign(tf.zeros_like(variable))
+
+    def next_frame(self, content_image: np.ndarray, initial_image: np.ndarray,
+                   warped: Optional[np.ndarray] = None, reliable: Optional[np.ndarray] = None,
+                   learning_rate: Optional[float] = None) -> None:
+        """Moves a video's transfer on to a frame: its content targets, its start image, and
+        for the temporal loss the previous result `warped` and where it is `reliable` (H, W)
+        (None: no temporal term). The optimizer starts afresh, at `learning_rate`."""
+        content_features = self.features(tf.constant(content_image[None], tf.float32))
+        for name in self.content_layers:
+            self.content_targets[name].assign(content_features[name])
+        if warped is None:
+            self.temporal_weights.assign(tf.zeros_like(self.temporal_weights))
+        else:
+            self.temporal_target.assign(warped[None].astype(np.float32))
+            self.temporal_weights.assign(reliable[None, :, :, None].astype(np.float32))
+        self.restart(initial_image)
+        if learning_rate is not None:
+            self.optimizer.learning_rate.assign(learning_rate)
 
     def halve_step(self) -> float:
         """Halves the learning rate (L-BFGS: also forgets its history); returns the new rate."""

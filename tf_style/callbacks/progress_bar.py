@@ -21,12 +21,13 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, iters: int, enabled: bool = True, stream=None,
-                 scales: Optional[Sequence[Tuple[int, float]]] = None):
+                 scales: Optional[Sequence[Tuple[int, float]]] = None, unit: str = "scale"):
         self.iters = iters
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.interactive = enabled and self.stream.isatty()
         self.scales = tuple(scales) if scales else ((iters, 1.0),)
+        self.unit = unit
         self.recent_seconds: collections.deque = collections.deque(maxlen=20)
         self.updates = 0
         self.last_logged = 0.0
@@ -87,7 +88,8 @@ class ProgressBar(Callback):
         total = sum(steps * step_cost for steps, step_cost in self.scales)
         fraction = (done + min(self.scale_steps, expected_steps) * cost) / total
         filled = min(width, int(width * fraction))
-        where = (f" scale {self.scale_index + 1}/{len(self.scales)}" if len(self.scales) > 1 else "")
+        where = (f" {self.unit} {self.scale_index + 1}/{len(self.scales)}"
+                 if len(self.scales) > 1 else "")
         return (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.iters}{where} "
                 f"loss {step_losses['total']:.4g} (content {step_losses['content']:.3g}, "
                 f"style {step_losses['style']:.3g}, tv {step_losses['tv']:.3g}) "

@@ -1,0 +1,190 @@
+"""A video run, top to bottom: the clip, one transfer moved from frame to frame, the video.
+
+Ruder, Dosovitskiy & Brox, "Artistic Style Transfer for Videos" (GCPR 2016): the first
+frame runs as a picture does; each later frame starts from the previous stylised frame
+warped along the optical flow and adds a temporal loss holding it to that warp where the
+flow is reliable (tf_style.flow). We use the short-term term only (no long-term frames).
+
+The run directory holds frames/frame_NNNNNN.png as each frame finishes and the frame in
+progress's checkpoints, so a rerun resumes at that frame and step. The steps of frame k
+are numbered from --iters + (k - 1) * --frame_iters on, so TensorBoard shows the frames
+one after another. The video is written at the end, with the source's audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_style import color, flow, images, memory, run_directory, video, vgg, weights
+from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
+                                TensorBoard)
+from tf_style.checkpoints import Checkpoints
+from tf_style.config import TransferConfig
+from tf_style.convergence import Convergence
+from tf_style.errors import TransferError
+from tf_style.inputs import PreparedInputs, prepare_frame, prepare_inputs
+from tf_style.runner import CallbackLike, _end_callbacks, _plan, _train
+from tf_style.signals import Interrupted, stop_on_signals
+from tf_style.transfer import StyleTransfer
+
+
+def frame_start_step(config: TransferConfig, index: int) -> int:
+    """The global step frame `index` (from 0) starts at."""
+    return 0 if index == 0 else config.iters + (index - 1) * config.later_frame_iters
+
+
+def plan_video(config: TransferConfig) -> memory.Plan:
+    """Reads the clip through and plans a frame (whole, at --size); TransferError when the
+    clip is bad or a frame does not fit."""
+    return _prepare(config)[2]
+
+
+def _prepare(config: TransferConfig) -> Tuple[video.Clip, PreparedInputs, memory.Plan]:
+    clip = video.open_clip(config.content, config.frames, config.fps,
+                           config.max_image_megapixels * 1_000_000)
+    flow.require_opencv()
+    first = prepare_inputs(config, content=next(iter(
+        clip.frames(config.size, config.max_image_megapixels * 1_000_000))))
+    run_plan = _plan(config, [first])
+    if run_plan.tile_size_at(0) is not None or config.tile_size:
+        raise TransferError(
+            f"a {first.content_image.shape[1]}x{first.content_image.shape[0]} px frame does not "
+            f"fit --memory_limit whole, and video frames do not run in tiles; lower --size")
+    return clip, first, run_plan
+
+
+def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> str:
+    """Runs (or resumes) a video style transfer; returns the path of the video written.
+
+    Every frame runs whole (no tiles) at `config.size` (no coarse-to-fine). Raises
+    TransferError for a clip, style or setting the user can fix, before the run directory
+    is touched.
+    """
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    clip, first, _ = _prepare(config)
+    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
+    feature_model = vgg.build_vgg19(
+        config.content_layers + config.style_layers, pooling=config.pooling)
+    weights.load_weights(feature_model, weights_source)
+    record = run_directory.run_record(
+        config, first.original_content.shape[:2], weights_source.identity())
+    record["frames"] = clip.frame_count
+    if config.output:
+        from tf_style.outputs import check_writable  # noqa: PLC0415
+        check_writable(config.output)
+    video.log_clip(clip)
+    with run_directory.claim(config.run_dir, record, config.overwrite):
+        logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
+        _run_frames(config, clip, first, feature_model, callbacks)
+        logging.info("Writing %s", config.output_path)
+        try:
+            video.write_video(
+                config.output_path, run_directory.finished_frames(config.run_dir, clip.frame_count),
+                clip.fps, audio_from=None if config.frames else config.content)
+        except (OSError, video.import_av().FFmpegError) as error:
+            raise TransferError(f"cannot write {config.output_path}: {error}") from None
+        logging.info("Wrote %s: %d frames at %.3g fps", config.output_path, clip.frame_count,
+                     float(clip.fps))
+    return config.output_path
+
+
+def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
+                feature_model: keras.Model, callbacks: Sequence[CallbackLike]) -> None:
+    """Every frame not yet written, in order; the frame in progress resumes from its
+    checkpoint. SIGINT/SIGTERM stop at the next step, checkpointed."""
+    os.makedirs(os.path.join(config.run_dir, run_directory.FRAME_DIR), exist_ok=True)
+    done = len(run_directory.finished_frames(config.run_dir, clip.frame_count))
+    total_steps = frame_start_step(config, clip.frame_count)
+    frame_config = dataclasses.replace(config, iters=total_steps)
+    first_expected = min(config.iters, 100 if config.convergence_tolerance > 0 else config.iters)
+    later_expected = min(config.later_frame_iters, max(config.convergence_window + 1,
+                                                       first_expected // 2)
+                         if config.convergence_tolerance > 0 else config.later_frame_iters)
+    with stop_on_signals() as stop:
+        all_callbacks: Sequence[Callback] = [
+            ProgressBar(total_steps, enabled=config.progress, unit="frame",
+                        scales=[(first_expected, 1.0)] + [(later_expected, 1.0)]
+                        * (clip.frame_count - 1)),
+            TensorBoard(config.run_dir, every=config.summary_every),
+            IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
+                               every=config.save_every),
+            *(c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks),
+        ]
+        if done:
+            logging.info("%d of %d frames were done before; resuming at frame %d", done,
+                         clip.frame_count, done + 1)
+        transfer = StyleTransfer.from_config(config, first, feature_model)
+        failed = True
+        try:
+            previous_frame: Optional[np.ndarray] = None
+            for index, frame in enumerate(_all_frames(clip, first, config)):
+                if index >= done:
+                    _run_frame(frame_config, config, transfer, index, frame, previous_frame,
+                               first, all_callbacks, stop)
+                previous_frame = frame
+                if stop.signal_number is not None and index + 1 < clip.frame_count:
+                    raise Interrupted(stop.signal_number, int(transfer.step))
+            failed = False
+        finally:
+            _end_callbacks(all_callbacks, failed)
+
+
+def _all_frames(clip: video.Clip, first: PreparedInputs, config: TransferConfig):
+    """The clip's frames at their working size, the first as `first` has it."""
+    yield first.original_content
+    frames = clip.frames(config.size, config.max_image_megapixels * 1_000_000)
+    next(frames)
+    yield from frames
+
+
+def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: StyleTransfer,
+               index: int, frame: np.ndarray, previous_frame: Optional[np.ndarray],
+               first: PreparedInputs, callbacks: Sequence[Callback], stop) -> None:
+    """One frame: set up from the previous stylised frame, steps, then its PNG."""
+    started = time.perf_counter()
+    inputs = first if index == 0 else prepare_frame(config, frame, first)
+    warped = reliable = None
+    initial = inputs.initial_image
+    if index > 0:
+        previous_result = images.load_image(run_directory.frame_file(config.run_dir, index - 1))
+        motion = flow.motion(previous_frame, frame, config.flow)
+        warped = motion.carry(previous_result)
+        if config.preserve_colors == "luminance":
+            warped = color.luminance_image(warped)
+        reliable = motion.mask
+        if config.frame_init == "previous":
+            initial = warped
+        if config.temporal_weight == 0:
+            warped = reliable = None
+    transfer.next_frame(inputs.content_image, initial, warped, reliable, config.learning_rate)
+    start = frame_start_step(config, index)
+    transfer.step.assign(start)
+    end = start + (config.iters if index == 0 else config.later_frame_iters)
+    convergence = Convergence(config.convergence_tolerance, config.convergence_window)
+    checkpoint_dir = os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR,
+                                  f"frame_{index + 1:06d}")
+    checkpoints = Checkpoints(checkpoint_dir, transfer, index, config.max_checkpoints, convergence)
+    checkpoints.restore_latest()
+    _train(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop, end=end,
+           scale_index=index)
+    path = run_directory.frame_file(config.run_dir, index)
+    images.save_image(path, inputs.present(transfer.result()))
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    flicker = ""
+    if index > 0:
+        change = flow.frame_flicker(images.load_image(path), previous_result, motion)
+        flicker = f", flicker {change:.3g} (mean squared change on {motion.mask.mean():.0%} " \
+                  f"reliable pixels)"
+    logging.info("Frame %d: %d steps in %.1f s%s", index + 1, int(transfer.step) - start,
+                 time.perf_counter() - started, flicker)
