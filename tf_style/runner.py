@@ -35,14 +35,14 @@ def plan(config: TransferConfig) -> memory.Plan:
     if config.is_video:
         from tf_style.video_runner import plan_video  # noqa: PLC0415
         return plan_video(config)
-    return _plan(config, _prepare_scales(config))
+    return plan_scales(config, _prepare_scales(config))
 
 
 def _prepare_scales(config: TransferConfig) -> Tuple[PreparedInputs, ...]:
     return tuple(prepare_inputs(config, size) for size in config.scale_sizes)
 
 
-def _plan(config: TransferConfig, scales: Sequence[PreparedInputs]) -> memory.Plan:
+def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs]) -> memory.Plan:
     arrays = []
     for inputs in scales:
         arrays += [inputs.content_image, inputs.initial_image, inputs.original_content,
@@ -69,7 +69,7 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> Union
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     scales = _prepare_scales(config)
-    run_plan = _plan(config, scales)
+    run_plan = plan_scales(config, scales)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     feature_model = vgg.build_vgg19(
         config.content_layers + config.style_layers, pooling=config.pooling)
@@ -135,11 +135,11 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
                     logging.info("Scale %d/%d: %dx%d px until converged or step %d",
                                  scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
-                _train(config, inputs, transfer, checkpoints, convergence, all_callbacks, stop,
+                train_until(config, inputs, transfer, checkpoints, convergence, all_callbacks, stop,
                        end=config.scale_ends[scale_index], scale_index=scale_index)
             failed = False
         finally:
-            _end_callbacks(all_callbacks, failed)
+            end_callbacks(all_callbacks, failed)
         result = scales[-1].present(transfer.result())
         outputs.write_outputs(config, scales[-1], result, steps=int(transfer.step))
     return result
@@ -160,7 +160,7 @@ def _between_tiles(callbacks: Sequence[Callback], stop: StopRequest) -> Callable
     return on_tile
 
 
-def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
+def end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
     """Every callback's `on_run_end`; when the run has already failed, a callback's own
     failure (a full disk, say) is logged and does not hide the first one."""
     for callback in callbacks:
@@ -172,7 +172,7 @@ def _end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
             logging.warning("%s could not finish: %s", type(callback).__name__, error)
 
 
-def _train(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
+def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
            checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
            stop: StopRequest, end: int, scale_index: int = 0) -> None:
     """Steps until this scale has converged or reached `end`, reporting and checkpointing

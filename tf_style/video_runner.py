@@ -4,6 +4,9 @@ Ruder, Dosovitskiy & Brox, "Artistic Style Transfer for Videos" (GCPR 2016): the
 frame runs as a picture does; each later frame starts from the previous stylised frame
 warped along the optical flow and adds a temporal loss holding it to that warp where the
 flow is reliable (tf_style.flow). We use the short-term term only (no long-term frames).
+The style targets are computed once, from the first frame's inputs: with
+--preserve_colors histogram the style is recoloured to the first frame's colours, which
+keeps them from changing over the clip.
 
 The run directory holds frames/frame_NNNNNN.png as each frame finishes and the frame in
 progress's checkpoints, so a rerun resumes at that frame and step. The steps of frame k
@@ -32,7 +35,7 @@ from tf_style.config import TransferConfig
 from tf_style.convergence import Convergence
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_frame, prepare_inputs
-from tf_style.runner import CallbackLike, _end_callbacks, _plan, _train
+from tf_style.runner import CallbackLike, end_callbacks, plan_scales, train_until
 from tf_style.signals import Interrupted, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
@@ -54,7 +57,7 @@ def _prepare(config: TransferConfig) -> Tuple[video.Clip, PreparedInputs, memory
     flow.require_opencv()
     first = prepare_inputs(config, content=next(iter(
         clip.frames(config.size, config.max_image_megapixels * 1_000_000))))
-    run_plan = _plan(config, [first])
+    run_plan = plan_scales(config, [first])
     if run_plan.tile_size_at(0) is not None or config.tile_size:
         raise TransferError(
             f"a {first.content_image.shape[1]}x{first.content_image.shape[0]} px frame does not "
@@ -105,6 +108,8 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
     checkpoint. SIGINT/SIGTERM stop at the next step, checkpointed."""
     os.makedirs(os.path.join(config.run_dir, run_directory.FRAME_DIR), exist_ok=True)
     done = len(run_directory.finished_frames(config.run_dir, clip.frame_count))
+    for index in range(done):  # left behind by a kill between a frame's image and this
+        shutil.rmtree(_checkpoint_dir(config, index), ignore_errors=True)
     total_steps = frame_start_step(config, clip.frame_count)
     frame_config = dataclasses.replace(config, iters=total_steps)
     first_expected = min(config.iters, 100 if config.convergence_tolerance > 0 else config.iters)
@@ -137,7 +142,7 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
                     raise Interrupted(stop.signal_number, int(transfer.step))
             failed = False
         finally:
-            _end_callbacks(all_callbacks, failed)
+            end_callbacks(all_callbacks, failed)
 
 
 def _all_frames(clip: video.Clip, first: PreparedInputs, config: TransferConfig):
@@ -146,6 +151,10 @@ def _all_frames(clip: video.Clip, first: PreparedInputs, config: TransferConfig)
     frames = clip.frames(config.size, config.max_image_megapixels * 1_000_000)
     next(frames)
     yield from frames
+
+
+def _checkpoint_dir(config: TransferConfig, index: int) -> str:
+    return os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR, f"frame_{index + 1:06d}")
 
 
 def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: StyleTransfer,
@@ -164,7 +173,11 @@ def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: S
             warped = color.luminance_image(warped)
         reliable = motion.mask
         if config.frame_init == "previous":
-            initial = warped
+            # Where the flow is not reliable (revealed background, motion boundaries, new
+            # picture at the frame's edge) the warp holds smeared or stretched strokes; we
+            # start those pixels from the frame's own start image instead (the paper starts
+            # from the warp everywhere; measured in benchmarks/video.py).
+            initial = np.where(reliable[..., None] > 0, warped, initial).astype(np.float32)
         if config.temporal_weight == 0:
             warped = reliable = None
     transfer.next_frame(inputs.content_image, initial, warped, reliable, config.learning_rate)
@@ -172,11 +185,10 @@ def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: S
     transfer.step.assign(start)
     end = start + (config.iters if index == 0 else config.later_frame_iters)
     convergence = Convergence(config.convergence_tolerance, config.convergence_window)
-    checkpoint_dir = os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR,
-                                  f"frame_{index + 1:06d}")
+    checkpoint_dir = _checkpoint_dir(config, index)
     checkpoints = Checkpoints(checkpoint_dir, transfer, index, config.max_checkpoints, convergence)
     checkpoints.restore_latest()
-    _train(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop, end=end,
+    train_until(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop, end=end,
            scale_index=index)
     path = run_directory.frame_file(config.run_dir, index)
     images.save_image(path, inputs.present(transfer.result()))
