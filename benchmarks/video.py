@@ -95,7 +95,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iters", type=int, default=300, help="first frame's steps at most")
     parser.add_argument("--frame_iters", type=int, default=150, help="later frames' at most")
+    parser.add_argument("--ways", default=",".join(WAYS),
+                        help="which of " + ", ".join(WAYS) + " to run (comma-separated)")
     parser.add_argument("--strip", default=None, help="write a strip of frames (PNG/JPEG)")
+    parser.add_argument("--gif", default=None,
+                        help="write an animated GIF: content | independent | temporal")
     parser.add_argument("--json", default=None, help="write the numbers as JSON")
     args = parser.parse_args()
 
@@ -111,7 +115,8 @@ def main() -> None:
         content = [frame.astype(np.float32) for frame in
                    make_clip(clip_path, args.frames, height, width)]
         strips = []
-        for name, extra in WAYS.items():
+        for name in args.ways.split(","):
+            extra = WAYS[name]
             workdir = os.path.join(directory, name.replace(" ", "_"))
             timing = run_way(clip_path, style, workdir, args.size, args.iters,
                              args.frame_iters, extra)
@@ -128,11 +133,13 @@ def main() -> None:
                   f"{results[name]['first_frame_seconds']:6.1f} s   later frames "
                   f"{results[name]['later_frame_seconds']:6.1f} s each   "
                   f"(whole run {timing['wall']:.0f} s)", flush=True)
-    baseline = results["independent"]["flicker"]
-    print(f"\n{args.frames} frames at {width}x{height} px; flicker relative to independent "
-          f"frames: " + ", ".join(f"{name} {baseline / value:.1f}x lower"
-                                  for name, value in ((n, r["flicker"]) for n, r in results.items())
-                                  if name != "independent"))
+    baseline = results.get("independent", {}).get("flicker")
+    if baseline is not None:
+        print(f"\n{args.frames} frames at {width}x{height} px; flicker relative to independent "
+              f"frames: " + ", ".join(f"{name} {baseline / value:.1f}x lower"
+                                      for name, value in ((n, r["flicker"])
+                                                          for n, r in results.items())
+                                      if name != "independent"))
     if args.strip:
         shown = list(range(0, args.frames, max(1, args.frames // 4)))[:4]
         rows = [images.side_by_side([content[index] for index in shown], height=height)]
@@ -141,7 +148,15 @@ def main() -> None:
         gap = np.full((8, rows[0].shape[1], 3), 255.0, np.float32)
         sheet = np.concatenate([part for row in rows for part in (row, gap)][:-1], axis=0)
         images.save_image(args.strip, sheet)
-        print(f"wrote {args.strip}: rows = content, " + ", ".join(WAYS) + f"; frames {shown}")
+        print(f"wrote {args.strip}: rows = content, {args.ways}; frames {shown}")
+    if args.gif:
+        ways = args.ways.split(",")
+        shown = [content] + [strips[ways.index(name)] for name in ("independent", "temporal")
+                             if name in ways]
+        animation = [images.side_by_side([frames[index] for frames in shown], height=height)
+                     for index in range(args.frames)]
+        images.save_gif(args.gif, animation, frame_seconds=1 / 6)
+        print(f"wrote {args.gif}: content | independent frames | temporal loss")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"frames": args.frames, "size": [width, height], "ways": results}, file,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import os
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 from absl import logging
