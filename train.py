@@ -188,6 +188,9 @@ def main(argv, startup: typing.Optional[signals.StartupStop] = None):
             return
         if config.dry_run:
             sys.stdout.write(tf_style.plan(config).describe(config))
+            if config.is_video:
+                sys.stdout.write(f"(the plan of a video's first frame; each later frame runs "
+                                 f"until converged or {config.later_frame_iters} steps)\n")
             return
         tf_style.run(config)
     except signals.Interrupted as interrupted:

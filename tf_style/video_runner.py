@@ -55,6 +55,7 @@ def _prepare(config: TransferConfig) -> Tuple[video.Clip, PreparedInputs, memory
     clip = video.open_clip(config.content, config.frames, config.fps,
                            config.max_image_megapixels * 1_000_000)
     flow.require_opencv()
+    video.log_clip(clip)
     first = prepare_inputs(config, content=next(iter(
         clip.frames(config.size, config.max_image_megapixels * 1_000_000))))
     run_plan = plan_scales(config, [first])
@@ -86,7 +87,6 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
     if config.output:
         from tf_style.outputs import check_writable  # noqa: PLC0415
         check_writable(config.output)
-    video.log_clip(clip)
     with run_directory.claim(config.run_dir, record, config.overwrite):
         logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
         _run_frames(config, clip, first, feature_model, callbacks)
