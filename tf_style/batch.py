@@ -177,12 +177,12 @@ def finished_result(config: TransferConfig, fingerprint: dict) -> Optional[PairR
                       "finished before", config.output_path)
 
 
-def run_pair(config: TransferConfig,
-             run: Optional[Callable[..., object]] = None) -> PairResult:
+def run_pair(config: TransferConfig, run: Optional[Callable[..., object]] = None,
+             callbacks: Sequence[object] = ()) -> PairResult:
     """Runs (or resumes, or skips when finished) one pair; a TransferError is its failure.
 
-    `run` is `tf_style.runner.run` unless given. A signal still stops the whole batch
-    (`tf_style.Interrupted` propagates), checkpointed as a single run is.
+    `run` is `tf_style.runner.run` unless given; `callbacks` go to it. A signal still stops
+    the whole batch (`tf_style.Interrupted` propagates), checkpointed as a single run is.
     """
     name = os.path.basename(config.run_dir)
     try:
@@ -196,7 +196,8 @@ def run_pair(config: TransferConfig,
         last: Dict[str, float] = {}
         started = time.perf_counter()
         run(config, callbacks=[lambda report: last.update(step=report.step,
-                                                          loss=report.losses["total"])])
+                                                          loss=report.losses["total"]),
+                               *callbacks])
         seconds = time.perf_counter() - started
         steps, loss = last.get("step"), last.get("loss")  # None: all steps were done before
         with atomic_write(os.path.join(config.run_dir, RESULT_FILE), binary=False) as file:
@@ -302,8 +303,11 @@ def run_batch(config: TransferConfig, executor: Optional["Executor"] = None) -> 
                                         "failed", message=reasons[0])
             progress.update(results[index], quiet=True)
     runnable = [index for index in range(len(configs)) if index not in results]
+    function = run_pair
+    if isinstance(executor, LocalExecutor):  # Ray's tasks report only as they end
+        function = progress.local_bar(config.progress)
     try:
-        for position, result in executor.map(run_pair, [configs[i] for i in runnable]):
+        for position, result in executor.map(function, [configs[i] for i in runnable]):
             index = runnable[position]
             # As the user named them (a Ray worker sees absolute paths).
             results[index] = result = dataclasses.replace(
@@ -340,7 +344,8 @@ def _bad_files(config: TransferConfig, configs: Sequence[TransferConfig]) -> Dic
 
 class _BatchProgress:
     """One line per finished pair: how many are done and failed, and the ETA of the rest
-    from the mean time of the pairs that ran here (skipped ones take no time)."""
+    from the mean time of the pairs that ran here (skipped ones take no time). Pairs run in
+    this process also draw one bar for the batch as they step (`local_bar`)."""
 
     def __init__(self, total: int):
         self.total = total
@@ -348,8 +353,27 @@ class _BatchProgress:
         self.failed = 0
         self.ran_seconds: List[float] = []
         self.started = time.perf_counter()
+        self.bar = None
+
+    def local_bar(self, enabled: bool) -> Callable[[TransferConfig], PairResult]:
+        """`run_pair` drawing one bar for the batch (BatchProgressBar) instead of a bar per
+        pair; for pairs that run in this process."""
+        from tf_style.callbacks import BatchProgressBar  # noqa: PLC0415 - TensorFlow
+
+        self.bar = BatchProgressBar(self.total, enabled=enabled)
+
+        def run_with_bar(config: TransferConfig) -> PairResult:
+            self.bar.start_pair(os.path.basename(config.run_dir), self.done,
+                                "frame" if config.is_video else "")
+            result = run_pair(dataclasses.replace(config, progress=False),
+                              callbacks=[self.bar])
+            self.bar.end_pair(ran=result.status == "done")
+            return result
+        return run_with_bar
 
     def update(self, result: PairResult, quiet: bool = False) -> None:
+        if self.bar is not None:
+            self.bar.clear()
         self.done += 1
         self.failed += result.status == "failed"
         if quiet:

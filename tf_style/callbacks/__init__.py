@@ -4,10 +4,11 @@ The runner's own summaries, intermediate images and progress bar are callbacks o
 same kind a user passes to `tf_style.run`.
 """
 
+from tf_style.callbacks.batch_progress_bar import BatchProgressBar
 from tf_style.callbacks.callback import Callback, LambdaCallback, StepReport, is_due
 from tf_style.callbacks.intermediate_images import IntermediateImages
 from tf_style.callbacks.progress_bar import ProgressBar
 from tf_style.callbacks.tensorboard import TensorBoard
 
-__all__ = ["Callback", "LambdaCallback", "StepReport", "is_due", "IntermediateImages",
+__all__ = ["BatchProgressBar", "Callback", "LambdaCallback", "StepReport", "is_due", "IntermediateImages",
            "ProgressBar", "TensorBoard"]
