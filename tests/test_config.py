@@ -167,3 +167,23 @@ def test_every_field_documents_itself_and_says_whether_it_changes_the_picture():
 def test_an_error_names_the_setting_as_the_flag_is_spelled():
     with pytest.raises(ValueError, match="`content_mask` needs one mask per style image"):
         TransferConfig(content="c", style="a,b", content_mask="m.png")
+
+
+def test_a_video_runs_at_its_size_and_writes_a_video():
+    clip = TransferConfig(content="clips/walk.MP4", style="s.jpg", size=1024, scales=(3,))
+    assert clip.is_video and clip.scale_sizes == (1024,)  # no pyramid for frames
+    assert clip.output_path.endswith("output.mp4")
+    assert TransferConfig(content="frames", style="s.jpg", frames=True).is_video
+    picture = TransferConfig(content="walk.jpg", style="s.jpg", size=1024)
+    assert not picture.is_video and picture.output_path.endswith("output.png")
+    assert "temporal_weight" in clip.result_settings()
+    assert "temporal_weight" not in picture.result_settings()  # pictures' run.json as before
+    for settings, message in (
+            (dict(content="walk.mp4", output="out.png"), "`output` of a video must be"),
+            (dict(content="walk.jpg", output="out.mp4"), "`output` is a video but"),
+            (dict(content="walk.mp4", output_bits=16), "`output_bits` 16 is for pictures"),
+            (dict(content="walk.mp4", content_mask=("m.png",)), "Masks belong to one picture"),
+            (dict(content="walk.mp4", flow="lucas"), "`flow` must be one of"),
+            (dict(content="walk.mp4", temporal_weight=-1.0), "`temporal_weight` must be zero")):
+        with pytest.raises(ValueError, match=message):
+            TransferConfig(style="s.jpg", **settings)

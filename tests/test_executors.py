@@ -31,6 +31,20 @@ def _folders(tmp_path):
     return str(photos), str(style)
 
 
+def _add_clip(photos):
+    """A 3-frame pan in the folder, when the [video] extra is there: a video is one task."""
+    try:
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    from tf_style.testing import panned_frames, write_clip
+    smooth = images.resize(synthetic_image(12, 20, seed=9).astype(np.float32), (64, 48))
+    write_clip(os.path.join(photos, "d.mkv"),
+               panned_frames(images.to_uint8(smooth), count=3, height=48, width=56), fps=12)
+    return True
+
+
 def _kill_when_written(pid_file, killed):
     """Waits for the victim's process id, then SIGKILLs that Ray worker."""
     deadline = time.monotonic() + 240
@@ -46,9 +60,11 @@ def _kill_when_written(pid_file, killed):
 def test_ray_batch_survives_a_killed_worker_and_equals_a_local_batch(tmp_path):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
     photos, style = _folders(tmp_path)
+    with_clip = _add_clip(photos)
+    pairs = ["a-style", "b-style", "c-style"] + ["d-style"] * with_clip
     local = batch.run_batch(TransferConfig(content=photos, style=style,
                                            workdir=str(tmp_path / "local"), **SETTINGS))
-    assert [r.status for r in local] == ["done"] * 3
+    assert [r.status for r in local] == ["done"] * len(pairs)
 
     pid_file = str(tmp_path / "victim.pid")
     killed = []
@@ -68,12 +84,21 @@ def test_ray_batch_survives_a_killed_worker_and_equals_a_local_batch(tmp_path):
     killer.join(timeout=5)
 
     assert killed and killed[0] != os.getpid()  # a worker died, not this process
-    assert [(r.name, r.status, r.steps) for r in on_ray] == [
+    assert [(r.name, r.status, r.steps) for r in on_ray[:3]] == [
         ("a-style", "done", 4), ("b-style", "done", 4), ("c-style", "done", 4)]
+    assert [r.status for r in on_ray] == ["done"] * len(pairs)
     for name in ("a-style", "b-style", "c-style"):
         np.testing.assert_array_equal(
             images.load_image(str(tmp_path / "ray" / name / "output.png")),
             images.load_image(str(tmp_path / "local" / name / "output.png")))
+    if with_clip:  # the video ran whole as one task: every frame as the local one
+        from tf_style.run_directory import finished_frames
+        on_ray_frames = finished_frames(str(tmp_path / "ray" / "d-style"), 3)
+        local_frames = finished_frames(str(tmp_path / "local" / "d-style"), 3)
+        assert len(on_ray_frames) == len(local_frames) == 3
+        for got, want in zip(on_ray_frames, local_frames):
+            np.testing.assert_array_equal(images.load_image(got), images.load_image(want))
+        assert os.path.isfile(tmp_path / "ray" / "d-style" / "output.mp4")
     # The retry resumed from the killed try's checkpoint of step 1 (it was killed in step
     # 2's report, before step 2's checkpoint): its first step was step 2, not step 1.
     with open(pid_file + ".retry") as file:

@@ -17,6 +17,7 @@ pytest.importorskip("cv2", reason="the [video] extra (opencv-python-headless) is
 from conftest import run_train  # noqa: E402
 from tf_style import batch, flow, images, run_directory, runner, video  # noqa: E402
 from tf_style.config import TransferConfig  # noqa: E402
+from tf_style.errors import TransferError  # noqa: E402
 from tf_style.executors import LocalExecutor  # noqa: E402
 from tf_style.signals import Interrupted  # noqa: E402
 from tf_style.testing import panned_frames, snapshot, synthetic_image, write_clip  # noqa: E402
@@ -164,3 +165,12 @@ def test_a_batch_folder_may_hold_videos_and_photos(clip, tmp_path):
     with open(tmp_path / "runs" / batch.SUMMARY_FILE) as file:
         assert [row["status"] for row in csv.DictReader(file)] == ["done", "done"]
     assert os.path.isfile(tmp_path / "runs" / batch.CONTACT_SHEET_FILE)
+
+
+def test_a_batch_with_a_video_refuses_what_a_video_cannot_take_in_one_line(clip, tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    os.symlink(clip[0], folder / "clip.mkv")
+    config = TransferConfig(content=str(folder), style=clip[1], output_bits=16, **SETTINGS)
+    with pytest.raises(TransferError, match=r"clip\.mkv: `output_bits` 16 is for pictures"):
+        batch.pair_configs(config)

@@ -122,9 +122,16 @@ def pair_configs(config: TransferConfig) -> List[TransferConfig]:
     styles = style_sets(config.style)
     root = batch_dir(config)
     names = _pair_names(contents, styles)
-    return [dataclasses.replace(config, content=content, style=style,
-                                workdir=os.path.join(root, names[content, style]))
-            for content in contents for style in styles]
+    configs = []
+    for content in contents:
+        for style in styles:
+            try:  # a video may refuse what its pictures take (16-bit output)
+                configs.append(dataclasses.replace(
+                    config, content=content, style=style,
+                    workdir=os.path.join(root, names[content, style])))
+            except ValueError as error:
+                raise TransferError(f"{content}: {error}") from None
+    return configs
 
 
 def _pair_names(contents: Sequence[str], styles: Sequence[Tuple[str, ...]]

@@ -373,9 +373,6 @@ class TransferConfig:
         if self.content_mask or self.style_mask:
             raise ValueError("Masks belong to one picture; a video's frames move. "
                              "Received: content_mask or style_mask with a video")
-        if self.scales:
-            raise ValueError("A video's frames run at --size only (each later frame starts "
-                             f"from the one before). Received: scales={_joined(self.scales)}")
 
     @property
     def is_video(self) -> bool:
@@ -413,7 +410,8 @@ class TransferConfig:
 
         `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
         of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
-        at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only.
+        at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only (each later
+        frame starts from the one before), whatever `scales` says.
         """
         if self.is_video:
             return (self.size,)

@@ -77,6 +77,8 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     clip, first, _ = _prepare(config)
+    if config.scales:
+        logging.info("--scales is for pictures: a video's frames run at --size %d", config.size)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     feature_model = vgg.build_vgg19(
         config.content_layers + config.style_layers, pooling=config.pooling)
