@@ -99,7 +99,8 @@ def config_from_flags() -> config_lib.TransferConfig:
     fields = dataclasses.fields(config_lib.TransferConfig)
     required = [f.name for f in fields if f.default is dataclasses.MISSING]
     if not all(flags.FLAGS[name].value for name in required):
-        _fail(f"{' and '.join('--' + name for name in required)} are required (pictures, videos or folders)")
+        _fail(f"{' and '.join('--' + name for name in required)} are required "
+              f"(pictures, videos or folders)")
     return _settings_from_flags(config_lib.TransferConfig)
 
 

@@ -135,8 +135,8 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
                     logging.info("Scale %d/%d: %dx%d px until converged or step %d",
                                  scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
-                train_until(config, inputs, transfer, checkpoints, convergence, all_callbacks, stop,
-                       end=config.scale_ends[scale_index], scale_index=scale_index)
+                train_until(config, inputs, transfer, checkpoints, convergence, all_callbacks,
+                            stop, end=config.scale_ends[scale_index], scale_index=scale_index)
             failed = False
         finally:
             end_callbacks(all_callbacks, failed)
@@ -173,8 +173,8 @@ def end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
 
 
 def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
-           checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
-           stop: StopRequest, end: int, scale_index: int = 0) -> None:
+                checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
+                stop: StopRequest, end: int, scale_index: int = 0) -> None:
     """Steps until this scale has converged or reached `end`, reporting and checkpointing
     as it goes; the step that ends the scale is checkpointed.
 

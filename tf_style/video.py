@@ -63,14 +63,19 @@ class Clip:
                 shape = frame.shape
                 yield frame
             return
-        av = import_av()
-        try:
-            with av.open(self.path) as container:
-                for frame in container.decode(video=0):
-                    yield images.resize_longest_side(
-                        frame.to_ndarray(format="rgb24").astype(np.float32), longest_side)
-        except av.FFmpegError as error:
-            raise TransferError(f"cannot read video {self.path}: {error}") from None
+        for frame in _decoded(self.path):
+            yield images.resize_longest_side(frame, longest_side)
+
+
+def _decoded(path: str) -> Iterator[np.ndarray]:
+    """A video file's frames in order, RGB float32 0-255; TransferError when unreadable."""
+    av = import_av()
+    try:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24").astype(np.float32)
+    except av.FFmpegError as error:
+        raise TransferError(f"cannot read video {path}: {error}") from None
 
 
 def open_clip(path: str, frames_folder: bool = False, fps: Optional[float] = None,
@@ -170,14 +175,13 @@ def first_frame(path: str) -> np.ndarray:
     """The first frame (RGB float32 0-255) of a video file or of a folder of frames."""
     if os.path.isdir(path):
         return images.load_image(expand(path, "--content")[0])
-    av = import_av()
+    frames = _decoded(path)
     try:
-        with av.open(path) as container:
-            for frame in container.decode(video=0):
-                return frame.to_ndarray(format="rgb24").astype(np.float32)
-    except av.FFmpegError as error:
-        raise TransferError(f"cannot read video {path}: {error}") from None
-    raise TransferError(f"video {path} has no frames")
+        return next(frames)
+    except StopIteration:
+        raise TransferError(f"video {path} has no frames") from None
+    finally:
+        frames.close()
 
 
 def log_clip(clip: Clip) -> None:

@@ -76,7 +76,7 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    clip, first, _ = _prepare(config)
+    clip, first, run_plan = _prepare(config)
     if config.scales:
         logging.info("--scales is for pictures: a video's frames run at --size %d", config.size)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
@@ -91,7 +91,7 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
         check_writable(config.output)
     with run_directory.claim(config.run_dir, record, config.overwrite):
         logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
-        _run_frames(config, clip, first, feature_model, callbacks)
+        _run_frames(config, clip, first, run_plan, feature_model, callbacks)
         logging.info("Writing %s", config.output_path)
         try:
             video.write_video(
@@ -105,7 +105,8 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
 
 
 def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
-                feature_model: keras.Model, callbacks: Sequence[CallbackLike]) -> None:
+                run_plan: memory.Plan, feature_model: keras.Model,
+                callbacks: Sequence[CallbackLike]) -> None:
     """Every frame not yet written, in order; the frame in progress resumes from its
     checkpoint. SIGINT/SIGTERM stop at the next step, checkpointed."""
     os.makedirs(os.path.join(config.run_dir, run_directory.FRAME_DIR), exist_ok=True)
@@ -114,10 +115,13 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
         shutil.rmtree(_checkpoint_dir(config, index), ignore_errors=True)
     total_steps = frame_start_step(config, clip.frame_count)
     frame_config = dataclasses.replace(config, iters=total_steps)
-    first_expected = min(config.iters, 100 if config.convergence_tolerance > 0 else config.iters)
-    later_expected = min(config.later_frame_iters, max(config.convergence_window + 1,
-                                                       first_expected // 2)
-                         if config.convergence_tolerance > 0 else config.later_frame_iters)
+    # For the ETA: the first frame as a picture's first scale, each later one as a finer
+    # scale started from a coarser result (memory.Plan.expected_steps).
+    first_expected = run_plan.expected_steps(config)[0]
+    later_expected = config.later_frame_iters
+    if config.convergence_tolerance > 0:
+        later_expected = min(later_expected,
+                             max(config.convergence_window + 1, first_expected // 2))
     with stop_on_signals() as stop:
         all_callbacks: Sequence[Callback] = [
             ProgressBar(total_steps, enabled=config.progress, unit="frame",
@@ -135,10 +139,15 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
         failed = True
         try:
             previous_frame: Optional[np.ndarray] = None
+            previous_result: Optional[np.ndarray] = None
             for index, frame in enumerate(_all_frames(clip, first, config)):
                 if index >= done:
-                    _run_frame(frame_config, config, transfer, index, frame, previous_frame,
-                               first, all_callbacks, stop)
+                    if index == done > 0:  # resuming: the last frame written before
+                        previous_result = images.load_image(
+                            run_directory.frame_file(config.run_dir, index - 1))
+                    previous_result = _run_frame(
+                        frame_config, config, transfer, index, frame, previous_frame,
+                        previous_result, first, all_callbacks, stop)
                 previous_frame = frame
                 if stop.signal_number is not None and index + 1 < clip.frame_count:
                     raise Interrupted(stop.signal_number, int(transfer.step))
@@ -161,14 +170,15 @@ def _checkpoint_dir(config: TransferConfig, index: int) -> str:
 
 def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: StyleTransfer,
                index: int, frame: np.ndarray, previous_frame: Optional[np.ndarray],
-               first: PreparedInputs, callbacks: Sequence[Callback], stop) -> None:
-    """One frame: set up from the previous stylised frame, steps, then its PNG."""
+               previous_result: Optional[np.ndarray], first: PreparedInputs,
+               callbacks: Sequence[Callback], stop) -> np.ndarray:
+    """One frame: set up from the previous stylised frame (as its PNG holds it), steps,
+    then its PNG; returns the frame as read back from that PNG, for the next frame."""
     started = time.perf_counter()
     inputs = first if index == 0 else prepare_frame(config, frame, first)
     warped = reliable = None
     initial = inputs.initial_image
     if index > 0:
-        previous_result = images.load_image(run_directory.frame_file(config.run_dir, index - 1))
         motion = flow.motion(previous_frame, frame, config.flow)
         warped = motion.carry(previous_result)
         if config.preserve_colors == "luminance":
@@ -190,15 +200,17 @@ def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: S
     checkpoint_dir = _checkpoint_dir(config, index)
     checkpoints = Checkpoints(checkpoint_dir, transfer, index, config.max_checkpoints, convergence)
     checkpoints.restore_latest()
-    train_until(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop, end=end,
-           scale_index=index)
+    train_until(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop,
+                end=end, scale_index=index)
     path = run_directory.frame_file(config.run_dir, index)
     images.save_image(path, inputs.present(transfer.result()))
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    result = images.load_image(path)  # rounded to 8 bits: the same whether resumed or not
     flicker = ""
     if index > 0:
-        change = flow.frame_flicker(images.load_image(path), previous_result, motion)
+        change = flow.frame_flicker(result, previous_result, motion)
         flicker = f", flicker {change:.3g} (mean squared change on {motion.mask.mean():.0%} " \
                   f"reliable pixels)"
     logging.info("Frame %d: %d steps in %.1f s%s", index + 1, int(transfer.step) - start,
                  time.perf_counter() - started, flicker)
+    return result
