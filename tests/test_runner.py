@@ -658,7 +658,6 @@ def _poison(monkeypatch, from_step, until_step):
                 return {**losses, "total": tf.constant(np.nan)}
             return losses
 
-        train_step.get_concrete_function = step_function.get_concrete_function
         transfer.train_step = train_step
         return transfer
 

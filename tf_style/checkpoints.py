@@ -24,9 +24,12 @@ class Checkpoints:
 
     def __init__(self, directory: str, transfer: StyleTransfer, scale_index: int, max_to_keep: int,
                  convergence: Convergence):
-        checkpoint = tf.train.Checkpoint(
-            image=transfer.image, optimizer=transfer.optimizer, step=transfer.step,
-            scale=tf.Variable(scale_index, dtype=tf.int64, name="scale"), convergence=convergence)
+        state = dict(image=transfer.image, optimizer=transfer.optimizer, step=transfer.step,
+                     scale=tf.Variable(scale_index, dtype=tf.int64, name="scale"),
+                     convergence=convergence)
+        if transfer.loss_scale is not None:  # float16
+            state["loss_scale"] = transfer.loss_scale
+        checkpoint = tf.train.Checkpoint(**state)
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
         self.transfer = transfer
         self.saved_step: Optional[int] = None

@@ -20,6 +20,7 @@ variation term is computed on the whole image: it is cheap and touches every pix
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -124,19 +125,22 @@ def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image:
 
 
 def stitched_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
-                      tile_size: int, layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
-    """The whole image's feature maps of `layer_names`, computed tile by tile."""
+                      tile_size: int, layer_names: Sequence[str],
+                      device: Optional[str] = None) -> Dict[str, tf.Tensor]:
+    """The whole image's feature maps of `layer_names`, computed tile by tile, in the
+    features' own precision; kept on `device` (None: TensorFlow's default)."""
     height, width = image.shape[:2]
     maps = {}
     for tile, inner in inner_features(features, image, tile_size, layer_names):
         for name, values in inner.items():
             if name not in maps:
                 maps[name] = np.zeros((1, *layer_shape(height, width, name), values.shape[-1]),
-                                      np.float32)
+                                      values.dtype.as_numpy_dtype)
             factor = layer_factor(name)
             top, left = tile.inner[0] // factor, tile.inner[2] // factor
             maps[name][:, top:top + values.shape[1], left:left + values.shape[2]] = values.numpy()
-    return {name: tf.constant(values) for name, values in maps.items()}
+    with tf.device(device) if device else contextlib.nullcontext():
+        return {name: tf.constant(values) for name, values in maps.items()}
 
 
 def tiled_grams(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
@@ -160,7 +164,10 @@ def tiled_grams(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np
 class TiledObjective:
     """The loss and its gradient for a `StyleTransfer`'s image, computed tile by tile.
 
-    Equal to the whole-image `compute_losses` and its gradient to float32 rounding.
+    Equal to the whole-image `compute_losses` and its gradient up to the rounding of the
+    precision the network computes in. The image-sized state stays where the transfer
+    keeps it (`StyleTransfer.on_state_device`); each tile's crop and its slices of the
+    targets are cut there and only they go to the network's device.
     """
 
     def __init__(self, transfer, tile_size: int):
@@ -169,9 +176,10 @@ class TiledObjective:
         self.layers = tuple(dict.fromkeys(transfer.content_layers + transfer.style_layers))
         self.halo = halo_for(self.layers)
         # The targets and guides are fixed: their norms are computed once, not every step.
-        self._content_norms = {
-            name: tf.reduce_sum(tf.square(transfer.content_targets[name])) + losses.TINY
-            for name in transfer.content_layers}
+        with transfer.on_state_device():
+            self._content_norms = {
+                name: tf.reduce_sum(tf.square(tf.cast(transfer.content_targets[name], tf.float32)))
+                + losses.TINY for name in transfer.content_layers}
         self._target_norms = {
             name: [tf.reduce_sum(tf.square(region.targets[name])) + losses.TINY
                    for region in transfer.style_regions] for name in transfer.style_layers}
@@ -186,11 +194,14 @@ class TiledObjective:
         return plan_tiles(height, width, self.tile_size, self.halo)
 
     def losses_and_gradient(self, image: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-        """The losses of `image` (1, H, W, 3) as `compute_losses` names them, and dL/dimage."""
+        """The losses of `image` (1, H, W, 3) as `compute_losses` names them, and dL/dimage
+        (times the transfer's loss scale, when it has one, as the whole step's is)."""
         transfer = self.transfer
         height, width = int(image.shape[1]), int(image.shape[2])
         tiles = self.tiles(height, width)
         regions = transfer.style_regions
+        scale = (tf.constant(1.0) if transfer.loss_scale is None
+                 else tf.convert_to_tensor(transfer.loss_scale.scale))
 
         # Pass 1: sums over inner positions give the global Grams and content errors.
         gram_sums = {name: [0.0] * len(regions) for name in transfer.style_layers}
@@ -225,7 +236,7 @@ class TiledObjective:
             gram_gradients[name] = gradients
         style = tf.add_n([transfer.style_layer_weights[name] * per_layer[name]
                           for name in transfer.style_layers])
-        with tf.GradientTape() as tape:
+        with transfer.on_state_device(), tf.GradientTape() as tape:
             tape.watch(image)
             tv = losses.total_variation_loss(image)
         total = transfer.content_weight * content + transfer.style_weight * style + transfer.tv_weight * tv
@@ -234,15 +245,17 @@ class TiledObjective:
 
         # Pass 2: each tile's input gradient for dL/dF injected at its inner positions,
         # added into the crop's part of one image-sized buffer (overlap-add).
-        gradient = (transfer.tv_weight * tape.gradient(tv, image)).numpy()
+        with transfer.on_state_device():
+            gradient = (scale * transfer.tv_weight * tape.gradient(tv, image)).numpy()
         for tile in tiles:
-            arguments = (*self._tile_arguments(image, tile), gram_gradients)
+            arguments = (*self._tile_arguments(image, tile), gram_gradients, scale)
             if self._first_gradient_arguments is None:
                 self._first_gradient_arguments = arguments
             top, bottom, left, right = tile.crop
             gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
             passes = self._tile_done(passes, len(tiles))
-        return step_losses, tf.constant(gradient)
+        with transfer.on_state_device():
+            return step_losses, tf.constant(gradient)
 
     def _tile_done(self, passes: int, tiles: int) -> int:
         if self.on_tile is not None:
@@ -256,13 +269,21 @@ class TiledObjective:
         return self._gradient.get_concrete_function(*self._first_gradient_arguments).graph
 
     def _tile_arguments(self, image: tf.Tensor, tile: Tile):
+        """What one tile's pass needs, cut where the state is kept: the crop, its inner box
+        relative to the crop, and its inner positions of the content targets and guides."""
+        transfer = self.transfer
         top, bottom, left, right = tile.crop
-        crop = image[:, top:bottom, left:right, :]
-        # inner box relative to the crop, and the crop's offset in the image
+        with transfer.on_state_device():
+            crop = image[:, top:bottom, left:right, :]
+            targets = {name: _inner_positions(transfer.content_targets[name], name, tile)
+                       for name in transfer.content_layers}
+            guides = [None if region.guides is None else
+                      {name: _inner_positions(region.guides[name], name, tile)
+                       for name in transfer.style_layers}
+                      for region in transfer.style_regions]
         inner = tf.constant([tile.inner[0] - top, tile.inner[1] - top,
                              tile.inner[2] - left, tile.inner[3] - left], tf.int32)
-        offset = tf.constant([top, left], tf.int32)
-        return crop, inner, offset
+        return crop, inner, targets, guides
 
     def _inner(self, tensor: tf.Tensor, name: str, inner: tf.Tensor) -> tf.Tensor:
         """The tile's inner positions of a crop-sized feature map of layer `name`."""
@@ -270,34 +291,25 @@ class TiledObjective:
         return tensor[:, inner[0] // factor:inner[1] // factor,
                       inner[2] // factor:inner[3] // factor, :]
 
-    def _global(self, tensor: tf.Tensor, name: str, inner: tf.Tensor,
-                offset: tf.Tensor) -> tf.Tensor:
-        """The tile's inner positions of a whole-image-sized map of layer `name`."""
-        factor = layer_factor(name)
-        top, left = offset[0] + inner[0], offset[1] + inner[2]
-        bottom, right = offset[0] + inner[1], offset[1] + inner[3]
-        return tensor[:, top // factor:bottom // factor, left // factor:right // factor, :]
-
-    def _tile_statistics(self, crop, inner, offset):
+    def _tile_statistics(self, crop, inner, targets, guides):
         transfer = self.transfer
         features = transfer.features(crop)
         grams = {}
         for name in transfer.style_layers:
             inside = self._inner(features[name], name, inner)
             flat_per_region = []
-            for region in transfer.style_regions:
+            for region_guides in guides:
                 guided = inside
-                if region.guides is not None:
-                    guided = inside * self._global(region.guides[name], name, inner, offset)
+                if region_guides is not None:
+                    guided = inside * region_guides[name]
                 flat_per_region.append(losses.outer_sum(guided))
             grams[name] = flat_per_region
         content = {name: tf.reduce_sum(tf.square(
-            self._inner(features[name], name, inner)
-            - self._global(transfer.content_targets[name], name, inner, offset)))
+            self._inner(features[name], name, inner) - tf.cast(targets[name], tf.float32)))
             for name in transfer.content_layers}
         return grams, content
 
-    def _tile_gradient(self, crop, inner, offset, gram_gradients):
+    def _tile_gradient(self, crop, inner, targets, guides, gram_gradients, scale):
         transfer = self.transfer
         with tf.GradientTape() as tape:
             tape.watch(crop)
@@ -309,21 +321,28 @@ class TiledObjective:
             inside = self._inner(feature, name, inner)
             injected = tf.zeros_like(inside)
             if name in transfer.style_layers:
-                for region, gram_gradient in zip(transfer.style_regions, gram_gradients[name]):
+                for region_guides, gram_gradient in zip(guides, gram_gradients[name]):
                     # dE/dF = T^2 * F (dE/dG + dE/dG^T) / N, with dE/dG symmetric
                     # (N is already in gram_gradient).
                     change = 2.0 * tf.einsum("bhwc,cd->bhwd", inside, gram_gradient[0])
-                    if region.guides is not None:
-                        change *= tf.square(self._global(region.guides[name], name, inner, offset))
+                    if region_guides is not None:
+                        change *= tf.square(region_guides[name])
                     injected += change
             if name in transfer.content_layers:
-                target = self._global(transfer.content_targets[name], name, inner, offset)
+                target = tf.cast(targets[name], tf.float32)
                 injected += (transfer.content_weight * 2.0 * (inside - target)
                              / self._content_norms[name] / len(transfer.content_layers))
             factor = layer_factor(name)
             height, width = tf.shape(feature)[1], tf.shape(feature)[2]
-            output_gradients.append(tf.pad(injected, [
+            output_gradients.append(scale * tf.pad(injected, [
                 [0, 0], [inner[0] // factor, height - inner[1] // factor],
                 [inner[2] // factor, width - inner[3] // factor], [0, 0]]))
         return tape.gradient([features[name] for name in names], crop,
                              output_gradients=output_gradients)
+
+
+def _inner_positions(tensor: tf.Tensor, name: str, tile: Tile) -> tf.Tensor:
+    """A tile's inner positions of a whole-image-sized map of layer `name`."""
+    factor = layer_factor(name)
+    top, bottom, left, right = tile.inner
+    return tensor[:, top // factor:bottom // factor, left // factor:right // factor, :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple, Union
 
@@ -12,6 +13,7 @@ import tensorflow as tf
 from tf_style import losses, tiling, vgg
 from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
+from tf_style.loss_scale import MAX_HALVINGS, DynamicLossScale, all_finite
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
@@ -56,6 +58,13 @@ class StyleTransfer:
 
     With `temporal_weight` (a video) the loss has a `temporal` term too, and `next_frame`
     moves the same transfer (and its compiled step) on to the next frame.
+
+    The network computes in its own precision (`vgg.build_vgg19`); its features are cast
+    to float32 before any statistic, and the image, its gradient and the optimizer's state
+    are float32. In float16 the gradient comes from a dynamically scaled loss
+    (`loss_scale`). `state_device` places the image-sized state (image, optimizer, content
+    targets) on another device than the network's: the machine's memory ("/CPU:0") for a
+    tiled step on a GPU.
     """
 
     def __init__(self, feature_model: keras.Model, content_image: np.ndarray,
@@ -66,10 +75,12 @@ class StyleTransfer:
                  lbfgs_history: int = 10, style_blend: Optional[Sequence[float]] = None,
                  content_masks: Optional[Sequence[np.ndarray]] = None,
                  style_masks: Optional[Sequence[np.ndarray]] = None,
-                 tile_size: Optional[int] = None, temporal_weight: Optional[float] = None):
+                 tile_size: Optional[int] = None, temporal_weight: Optional[float] = None,
+                 state_device: Optional[str] = None):
         if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
             style_images = [style_images]
         self.feature_model = feature_model
+        self.state_device = state_device
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
         self.style_layer_weights = dict(zip(self.style_layers, style_layer_weights))
@@ -77,18 +88,38 @@ class StyleTransfer:
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
 
+        self._build(content_image, style_images, initial_image, optimizer, learning_rate,
+                    lbfgs_history, style_blend, content_masks, style_masks, tile_size,
+                    temporal_weight)
+        self._update = tf.function(self._apply_gradient)
+        if tile_size:
+            # The network runs tile by tile; the loss and gradient are the same (tiling.py).
+            self.tiled = tiling.TiledObjective(self, tile_size)
+            self._step_once = self._tiled_train_step
+        else:
+            self.tiled = None
+            self._step_once = tf.function(self._train_step)
+
+    def _build(self, content_image, style_images, initial_image, optimizer, learning_rate,
+               lbfgs_history, style_blend, content_masks, style_masks, tile_size,
+               temporal_weight) -> None:
+        """The targets, the image variable and the optimizer's state. The network runs where
+        it runs; what it makes is kept on the state device."""
         # With tiles, the targets are computed tile by tile too: a whole-image forward pass
         # would cost what the tiles save.
         content_height, content_width = content_image.shape[:2]
         if tile_size:
             self.content_targets = tiling.stitched_features(
-                self.features, content_image, tile_size, self.content_layers)
+                self.network_outputs, content_image, tile_size, self.content_layers,
+                self.state_device)
         else:
-            content_features = self.features(tf.constant(content_image[None], tf.float32))
+            content_features = self.network_outputs(tf.constant(content_image[None], tf.float32))
             # Variables, not constants: a video's next frame assigns its own (next_frame).
-            self.content_targets = {
-                name: tf.Variable(content_features[name], trainable=False, name=name)
-                for name in self.content_layers}
+            # Kept in the network's precision, which is all they hold.
+            with self.on_state_device():
+                self.content_targets = {
+                    name: tf.Variable(content_features[name], trainable=False, name=name)
+                    for name in self.content_layers}
         blend = np.asarray(style_blend if style_blend is not None else [1.0] * len(style_images))
         blend = blend / blend.sum()
         style_grams = []
@@ -103,43 +134,46 @@ class StyleTransfer:
                 style_grams.append({name: _gram(style_features[name], guides, name)
                                     for name in self.style_layers})
         if content_masks:
-            self.style_regions = tuple(
-                StyleRegion(float(weight), grams, _layer_guides(
-                    mask, (content_height, content_width), self.style_layers))
-                for weight, grams, mask in zip(blend, style_grams, content_masks))
+            with self.on_state_device():
+                self.style_regions = tuple(
+                    StyleRegion(float(weight), grams, _layer_guides(
+                        mask, (content_height, content_width), self.style_layers))
+                    for weight, grams, mask in zip(blend, style_grams, content_masks))
         else:
             blended = {name: tf.add_n([float(w) * grams[name] for w, grams in zip(blend, style_grams)])
                        for name in self.style_layers}
             self.style_regions = (StyleRegion(1.0, blended),)
 
-        self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
-        self.temporal_weight = temporal_weight
-        if temporal_weight is not None:
-            if tile_size:
-                raise ValueError("A video's frames run whole, not in tiles. "
-                                 f"Received: tile_size={tile_size}")
-            # The previous stylised frame, warped, and where the flow is reliable; all-zero
-            # weights (the first frame) leave the loss as a picture's.
-            self.temporal_target = tf.Variable(tf.zeros_like(self.image), trainable=False,
-                                               name="temporal_target")
-            self.temporal_weights = tf.Variable(tf.zeros_like(self.image[..., :1]),
-                                                trainable=False, name="temporal_weights")
-        self.step = tf.Variable(0, dtype=tf.int64, name="step")
-        self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
-        self.optimizer.build([self.image])
-        self._update = tf.function(self._apply_gradient)
-        if tile_size:
-            # The network runs tile by tile; the loss and gradient are the same (tiling.py).
-            self.tiled = tiling.TiledObjective(self, tile_size)
-            self.train_step = self._tiled_train_step
-        else:
-            self.tiled = None
-            self.train_step = tf.function(self._train_step)
+        with self.on_state_device():
+            self.image = tf.Variable(initial_image[None].astype(np.float32), name="image")
+            self.temporal_weight = temporal_weight
+            if temporal_weight is not None:
+                if tile_size:
+                    raise ValueError("A video's frames run whole, not in tiles. "
+                                     f"Received: tile_size={tile_size}")
+                # The previous stylised frame, warped, and where the flow is reliable; all-zero
+                # weights (the first frame) leave the loss as a picture's.
+                self.temporal_target = tf.Variable(tf.zeros_like(self.image), trainable=False,
+                                                   name="temporal_target")
+                self.temporal_weights = tf.Variable(tf.zeros_like(self.image[..., :1]),
+                                                    trainable=False, name="temporal_weights")
+            self.step = tf.Variable(0, dtype=tf.int64, name="step")
+            self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
+            self.optimizer.build([self.image])
+        # float16 keeps the backward pass's small numbers only when the loss is scaled up.
+        self.loss_scale = (DynamicLossScale() if vgg.compute_precision(self.feature_model)
+                           == "float16" else None)
+
+    def on_state_device(self):
+        """The scope that places what is made in it on the state device (none: TensorFlow's
+        default placement)."""
+        return tf.device(self.state_device) if self.state_device else contextlib.nullcontext()
 
     @classmethod
     def from_config(cls, config: TransferConfig, inputs: "PreparedInputs",
                     feature_model: keras.Model, initial_image: Optional[np.ndarray] = None,
-                    tile_size: Optional[int] = None) -> "StyleTransfer":
+                    tile_size: Optional[int] = None,
+                    state_device: Optional[str] = None) -> "StyleTransfer":
         """The transfer a run of `config` makes from `inputs` at one scale.
 
         Starts from `initial_image`, or from `inputs.initial_image` when it is None; runs
@@ -155,17 +189,24 @@ class StyleTransfer:
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
             style_masks=inputs.style_masks, tile_size=tile_size or config.tile_size,
-            temporal_weight=config.temporal_weight if config.is_video else None)
+            temporal_weight=config.temporal_weight if config.is_video else None,
+            state_device=state_device)
+
+    def network_outputs(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Named VGG activations of an RGB 0-255 image batch, in the network's precision."""
+        return self.feature_model(vgg.preprocess_input(image))
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """Named VGG activations of an RGB 0-255 image batch."""
-        return self.feature_model(vgg.preprocess_input(image))
+        """Named VGG activations of an RGB 0-255 image batch, in float32: every statistic
+        and loss is taken in float32 whatever the network computes in."""
+        return {name: tf.cast(value, tf.float32)
+                for name, value in self.network_outputs(image).items()}
 
     def compute_losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV)."""
         features = self.features(image)
         content = tf.add_n([
-            losses.content_loss(features[name], self.content_targets[name])
+            losses.content_loss(features[name], tf.cast(self.content_targets[name], tf.float32))
             for name in self.content_layers]) / len(self.content_layers)
         per_layer = {
             name: tf.add_n([
@@ -184,20 +225,46 @@ class StyleTransfer:
         result.update({f"style/{name}": value for name, value in per_layer.items()})
         return result
 
-    def _train_step(self) -> Dict[str, tf.Tensor]:
+    def train_step(self) -> Dict[str, tf.Tensor]:
+        """One update; returns the losses of the image it started from.
+
+        In float16 a step whose scaled gradient was not finite is taken again at half the
+        loss scale; after MAX_HALVINGS its total loss is reported as NaN (the run's
+        roll-back takes it from there)."""
+        for _ in range(MAX_HALVINGS if self.loss_scale is not None else 1):
+            step_losses, applied = self._step_once()
+            if self.loss_scale is None or bool(applied):
+                return step_losses
+        return {**step_losses, "total": tf.constant(float("nan"))}
+
+    def _train_step(self) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         with tf.GradientTape() as tape:
             step_losses = self.compute_losses(self.image)
-        gradient = tape.gradient(step_losses["total"], self.image)
-        self._apply_gradient(step_losses["total"], gradient)
-        return step_losses
+            total = step_losses["total"]
+            if self.loss_scale is not None:
+                total = total * self.loss_scale.scale
+        gradient = tape.gradient(total, self.image)
+        return step_losses, self._apply_gradient(step_losses["total"], gradient)
 
-    def _tiled_train_step(self) -> Dict[str, tf.Tensor]:
+    def _tiled_train_step(self) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         step_losses, gradient = self.tiled.losses_and_gradient(tf.convert_to_tensor(self.image))
-        self._update(step_losses["total"], gradient)
-        return step_losses
+        return step_losses, self._update(step_losses["total"], gradient)
 
-    def _apply_gradient(self, total: tf.Tensor, gradient: tf.Tensor) -> None:
-        """One optimizer update from the loss and gradient at the current image, clipped."""
+    def _apply_gradient(self, total: tf.Tensor, gradient: tf.Tensor) -> tf.Tensor:
+        """One optimizer update from the loss and gradient at the current image, clipped;
+        returns whether it was made. With a loss scale the gradient comes scaled: it is
+        unscaled, and a non-finite one only halves the scale."""
+        with self.on_state_device():
+            if self.loss_scale is None:
+                self._update_image(total, gradient)
+                return tf.constant(True)
+            gradient = gradient / self.loss_scale.scale
+            finite = all_finite(gradient)
+            self.loss_scale.update(finite)
+            tf.cond(finite, lambda: self._update_image(total, gradient), lambda: None)
+            return finite
+
+    def _update_image(self, total: tf.Tensor, gradient: tf.Tensor) -> None:
         if isinstance(self.optimizer, LBFGS):
             self.optimizer.apply(self.image, total, gradient)
         else:
@@ -209,7 +276,7 @@ class StyleTransfer:
         """The graph that does the step's network work, for TensorBoard: the whole step, or
         with tiles, one tile's forward and backward pass."""
         if self.tiled is None:
-            return self.train_step.get_concrete_function().graph
+            return self._step_once.get_concrete_function().graph
         return self.tiled.tile_gradient_graph()
 
     @tf.function
@@ -233,7 +300,7 @@ class StyleTransfer:
         """Moves a video's transfer on to a frame: its content targets, its start image, and
         for the temporal loss the previous result `warped` and where it is `reliable` (H, W)
         (None: no temporal term). The optimizer starts afresh, at `learning_rate`."""
-        content_features = self.features(tf.constant(content_image[None], tf.float32))
+        content_features = self.network_outputs(tf.constant(content_image[None], tf.float32))
         for name in self.content_layers:
             self.content_targets[name].assign(content_features[name])
         if warped is None:
