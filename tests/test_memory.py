@@ -28,14 +28,72 @@ def test_optimizer_state_is_counted_as_the_variables_it_builds(optimizer):
     assert memory.optimizer_bytes(config, 40 * 60) == image_sized
 
 
-def test_content_targets_are_counted_as_the_transfer_keeps_them():
-    config = _config(content_layers=("block3_conv1", "block4_conv2"))
-    model = vgg.build_vgg19(config.content_layers + config.style_layers)
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("tile_size", [None, 32])
+def test_content_targets_are_counted_as_the_transfer_keeps_them(precision, tile_size):
+    config = _config(content_layers=("block1_conv1", "block3_conv1", "block4_conv2"))
+    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     content = synthetic_image(72, 96, seed=1).astype(np.float32)
-    transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [content]), model)
+    transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [content]),
+                                         model, tile_size=tile_size)
     kept = sum(target.numpy().nbytes for target in transfer.content_targets.values())
-    assert memory.content_target_bytes(config, 72, 96) == kept
+    assert memory.content_target_bytes(config, 72, 96, precision) == kept
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16"])
+def test_the_gpu_model_counts_the_activations_keras_makes(precision):
+    """The layer-shape model against the shapes and dtypes of the model's own layers."""
+    import keras
+    config = _config()
+    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    layers = [layer for layer in model.layers if "conv" in layer.name or "pool" in layer.name]
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    total = 0
+    for layer, output in zip(layers, probe(np.zeros((1, 64, 96, 3), np.float32))):
+        total += output.numpy().nbytes
+        if layer.name in config.style_layers + config.content_layers and output.dtype != "float32":
+            total += output.numpy().size * 4  # its float32 copy for the statistics
+    assert memory.layer_values_per_pixel(config, precision) == total / (64 * 96)
+
+
+def test_a_fake_2_gb_gpu_plans_3840_px_in_tiles_that_fit_it():
+    from tf_style import devices
+    config = _config(size=3840)
+    gpu = devices.Device("gpu", "fake", memory.FixedMemory(2e9, "a fake 2 GB GPU"), True, (8, 0))
+    plan = memory.plan_run(config, [(2160, 3840)], 1e8, device=gpu, precision="bfloat16")
+    scale = plan.scales[0]
+    model = memory.cost_model("gpu", "bfloat16", config)
+    assert scale.tile_size is not None and scale.peak_bytes * memory.ESTIMATE_ALLOWANCE <= 2e9
+    larger = [size for size in memory.tile_candidates(2160, 3840) if size > scale.tile_size]
+    assert larger and all(
+        memory.peak_bytes(config, 2160, 3840, size, 1e8, model, "bfloat16")
+        * memory.ESTIMATE_ALLOWANCE > 2e9 for size in larger)
+    # The image-sized state (1 GB of L-BFGS history alone) stays in the machine's memory.
+    assert scale.host_bytes > memory.optimizer_bytes(config, 2160 * 3840) > 1e9
+    described = plan.describe(config)
+    assert "device GPU fake" in described and "not measured on a GPU" in described
+    assert "s/step not estimated" in described and "2.0 GB (a fake 2 GB GPU)" in described
+    # On a CPU with 2 GB the same picture does not fit at all: its state needs the memory.
+    with pytest.raises(memory.MemoryPlanError):
+        memory.plan_run(config, [(2160, 3840)], 1e8, limit_bytes=2e9, precision="bfloat16")
+
+
+def test_bfloat16_plans_need_less_than_float32():
+    config = _config(size=3840)
+    for kind in ("cpu", "gpu"):
+        float32, bfloat16 = (memory.peak_bytes(config, 2160, 3840, None, 0.0,
+                                               memory.cost_model(kind, precision, config), precision)
+                             for precision in ("float32", "bfloat16"))
+        assert bfloat16 < float32
+
+
+def test_out_of_memory_falls_back_to_ever_smaller_tiles():
+    assert memory.smaller_tile_size(96, 64, None) == 48
+    assert memory.smaller_tile_size(96, 64, 64) == 48
+    assert memory.smaller_tile_size(96, 64, 48) == 32
+    assert memory.smaller_tile_size(96, 64, 32) is None
+    assert memory.smaller_tile_size(2160, 3840, 1280) == 960
 
 
 def test_whole_image_when_it_fits_else_the_largest_tiles_that_do():

@@ -99,6 +99,8 @@ FLAG_ERRORS = {
     "unknown flag": (["--colour", "x"], ["colour"]),
     "unknown executor": (["--executor", "slurm"], ["--executor"]),
     "no cpus per task": (["--task_cpus", "0"], ["task_cpus"]),
+    "unknown precision": (["--precision", "half"], ["--precision"]),
+    "unknown device": (["--device", "tpu"], ["--device"]),
 }
 
 
@@ -298,10 +300,70 @@ def test_dry_run_prints_the_plan_and_touches_nothing(capsys, tmp_path):
     finally:
         flags.FLAGS.unparse_flags()
     output = capsys.readouterr().out.splitlines()
-    assert output[0] == "memory limit 30.0 GB (--memory_limit)"
-    assert output[1].startswith("scale 1/2: 512x384 px, whole image, est. peak ")
-    assert output[2].startswith("scale 2/2: 1024x768 px, whole image, est. peak ")
-    assert output[3].startswith("est. peak memory ") and "est. time" in output[3]
+    assert output[0].startswith("device CPU ")
+    assert output[1] == "precision float32"  # the default
+    assert output[2].startswith("memory limit 30.0 GB (--memory_limit); estimates measured")
+    assert output[3].startswith("scale 1/2: 512x384 px, whole image, est. peak ")
+    assert output[4].startswith("scale 2/2: 1024x768 px, whole image, est. peak ")
+    assert output[5].startswith("est. peak memory ") and "est. time" in output[5]
+    assert not os.path.exists(tmp_path / "run")
+
+
+def _dry_run(capsys, *argv):
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", *argv, "--dry_run"])
+        train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    return capsys.readouterr().out.splitlines()
+
+
+def test_dry_run_names_the_device_and_the_precision_auto_picks(capsys, tmp_path):
+    from tf_style import devices
+    content, style = write_image_pair(str(tmp_path))
+    output = _dry_run(capsys, "--content", content, "--style", style, "--precision", "auto")
+    cpu = devices.cpu_device()
+    assert output[0] == f"device {cpu.describe()}"
+    expected = "bfloat16" if cpu.native_bfloat16 else "float32"
+    assert output[1].startswith(f"precision {expected}")
+
+
+def test_dry_run_on_a_fake_2_gb_gpu_tiles_3840_px_to_fit_it(capsys, tmp_path, monkeypatch):
+    from PIL import Image
+    from tf_style import devices, memory
+    from tf_style.testing import synthetic_image
+    content = str(tmp_path / "wide.png")
+    Image.fromarray(synthetic_image(216, 384, seed=1)).save(content)
+    _, style = write_image_pair(str(tmp_path))
+    gpu = devices.Device("gpu", "Fake", memory.FixedMemory(2e9, "a fake 2 GB GPU"), True, (8, 6))
+    monkeypatch.setattr(devices, "find_device", lambda requested: gpu)
+    monkeypatch.setattr(devices, "configure", lambda device: None)
+    output = _dry_run(capsys, "--content", content, "--style", style, "--size", "3840",
+                      "--precision", "auto")
+    assert output[:2] == ["device GPU Fake (compute capability 8.6)",
+                          "precision bfloat16; statistics, losses and the image in float32"]
+    assert output[2].startswith("memory limit 2.0 GB (a fake 2 GB GPU); estimates from the "
+                                "layer shapes")
+    finest = output[-2]
+    assert finest.startswith("scale 4/4: 3840x2160 px, ") and " tiles of " in finest
+    peak = float(re.search(r"est. peak ([\d.]+) GB", finest).group(1))
+    assert peak * memory.ESTIMATE_ALLOWANCE <= 2.05  # rounded to 0.1 GB in the line
+    assert "GB of image-sized state in the machine's memory" in finest
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--precision", "float16", "float16 needs a GPU"),
+    ("--device", "gpu", "TensorFlow sees no GPU")])
+def test_a_device_or_precision_this_machine_lacks_is_one_line_and_exit_2(tmp_path, flag, value,
+                                                                         expected):
+    import tensorflow as tf
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    content, style = write_image_pair(str(tmp_path))
+    result = run_train("--content", content, "--style", style, "--workdir", str(tmp_path / "run"),
+                       *BASE, flag, value)
+    _assert_one_line_error(result, expected)
     assert not os.path.exists(tmp_path / "run")
 
 

@@ -21,6 +21,13 @@ VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = (
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
 )
 
+
+
+def layer_block(name: str) -> int:
+    """The VGG19 block (1-5) of a conv layer: block3_conv1 -> 3."""
+    return int(name[len("block")])
+
+
 DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("block4_conv2",)
 DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
@@ -45,6 +52,11 @@ OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop", "lbfgs")
 DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
+# What the network computes in; statistics, losses, the image and the optimizer stay
+# float32. auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability
+# 8.0+) computes it natively, else float32 (tf_style.devices).
+PRECISIONS: Tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+DEVICES: Tuple[str, ...] = ("auto", "cpu", "gpu")
 
 # The files 16-bit output can be written to (images.SIXTEEN_BIT_FORMATS).
 SIXTEEN_BIT_EXTENSIONS: Tuple[str, ...] = (".png", ".tif", ".tiff")
@@ -283,6 +295,14 @@ class TransferConfig:
                         check=_require_int)
     deterministic: bool = setting(
         False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
+    precision: str = setting(
+        "float32", help="what the network computes in: float32, bfloat16 (about 1.8x faster "
+        "on CPUs with AVX512_BF16 and on recent GPUs), float16 (GPUs only, with loss "
+        "scaling), or auto (bfloat16 where the hardware has it, else float32)",
+        choices=PRECISIONS)
+    device: str = setting(
+        "auto", help="where the network runs: gpu, cpu, or auto (the first GPU TensorFlow "
+        "sees, else the CPU)", result=False, choices=DEVICES)
     workdir: Optional[str] = setting(
         None, help="the run directory; for a batch, the folder of its pairs' run directories "
         "(default runs/)", result=False, shown_default="runs/<content>-<style>")

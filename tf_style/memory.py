@@ -1,13 +1,20 @@
-"""How much memory a run needs, what this machine allows, and whole image or tiles.
+"""How much memory a run needs, what the device allows, and whole image or tiles.
 
-The model of a step's peak resident memory (bytes):
+The model of a step's peak memory (bytes):
 
     BASE + PER_IMAGE_PIXEL * H*W + PER_NETWORK_PIXEL * (pixels VGG19 sees at once)
          + the optimizer's state + the content targets + the input arrays
 
-The last three are counted exactly from the settings and the loaded images; the three
-constants are fitted to peak RSS measured on runs from 256 to 2048 px, whole and tiled
-(`python benchmarks/memory.py`, which prints the prediction beside the measurement).
+The last three are counted exactly from the settings and the loaded images. On a CPU the
+three constants are fitted to peak RSS measured on runs from 256 to 2048 px, whole and
+tiled, for each precision (`python benchmarks/memory.py --fit`, which prints the
+prediction beside the measurement). On a GPU they come from the layer shapes times the
+bytes per element until measured there; and a tiled step on a GPU keeps the image-sized
+state (image, gradient, optimizer, content targets) in the machine's memory, so the GPU
+holds the network and one tile.
+
+Where a limit comes from is a `MemorySource`: the machine's memory (`HostMemory`), a GPU's
+(`tf_style.devices.GpuMemory`), or a number (`FixedMemory`: --memory_limit, tests).
 """
 
 from __future__ import annotations
@@ -15,51 +22,127 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from tf_style import tiling
-from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
+from tf_style.config import MIN_IMAGE_SIDE, VGG19_CONV_LAYER_NAMES, TransferConfig, layer_block
 from tf_style.errors import TransferError
+
+if TYPE_CHECKING:
+    from tf_style.devices import Device
 
 GB = 1e9
 
-# Fitted by `python benchmarks/memory.py --fit` on the 2-core, 24 GB reference machine.
-BASE_BYTES = 0.867e9  # TensorFlow, VGG19's weights, the interpreter
-PER_IMAGE_PIXEL_BYTES = 186.7  # the image, its gradient, the step's image-sized temporaries
-PER_NETWORK_PIXEL_BYTES = 1777.3  # VGG19's activations and their gradients, per input pixel
+
+@dataclasses.dataclass(frozen=True)
+class CostModel:
+    """The constants of the memory and time model for one kind of device and precision.
+
+    `seconds_per_network_pixel` is None where the time was never measured."""
+
+    base_bytes: float  # TensorFlow, VGG19's weights, the interpreter (a GPU: its context)
+    per_image_pixel_bytes: float  # the image, its gradient, the step's image-sized temporaries
+    per_network_pixel_bytes: float  # VGG19's activations and their gradients, per input pixel
+    seconds_per_step: float
+    seconds_per_network_pixel: Optional[float]
+    tiled_pass_cost: float  # the tiled step's passes per pixel, as a share of the whole step's
+    state_in_device_memory_when_tiled: bool  # False on a GPU: the host keeps it
+    source: str
+
+
+# Fitted by `python benchmarks/memory.py --fit` on the 2-core, 24 GB reference machine
+# (AMD EPYC with AVX512_BF16), each precision on its own runs.
+CPU_FLOAT32 = CostModel(
+    base_bytes=0.867e9, per_image_pixel_bytes=186.7, per_network_pixel_bytes=1777.3,
+    seconds_per_step=0.084, seconds_per_network_pixel=3.59e-6, tiled_pass_cost=1.357,
+    state_in_device_memory_when_tiled=True,
+    source="measured on the 2-core reference CPU")
+CPU_BFLOAT16 = CostModel(
+    base_bytes=0.867e9, per_image_pixel_bytes=186.7, per_network_pixel_bytes=1000.0,
+    seconds_per_step=0.084, seconds_per_network_pixel=2.0e-6, tiled_pass_cost=1.357,
+    state_in_device_memory_when_tiled=True,
+    source="measured on the 2-core reference CPU")
+# A GPU before any measurement there: its context, cuDNN's and cuBLAS's workspaces and the
+# weights (a guess, not measured), the image-sized state as on a CPU, and the network's
+# activations from the layer shapes (`layer_values_per_pixel`).
+GPU_BASE_BYTES = 1.0e9
+# Activations kept for the backward pass, and at least as much again while it runs.
+GPU_ACTIVATION_COPIES = 2.0
 
 # A plan fits when the estimate times this is under the limit: out of the fit, the model
 # under-predicted a whole 3840x2160 step by 14% and 7680x4320 in tiles by 9%.
 ESTIMATE_ALLOWANCE = 1.15
 # Below this a tile's halo (80 + 96 px at block5_conv1) costs more than its inside.
 MIN_TILE_SIZE = 128
+# The smallest tiles a run falls back to after running out of memory (tiling.ALIGNMENT x 2).
+MIN_FALLBACK_TILE_SIZE = 32
 # What --memory_limit leaves for everything else on the machine by default.
 DEFAULT_MARGIN = 0.10
+# Bytes of a number in each precision the network computes in.
+PRECISION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 _CHANNELS_BY_BLOCK = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
 
+class MemorySource(Protocol):
+    """Where a memory limit comes from: `available()` gives the bytes a run may use and
+    a few words saying whence."""
+
+    def available(self) -> Tuple[float, str]:
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedMemory:
+    """A limit given as a number: --memory_limit, or a fake device in tests."""
+
+    limit_bytes: float
+    description: str
+
+    def available(self) -> Tuple[float, str]:
+        return self.limit_bytes, self.description
+
+
+@dataclasses.dataclass(frozen=True)
+class HostMemory:
+    """This machine's memory: what this process may grow to, from free memory (cgroup or
+    machine, the smaller) and what it holds already, less DEFAULT_MARGIN."""
+
+    def available(self) -> Tuple[float, str]:
+        return available_bytes()
+
+
 @dataclasses.dataclass(frozen=True)
 class ScalePlan:
-    """One scale: its image size, whole image (tile_size None) or tiles, and the estimate."""
+    """One scale: its image size, whole image (tile_size None) or tiles, and the estimates.
+
+    `peak_bytes` is in the device's memory; `host_bytes`, on a GPU with tiles, what the
+    machine's memory keeps (None where that is the same memory). `seconds_per_step` is
+    None where the device's speed was never measured."""
 
     height: int
     width: int
     tile_size: Optional[int]
     tiles: int
     peak_bytes: float
-    seconds_per_step: float
+    seconds_per_step: Optional[float]
+    host_bytes: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """The scales of a run as they will run, and the memory limit they were planned under."""
+    """The scales of a run as they will run, and what they were planned for: the memory
+    limit and its source, the device, the precision and where the model came from."""
 
     scales: Tuple[ScalePlan, ...]
     limit_bytes: float
     limit_source: str
+    device: str = "CPU"
+    precision: str = "float32"
+    model_source: str = CPU_FLOAT32.source
+    precision_note: Optional[str] = None  # what the precision means there, if more than its name
 
     @property
     def peak_bytes(self) -> float:
@@ -70,16 +153,24 @@ class Plan:
 
     def describe(self, config: TransferConfig) -> str:
         """The plan as --dry_run prints it."""
-        lines = [f"memory limit {self.limit_bytes / GB:.1f} GB ({self.limit_source})"]
+        lines = [f"device {self.device}", f"precision {self.precision_note or self.precision}",
+                 f"memory limit {self.limit_bytes / GB:.1f} GB ({self.limit_source}); "
+                 f"estimates {self.model_source}"]
         for index, (scale, end) in enumerate(zip(self.scales, config.scale_ends)):
             how = "whole image" if scale.tile_size is None else (
                 f"{scale.tiles} tiles of {scale.tile_size} px")
+            host = "" if scale.host_bytes is None else (
+                f" (+{scale.host_bytes / GB:.1f} GB of image-sized state in the machine's memory)")
+            speed = ("s/step not estimated" if scale.seconds_per_step is None
+                     else f"est. {scale.seconds_per_step:.1f} s/step")
             lines.append(
                 f"scale {index + 1}/{len(self.scales)}: {scale.width}x{scale.height} px, {how}, "
-                f"est. peak {scale.peak_bytes / GB:.1f} GB, est. {scale.seconds_per_step:.1f} s/step, "
+                f"est. peak {scale.peak_bytes / GB:.1f} GB{host}, {speed}, "
                 f"until converged or step {end}")
-        lines.append(f"est. peak memory {self.peak_bytes / GB:.1f} GB; est. time "
-                     f"{_duration(self.estimated_seconds(config))} (2-core reference machine)")
+        seconds = self.estimated_seconds(config)
+        time = ("time not estimated (not measured on this device)" if seconds is None
+                else f"est. time {_duration(seconds)}")
+        lines.append(f"est. peak memory {self.peak_bytes / GB:.1f} GB; {time}")
         return "\n".join(lines) + "\n"
 
     def expected_steps(self, config: TransferConfig) -> List[int]:
@@ -93,8 +184,10 @@ class Plan:
             typical = max(config.convergence_window + 1, typical // 2)
         return steps
 
-    def estimated_seconds(self, config: TransferConfig) -> float:
-        """Time to a finished picture on the reference machine, at `expected_steps`."""
+    def estimated_seconds(self, config: TransferConfig) -> Optional[float]:
+        """Time to a finished picture at `expected_steps`; None where speed is unknown."""
+        if any(scale.seconds_per_step is None for scale in self.scales):
+            return None
         return sum(steps * scale.seconds_per_step
                    for steps, scale in zip(self.expected_steps(config), self.scales))
 
@@ -103,11 +196,44 @@ class Plan:
 # at 480 px under 3840 px; each finer scale started from the coarser result took about
 # half as many as the one before (181, 141, 69, 35 at 3840x2160). Only estimates use it.
 FIRST_SCALE_STEPS = 200
-# Seconds per step: a fixed part and a part per pixel the network sees (forward and
-# backward), and the tiled step's extra forward pass as a share of that (measured).
-SECONDS_PER_STEP = 0.084
-SECONDS_PER_NETWORK_PIXEL = 3.59e-6
-TILED_PASS_COST = 1.357
+
+
+def layer_values_per_pixel(config: TransferConfig, precision: str) -> float:
+    """Bytes per input pixel of VGG19's activations up to the deepest layer used (conv and
+    pool outputs in `precision`, the first conv in float32), plus the float32 copies of the
+    layers the losses read."""
+    layer_names = config.content_layers + config.style_layers
+    deepest = VGG19_CONV_LAYER_NAMES.index(max(layer_names, key=VGG19_CONV_LAYER_NAMES.index))
+    element = PRECISION_BYTES[precision]
+    total, block = 0.0, 1
+    for name in VGG19_CONV_LAYER_NAMES[:deepest + 1]:
+        name_block = layer_block(name)
+        if name_block != block:  # the pool before this block
+            total += element * _CHANNELS_BY_BLOCK[block] / 4 ** block
+            block = name_block
+        values = _CHANNELS_BY_BLOCK[block] / 4 ** (block - 1)
+        total += values * (4 if name == "block1_conv1" else element)
+        if name in layer_names and precision != "float32" and name != "block1_conv1":
+            total += values * 4
+    return total
+
+
+def cost_model(device_kind: str, precision: str, config: TransferConfig) -> CostModel:
+    """The model for a run of `config` on a `device_kind` (cpu or gpu) in `precision`."""
+    if device_kind == "cpu" and precision == "float32":
+        return CPU_FLOAT32
+    if device_kind == "cpu" and precision == "bfloat16":
+        return CPU_BFLOAT16
+    network = GPU_ACTIVATION_COPIES * layer_values_per_pixel(config, precision)
+    if device_kind == "cpu":  # float16 on a CPU: only tests make one
+        return dataclasses.replace(CPU_FLOAT32, per_network_pixel_bytes=network,
+                                   seconds_per_network_pixel=None,
+                                   source="from the layer shapes (not measured)")
+    return CostModel(
+        base_bytes=GPU_BASE_BYTES, per_image_pixel_bytes=CPU_FLOAT32.per_image_pixel_bytes,
+        per_network_pixel_bytes=network, seconds_per_step=0.0, seconds_per_network_pixel=None,
+        tiled_pass_cost=CPU_FLOAT32.tiled_pass_cost, state_in_device_memory_when_tiled=False,
+        source="from the layer shapes (not measured on a GPU yet)")
 
 
 def available_bytes() -> Tuple[float, str]:
@@ -171,12 +297,14 @@ def optimizer_bytes(config: TransferConfig, pixels: int) -> float:
     return (2 if config.optimizer == "adam" else 1) * values * 4
 
 
-def content_target_bytes(config: TransferConfig, height: int, width: int) -> float:
-    """The content layers' feature maps kept as targets (float32)."""
+def content_target_bytes(config: TransferConfig, height: int, width: int,
+                         precision: str = "float32") -> float:
+    """The content layers' feature maps kept as targets, in the network's precision."""
     total = 0.0
     for name in config.content_layers:
         rows, columns = tiling.layer_shape(height, width, name)
-        total += rows * columns * _CHANNELS_BY_BLOCK[int(name[5])] * 4
+        element = 4 if name == "block1_conv1" else PRECISION_BYTES[precision]
+        total += rows * columns * _CHANNELS_BY_BLOCK[layer_block(name)] * element
     return total
 
 
@@ -196,14 +324,32 @@ def network_pixels(config: TransferConfig, height: int, width: int,
     return max(crop_areas(config, height, width, tile_size))
 
 
-def peak_bytes(config: TransferConfig, height: int, width: int, tile_size: Optional[int],
-               input_bytes: float) -> float:
-    """The model's peak resident memory of a step at (height, width)."""
+def state_bytes(config: TransferConfig, height: int, width: int, input_bytes: float,
+                model: CostModel = CPU_FLOAT32, precision: str = "float32") -> float:
+    """The image-sized state of a step at (height, width): the image, its gradient and the
+    step's temporaries, the optimizer's state, the content targets, the input arrays."""
     pixels = height * width
-    return (BASE_BYTES + PER_IMAGE_PIXEL_BYTES * pixels
-            + PER_NETWORK_PIXEL_BYTES * network_pixels(config, height, width, tile_size)
-            + optimizer_bytes(config, pixels) + content_target_bytes(config, height, width)
-            + input_bytes)
+    return (model.per_image_pixel_bytes * pixels + optimizer_bytes(config, pixels)
+            + content_target_bytes(config, height, width, precision) + input_bytes)
+
+
+def peak_bytes(config: TransferConfig, height: int, width: int, tile_size: Optional[int],
+               input_bytes: float, model: CostModel = CPU_FLOAT32,
+               precision: str = "float32") -> float:
+    """The model's peak memory of a step at (height, width) on the device: on a GPU in
+    tiles, one tile's share of the state (the machine keeps the rest: `host_bytes`)."""
+    network = network_pixels(config, height, width, tile_size)
+    if tile_size is not None and not model.state_in_device_memory_when_tiled:
+        return model.base_bytes + (model.per_image_pixel_bytes + model.per_network_pixel_bytes) * network
+    return (model.base_bytes + model.per_network_pixel_bytes * network
+            + state_bytes(config, height, width, input_bytes, model, precision))
+
+
+def host_bytes(config: TransferConfig, height: int, width: int, input_bytes: float,
+               precision: str) -> float:
+    """What the machine's memory holds while a GPU runs a step in tiles."""
+    return CPU_FLOAT32.base_bytes + state_bytes(config, height, width, input_bytes,
+                                                CPU_FLOAT32, precision)
 
 
 def network_pixels_per_step(config: TransferConfig, height: int, width: int,
@@ -213,61 +359,90 @@ def network_pixels_per_step(config: TransferConfig, height: int, width: int,
 
 
 def seconds_per_step(config: TransferConfig, height: int, width: int,
-                     tile_size: Optional[int]) -> float:
-    """The model's seconds per step on the reference machine."""
+                     tile_size: Optional[int], model: CostModel = CPU_FLOAT32) -> Optional[float]:
+    """The model's seconds per step; None where the device's speed was never measured."""
+    if model.seconds_per_network_pixel is None:
+        return None
     seen = network_pixels_per_step(config, height, width, tile_size)
-    cost = SECONDS_PER_NETWORK_PIXEL * (1.0 if tile_size is None else TILED_PASS_COST)
-    return SECONDS_PER_STEP + cost * seen
+    cost = model.seconds_per_network_pixel * (1.0 if tile_size is None else model.tiled_pass_cost)
+    return model.seconds_per_step + cost * seen
 
 
-def tile_candidates(height: int, width: int) -> List[int]:
+def tile_candidates(height: int, width: int, smallest: int = MIN_TILE_SIZE) -> List[int]:
     """Tile sizes to try, largest first: the longest side split into 2, 3, 4, ... equal
-    parts, rounded up to multiples of 16, down to MIN_TILE_SIZE."""
+    parts, rounded up to multiples of 16, down to `smallest`."""
     longest = max(height, width)
     sizes = []
     parts = 2
     while True:
         size = tiling.ALIGNMENT * math.ceil(longest / parts / tiling.ALIGNMENT)
-        if size < MIN_TILE_SIZE:
+        if size < smallest:
             break
         if not sizes or size < sizes[-1]:
             sizes.append(size)
         parts += 1
-    return sizes or [MIN_TILE_SIZE]
+    return sizes or [smallest]
+
+
+def smaller_tile_size(height: int, width: int, tile_size: Optional[int]) -> Optional[int]:
+    """The next smaller tiles to fall back to after running out of memory with `tile_size`
+    (None: the whole image), down to MIN_FALLBACK_TILE_SIZE; None when there are none."""
+    current = tile_size or max(height, width)
+    smaller = [size for size in tile_candidates(height, width, MIN_FALLBACK_TILE_SIZE)
+               if size < current]
+    return smaller[0] if smaller else None
 
 
 def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_bytes: float,
-             limit_bytes: Optional[float] = None) -> Plan:
-    """Whole image or tiles for each scale of `shapes` ((height, width), coarse to fine).
+             limit_bytes: Optional[float] = None, device: Optional["Device"] = None,
+             precision: str = "float32") -> Plan:
+    """Whole image or tiles for each scale of `shapes` ((height, width), coarse to fine), on
+    `device` (None: this machine's CPU) computing in `precision`.
 
     `config.tile_size` is used as given; otherwise each scale runs whole when it fits
-    under the limit (`config.memory_limit`, or `available_bytes()`), else in the largest
-    tiles that do, with ESTIMATE_ALLOWANCE to spare. Raises MemoryPlanError when not even
-    the smallest tiles fit.
+    under the limit (`config.memory_limit`, else `limit_bytes`, else the device's memory),
+    else in the largest tiles that do, with ESTIMATE_ALLOWANCE to spare. Raises
+    MemoryPlanError when not even the smallest tiles fit.
     """
-    if limit_bytes is None:
-        if config.memory_limit is not None:
-            limit_bytes, source = config.memory_limit * GB, "--memory_limit"
-        else:
-            limit_bytes, source = available_bytes()
-    else:
+    memory_source = HostMemory() if device is None else device.memory
+    if config.memory_limit is not None:
+        limit_bytes, source = config.memory_limit * GB, "--memory_limit"
+    elif limit_bytes is not None:
         source = "given"
+    else:
+        limit_bytes, source = memory_source.available()
+    kind = "cpu" if device is None else device.kind
+    model = cost_model(kind, precision, config)
+    host_limit = None
     scales = []
     for height, width in shapes:
         if config.tile_size is not None:
             choices = [config.tile_size]
         else:
             choices = [None] + tile_candidates(height, width)
-        estimates = [(tile, peak_bytes(config, height, width, tile, input_bytes)) for tile in choices]
+        estimates = [(tile, peak_bytes(config, height, width, tile, input_bytes, model, precision))
+                     for tile in choices]
         fitting = [(tile, estimate) for tile, estimate in estimates if _fits(estimate, limit_bytes)]
         tile_size, estimate = fitting[0] if fitting else estimates[-1]
         if not fitting and config.tile_size is None:
             raise MemoryPlanError(config, height, width, estimate, tile_size, limit_bytes,
-                                  largest_fitting_size(config, height, width, input_bytes, limit_bytes))
+                                  largest_fitting_size(config, height, width, input_bytes,
+                                                       limit_bytes, model, precision))
+        host = None
+        if tile_size is not None and not model.state_in_device_memory_when_tiled:
+            host = host_bytes(config, height, width, input_bytes, precision)
+            if host_limit is None:
+                host_limit, _ = (HostMemory() if device is None else device.host).available()
+            if not _fits(host, host_limit):
+                raise TransferError(
+                    f"{width}x{height} px in tiles keeps about {host * ESTIMATE_ALLOWANCE / GB:.3g} "
+                    f"GB of image, gradient and optimizer state in the machine's memory, more "
+                    f"than the {host_limit / GB:.3g} GB it has free; lower --size")
         tiles = len(crop_areas(config, height, width, tile_size))
         scales.append(ScalePlan(height, width, tile_size, tiles, estimate,
-                                seconds_per_step(config, height, width, tile_size)))
-    return Plan(tuple(scales), limit_bytes, source)
+                                seconds_per_step(config, height, width, tile_size, model), host))
+    described = "CPU" if device is None else device.describe()
+    return Plan(tuple(scales), limit_bytes, source, described, precision, model.source)
 
 
 def _fits(estimate: float, limit_bytes: float) -> bool:
@@ -275,7 +450,8 @@ def _fits(estimate: float, limit_bytes: float) -> bool:
 
 
 def largest_fitting_size(config: TransferConfig, height: int, width: int, input_bytes: float,
-                         limit_bytes: float) -> Optional[int]:
+                         limit_bytes: float, model: CostModel = CPU_FLOAT32,
+                         precision: str = "float32") -> Optional[int]:
     """The largest --size (longest side) whose finest scale fits the limit in the smallest tiles."""
     longest = max(height, width)
 
@@ -283,8 +459,8 @@ def largest_fitting_size(config: TransferConfig, height: int, width: int, input_
         ratio = side / longest
         scaled_height, scaled_width = max(1, round(height * ratio)), max(1, round(width * ratio))
         tile = min(tile_candidates(scaled_height, scaled_width))
-        return _fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2),
-                     limit_bytes)
+        return _fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2,
+                                model, precision), limit_bytes)
 
     low, high = MIN_IMAGE_SIDE, longest
     if not fits(low):

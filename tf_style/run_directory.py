@@ -40,13 +40,17 @@ class RunDirectoryError(TransferError):
     """A run directory that can't be written, or that holds a different run."""
 
 
-def run_record(config: TransferConfig, image_size, weights_identity: dict) -> dict:
+def run_record(config: TransferConfig, image_size, weights_identity: dict,
+               precision: str = "float32") -> dict:
     """What decides the result of a run: written as run.json, compared on resume.
 
     `image_size` is the (height, width) of the result; inputs are compared by content.
+    `precision` is what the network computes in, `config.precision` resolved on this
+    machine: it changes the picture slightly, so a run resumes only in the precision it
+    started in (--precision auto can resolve otherwise on another machine).
     """
     return {
-        "settings": config.result_settings(),
+        "settings": {**config.result_settings(), "precision": precision},
         "content_sha256": path_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
         "content_masks_sha256": [file_digest(path) for path in config.content_mask],
@@ -120,12 +124,17 @@ def claim(run_dir: str, record: dict, overwrite: bool) -> Claim:
     held = Claim(run_dir, descriptor)
     try:
         existing = _read_record(record_path)
+        if existing is not None:
+            existing = _in_todays_terms(existing, record)
         if existing is not None and existing != record:
             if not overwrite:
                 differing = sorted(_differences(existing, record))
+                resume = ""
+                if differing == ["settings.precision"]:
+                    resume = f"--precision {existing['settings']['precision']} to resume it, "
                 raise RunDirectoryError(
                     f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
-                    f"pass --overwrite to start over or --workdir for a new run directory")
+                    f"pass {resume}--overwrite to start over or --workdir for a new run directory")
             logging.warning("--overwrite: discarding the previous run in %s", run_dir)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
@@ -163,6 +172,15 @@ def _read_record(path: str) -> Optional[dict]:
             return json.load(file)
     except (OSError, ValueError):
         return {"unreadable": path}
+
+
+def _in_todays_terms(existing: dict, record: dict) -> dict:
+    """An earlier version's record as this version writes it: a run recorded before
+    precisions were recorded computed in float32."""
+    settings = existing.get("settings")
+    if isinstance(settings, dict) and "precision" in record.get("settings", {}):
+        return {**existing, "settings": {"precision": "float32", **settings}}
+    return existing
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:

@@ -6,6 +6,8 @@ step to the callbacks (progress bar, TensorBoard, intermediate images, the user'
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import os
 import time
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -15,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_style import memory, outputs, run_directory, vgg, weights
+from tf_style import devices, memory, outputs, run_directory, vgg, weights
 from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
                                 StepReport, TensorBoard, is_due)
 from tf_style.checkpoints import Checkpoints, checkpointed_scale
@@ -30,26 +32,42 @@ CallbackLike = Union[Callback, Callable[[StepReport], None]]
 
 
 def plan(config: TransferConfig) -> memory.Plan:
-    """Loads the inputs at every scale and plans each scale: whole image or tiles, within
-    the memory limit. Raises TransferError when they are bad or nothing fits."""
+    """Finds the device, loads the inputs at every scale and plans each scale: whole image
+    or tiles, within the device's memory. Raises TransferError when they are bad or
+    nothing fits."""
     if config.is_video:
         from tf_style.video_runner import plan_video  # noqa: PLC0415
         return plan_video(config)
-    return plan_scales(config, _prepare_scales(config))
+    device, precision = set_up_device(config)
+    return plan_scales(config, _prepare_scales(config), device, precision)
+
+
+def set_up_device(config: TransferConfig) -> Tuple[devices.Device, str]:
+    """The device for `config.device`, TensorFlow set up to use it (before its first
+    operation), and the precision `config.precision` resolves to there."""
+    device = devices.find_device(config.device)
+    devices.configure(device)
+    return device, devices.resolve_precision(config.precision, device)
 
 
 def _prepare_scales(config: TransferConfig) -> Tuple[PreparedInputs, ...]:
     return tuple(prepare_inputs(config, size) for size in config.scale_sizes)
 
 
-def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs]) -> memory.Plan:
+def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs],
+                device: Optional[devices.Device] = None, precision: str = "float32") -> memory.Plan:
+    """The plan of `scales` on `device` (None: this machine's CPU) in `precision`."""
     arrays = []
     for inputs in scales:
         arrays += [inputs.content_image, inputs.initial_image, inputs.original_content,
                    *inputs.style_images, *inputs.original_styles,
                    *(inputs.content_masks or ()), *(inputs.style_masks or ())]
     shapes = [inputs.content_image.shape[:2] for inputs in scales]
-    return memory.plan_run(config, shapes, memory.array_bytes(arrays))
+    run_plan = memory.plan_run(config, shapes, memory.array_bytes(arrays), device=device,
+                               precision=precision)
+    if device is None:
+        return run_plan
+    return dataclasses.replace(run_plan, precision_note=devices.precision_note(precision, device))
 
 
 def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> Union[np.ndarray, str]:
@@ -65,27 +83,31 @@ def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> Union
     if config.is_video:
         from tf_style.video_runner import run_video  # noqa: PLC0415
         return run_video(config, callbacks)
+    device, precision = set_up_device(config)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     scales = _prepare_scales(config)
-    run_plan = plan_scales(config, scales)
+    run_plan = plan_scales(config, scales, device, precision)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     feature_model = vgg.build_vgg19(
-        config.content_layers + config.style_layers, pooling=config.pooling)
+        config.content_layers + config.style_layers, pooling=config.pooling, precision=precision)
     weights.load_weights(feature_model, weights_source)
     run_dir = config.run_dir
     record = run_directory.run_record(
-        config, scales[-1].original_content.shape[:2], weights_source.identity())
+        config, scales[-1].original_content.shape[:2], weights_source.identity(), precision)
     if config.output:  # the default lives in the run directory, which claim() checks
         outputs.check_writable(config.output)
     with run_directory.claim(run_dir, record, config.overwrite):
         logging.info("Run directory %s; %s", run_dir, weights_source.describe())
-        return _run_claimed(config, scales, run_plan, feature_model, callbacks)
+        logging.info("Computing on %s in %s", device.describe(),
+                     devices.precision_note(precision, device))
+        return _run_claimed(config, scales, run_plan, feature_model, callbacks, device)
 
 
 def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_plan: memory.Plan,
-                 feature_model: keras.Model, callbacks: Sequence[CallbackLike]) -> np.ndarray:
+                 feature_model: keras.Model, callbacks: Sequence[CallbackLike],
+                 device: devices.Device) -> np.ndarray:
     """The loop over scales and the outputs, in a run directory this process holds.
 
     From here on SIGINT/SIGTERM stop the run at the next step boundary, checkpointed.
@@ -103,11 +125,11 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
             *(c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks),
         ]
         transfer = None
+        start = None  # (image, step) the next scale starts from; None: from its checkpoint
         failed = True
         try:
             for scale_index in range(checkpointed_scale(checkpoint_dir), len(scales)):
                 inputs = scales[scale_index]
-                convergence = Convergence(config.convergence_tolerance, config.convergence_window)
                 tile_size = run_plan.tile_size_at(scale_index)
                 if tile_size is not None:
                     logging.info("%dx%d px in %d tiles of %d px (est. peak %.1f GB of %.1f GB)",
@@ -115,34 +137,98 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
                                  run_plan.scales[scale_index].tiles, tile_size,
                                  run_plan.scales[scale_index].peak_bytes / memory.GB,
                                  run_plan.limit_bytes / memory.GB)
-                if transfer is None:  # the first scale of this process: resume if we can
-                    transfer = StyleTransfer.from_config(config, inputs, feature_model,
-                                                         tile_size=tile_size)
-                    checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
-                                              config.max_checkpoints, convergence)
-                    checkpoints.restore_latest()
-                else:  # a finer scale starts from the coarser result, upsampled
-                    step = int(transfer.step)
-                    transfer = StyleTransfer.from_config(
-                        config, inputs, feature_model, inputs.upsampled(transfer.result()),
-                        tile_size=tile_size)
-                    transfer.step.assign(step)
-                    checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index,
-                                              config.max_checkpoints, convergence)
-                if transfer.tiled is not None:
-                    transfer.tiled.on_tile = _between_tiles(all_callbacks, stop)
                 if len(scales) > 1:
                     logging.info("Scale %d/%d: %dx%d px until converged or step %d",
                                  scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
-                train_until(config, inputs, transfer, checkpoints, convergence, all_callbacks,
-                            stop, end=config.scale_ends[scale_index], scale_index=scale_index)
+                while True:
+                    transfer = None
+                    try:
+                        transfer, checkpoints, convergence = _start_scale(
+                            config, inputs, feature_model, scale_index, tile_size, start, device)
+                        if transfer.tiled is not None:
+                            transfer.tiled.on_tile = _between_tiles(all_callbacks, stop)
+                        train_until(config, inputs, transfer, checkpoints, convergence,
+                                    all_callbacks, stop, end=config.scale_ends[scale_index],
+                                    scale_index=scale_index)
+                        break
+                    except OutOfMemory as error:
+                        tile_size = _smaller_tiles(inputs, tile_size, error)
+                        if error.checkpointed:  # the scale goes on from where it stopped
+                            start = None
+                    gc.collect()  # the failed transfer's buffers, before a smaller one
+                start = (transfer.result(), int(transfer.step))
             failed = False
         finally:
             end_callbacks(all_callbacks, failed)
         result = scales[-1].present(transfer.result())
         outputs.write_outputs(config, scales[-1], result, steps=int(transfer.step))
     return result
+
+
+def _start_scale(config: TransferConfig, inputs: PreparedInputs, feature_model: keras.Model,
+                 scale_index: int, tile_size: Optional[int],
+                 start: Optional[Tuple[np.ndarray, int]], device: devices.Device
+                 ) -> Tuple[StyleTransfer, Checkpoints, Convergence]:
+    """The transfer of a scale, whole or in `tile_size` tiles: from the coarser result
+    `start` (image, step), upsampled, or else from this scale's checkpoint if it has one.
+    Raises OutOfMemory when computing its targets runs out of memory."""
+    checkpoint_dir = os.path.join(config.run_dir, run_directory.CHECKPOINT_DIR)
+    convergence = Convergence(config.convergence_tolerance, config.convergence_window)
+    # A GPU holds only the network and one tile; the machine keeps the image-sized state.
+    state_device = "/CPU:0" if device.kind == "gpu" and tile_size is not None else None
+    try:
+        transfer = StyleTransfer.from_config(
+            config, inputs, feature_model, None if start is None else inputs.upsampled(start[0]),
+            tile_size=tile_size, state_device=state_device)
+    except tf.errors.OpError as error:
+        if not is_out_of_memory(error):
+            raise
+        raise OutOfMemory("computing the targets", inputs, tile_size, checkpointed=False) from None
+    checkpoints = Checkpoints(checkpoint_dir, transfer, scale_index, config.max_checkpoints,
+                              convergence)
+    if start is None:
+        checkpoints.restore_latest()
+    else:
+        transfer.step.assign(start[1])
+    return transfer, checkpoints, convergence
+
+
+def is_out_of_memory(error: tf.errors.OpError) -> bool:
+    """Whether TensorFlow ran out of memory: an allocation failed, or (on a GPU) a copy to
+    the device found no memory for its result."""
+    return isinstance(error, tf.errors.ResourceExhaustedError) or (
+        isinstance(error, tf.errors.InternalError)
+        and "Dst tensor is not initialized" in str(error))
+
+
+class OutOfMemory(TransferError):
+    """A step or the targets of a scale ran out of memory; `checkpointed`: the run's state
+    was saved first, so the scale goes on from its checkpoint."""
+
+    def __init__(self, doing: str, inputs: PreparedInputs, tile_size: Optional[int],
+                 checkpointed: bool, step: Optional[int] = None):
+        height, width = inputs.content_image.shape[:2]
+        self.checkpointed = checkpointed
+        self.what = f"out of memory {doing} at {width}x{height} px " + (
+            "whole" if tile_size is None else f"in tiles of {tile_size} px")
+        self.saved = f"; checkpointed at step {step}" if checkpointed else ""
+        super().__init__(f"{self.what}{self.saved}; free memory on the device or lower "
+                         f"--size, then rerun the same command to resume")
+
+
+def _smaller_tiles(inputs: PreparedInputs, tile_size: Optional[int], error: OutOfMemory) -> int:
+    """The next smaller tiles after `error`, with a line saying so; TransferError when the
+    smallest tiles ran out too."""
+    height, width = inputs.content_image.shape[:2]
+    smaller = memory.smaller_tile_size(height, width, tile_size)
+    if smaller is None:
+        raise TransferError(f"{error.what}, the smallest tiles{error.saved}; free memory on the "
+                            f"device or lower --size, then rerun the same command to resume"
+                            ) from None
+    logging.warning("%s%s; going on in tiles of %d px", error.what[0].upper() + error.what[1:],
+                    error.saved, smaller)
+    return smaller
 
 
 class _StepAbandoned(Exception):
@@ -198,6 +284,13 @@ def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleT
         except _StepAbandoned:  # the image and optimizer are as the last step left them
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step) from None
+        except tf.errors.OpError as error:
+            # Out of memory in the network's passes: no variable was written yet.
+            if not is_out_of_memory(error):
+                raise
+            checkpoints.save_unless_saved()
+            raise OutOfMemory("in a step", inputs, transfer.tiled and transfer.tiled.tile_size,
+                              checkpointed=True, step=step) from None
         seconds = time.perf_counter() - started
         step = int(transfer.step)
         if not (np.isfinite(step_losses["total"]) and bool(transfer.image_is_finite())):

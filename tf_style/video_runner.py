@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_style import color, flow, images, memory, run_directory, video, vgg, weights
+from tf_style import color, devices, flow, images, memory, run_directory, video, vgg, weights
 from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
                                 TensorBoard)
 from tf_style.checkpoints import Checkpoints
@@ -35,7 +35,8 @@ from tf_style.config import TransferConfig
 from tf_style.convergence import Convergence
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_frame, prepare_inputs
-from tf_style.runner import CallbackLike, end_callbacks, plan_scales, train_until
+from tf_style.runner import (CallbackLike, end_callbacks, plan_scales, set_up_device,
+                             train_until)
 from tf_style.signals import Interrupted, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
@@ -48,17 +49,18 @@ def frame_start_step(config: TransferConfig, index: int) -> int:
 def plan_video(config: TransferConfig) -> memory.Plan:
     """Reads the clip through and plans a frame (whole, at --size); TransferError when the
     clip is bad or a frame does not fit."""
-    return _prepare(config)[2]
+    return _prepare(config, *set_up_device(config))[2]
 
 
-def _prepare(config: TransferConfig) -> Tuple[video.Clip, PreparedInputs, memory.Plan]:
+def _prepare(config: TransferConfig, device: devices.Device, precision: str
+             ) -> Tuple[video.Clip, PreparedInputs, memory.Plan]:
     clip = video.open_clip(config.content, config.frames, config.fps,
                            config.max_image_megapixels * 1_000_000)
     flow.require_opencv()
     video.log_clip(clip)
     first = prepare_inputs(config, content=next(iter(
         clip.frames(config.size, config.max_image_megapixels * 1_000_000))))
-    run_plan = plan_scales(config, [first])
+    run_plan = plan_scales(config, [first], device, precision)
     if run_plan.tile_size_at(0) is not None or config.tile_size:
         raise TransferError(
             f"a {first.content_image.shape[1]}x{first.content_image.shape[0]} px frame does not "
@@ -73,18 +75,19 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
     TransferError for a clip, style or setting the user can fix, before the run directory
     is touched.
     """
+    device, precision = set_up_device(config)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    clip, first, run_plan = _prepare(config)
+    clip, first, run_plan = _prepare(config, device, precision)
     if config.scales:
         logging.info("--scales is for pictures: a video's frames run at --size %d", config.size)
     weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
     feature_model = vgg.build_vgg19(
-        config.content_layers + config.style_layers, pooling=config.pooling)
+        config.content_layers + config.style_layers, pooling=config.pooling, precision=precision)
     weights.load_weights(feature_model, weights_source)
     record = run_directory.run_record(
-        config, first.original_content.shape[:2], weights_source.identity())
+        config, first.original_content.shape[:2], weights_source.identity(), precision)
     record["frames"] = clip.frame_count
     if config.output:
         from tf_style.outputs import check_writable  # noqa: PLC0415
