@@ -3,6 +3,7 @@
     python benchmarks/memory.py                  # 256-2048 px whole, 2048 px in 1024/512/256 tiles
     python benchmarks/memory.py --fit            # also fit tf_style/memory.py's constants
     python benchmarks/memory.py --runs 3840:1024,7680x4320:1280 --iters 2
+    python benchmarks/memory.py --precision bfloat16 --fit   # bfloat16's constants
 
 Each row is a real `train.py` run in its own process (`--weights random`, Tübingen x
 Starry Night from ../shared/images, one scale, `--iters` steps, `--tile_size` as listed):
@@ -75,6 +76,7 @@ def main() -> None:
                         help="size:tile pairs (tile 0 = whole image)")
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--fit", action="store_true", help="fit the model's constants")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, ROOT)
@@ -90,14 +92,15 @@ def main() -> None:
         content, longest = _content_for(size, directory)
         settings = dict(content=content, style=style, weights="random", size=longest,
                         scales=(1,), iters=args.iters, tile_size=int(tile) or None,
-                        memory_limit=1000.0, summary_every=1, progress=False)
+                        memory_limit=1000.0, summary_every=1, progress=False,
+                        precision=args.precision)
         config = TransferConfig(**settings)
         predicted = plan(config)
         scale = predicted.scales[-1]
         arguments = [f"--content={content}", f"--style={style}", "--weights=random",
                      f"--size={longest}", "--scales=1", f"--iters={args.iters}",
                      "--memory_limit=1000", "--summary_every=1", "--progress=false",
-                     "--checkpoint_every=1000", "--save_every=1000"]
+                     "--checkpoint_every=1000", "--save_every=1000", f"--precision={args.precision}"]
         if int(tile):
             arguments.append(f"--tile_size={tile}")
         peak, seconds = _measure(arguments, os.path.join(directory, f"run{index}"))
@@ -107,18 +110,20 @@ def main() -> None:
               f"{scale.peak_bytes / memory.GB:>12.2f} {peak / memory.GB:>11.2f} {error:>+6.0%} "
               f"{scale.seconds_per_step:>12.2f} {seconds:>7.2f}", flush=True)
     if args.fit:
-        _fit(rows)
+        _fit(rows, args.precision)
 
 
-def _fit(rows) -> None:
-    """Least squares for BASE, PER_IMAGE_PIXEL and PER_NETWORK_PIXEL bytes, and the time constants."""
+def _fit(rows, precision: str) -> None:
+    """Least squares for the model's base, per-image-pixel and per-network-pixel bytes, and
+    its time constants, for `precision` on this CPU."""
     from tf_style import memory
     design, target = [], []
     time_design, time_target = [], []
     for config, scale, peak, seconds, predicted in rows:
         height, width, tile = scale.height, scale.width, scale.tile_size
-        exact = scale.peak_bytes - (memory.BASE_BYTES + memory.PER_IMAGE_PIXEL_BYTES * height * width
-                                    + memory.PER_NETWORK_PIXEL_BYTES
+        model = memory.cost_model("cpu", precision, config)
+        exact = scale.peak_bytes - (model.base_bytes + model.per_image_pixel_bytes * height * width
+                                    + model.per_network_pixel_bytes
                                     * memory.network_pixels(config, height, width, tile))
         design.append([1.0, height * width, memory.network_pixels(config, height, width, tile)])
         target.append(peak - exact)
@@ -128,10 +133,11 @@ def _fit(rows) -> None:
     base, per_image, per_network = np.linalg.lstsq(np.array(design), np.array(target), rcond=None)[0]
     fixed, per_pixel, per_tiled_pixel = np.linalg.lstsq(
         np.array(time_design), np.array(time_target), rcond=None)[0]
-    print(f"\nBASE_BYTES = {base / 1e9:.3f}e9\nPER_IMAGE_PIXEL_BYTES = {per_image:.1f}\n"
-          f"PER_NETWORK_PIXEL_BYTES = {per_network:.1f}\nSECONDS_PER_STEP = {fixed:.3f}\n"
-          f"SECONDS_PER_NETWORK_PIXEL = {per_pixel:.3g}\n"
-          f"TILED_PASS_COST = {per_tiled_pixel / per_pixel:.3f}")
+    print(f"\nCPU_{precision.upper()} = CostModel(\n"
+          f"    base_bytes={base / 1e9:.3f}e9, per_image_pixel_bytes={per_image:.1f}, "
+          f"per_network_pixel_bytes={per_network:.1f},\n"
+          f"    seconds_per_step={fixed:.3f}, seconds_per_network_pixel={per_pixel:.3g}, "
+          f"tiled_pass_cost={per_tiled_pixel / per_pixel:.3f}, ...)")
 
 
 if __name__ == "__main__":

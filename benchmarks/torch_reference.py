@@ -1,20 +1,23 @@
-"""The same step in PyTorch, to compare seconds per step on the same machine.
+"""The same step in PyTorch and in tf_style, in one process, at each precision.
 
     pip install torch==2.13.0        # CPU build; a benchmark-only dependency
-    python benchmarks/torch_reference.py --sizes 256,512
+    python benchmarks/torch_reference.py --sizes 256,512 --precisions float32,bfloat16
 
 VGG19 up to block5_conv1 with average pooling, random weights, and our losses (content
 at block4_conv2, normalised Gram losses at block1-5_conv1, total variation), one Adam
 step on the image per iteration, on an image of the benchmark's shape (4:3, as
-tubingen.jpg). Prints the median seconds per step; run benchmarks/run.py --parts speed
-in the same session to compare (a shared machine is noisy across sessions).
+tubingen.jpg). bfloat16 is PyTorch's `autocast` on the CPU for the network and ours
+(`--precision bfloat16`); both take the Grams and losses in float32. The two steps
+alternate, three of each for warm-up, then --steps of each: the medians printed are from
+the same minutes of the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
-
-from run import step_seconds  # benchmarks/run.py, beside this script
+import contextlib
+import statistics
+import time
 
 # (block, output channels) of the conv layers up to block5_conv1.
 LAYERS = [(1, 64), (1, 64), (2, 128), (2, 128), (3, 256), (3, 256), (3, 256), (3, 256),
@@ -26,7 +29,8 @@ STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 CONTENT_LAYER = "block4_conv2"
 
 
-def seconds_per_step(size: int, steps: int) -> float:
+def torch_step(size: int, precision: str):
+    """One PyTorch Adam step on a (size * 3/4) x size image, as a function."""
     import torch
     torch.manual_seed(0)
     convs, channels = [], 3
@@ -38,7 +42,7 @@ def seconds_per_step(size: int, steps: int) -> float:
         convs.append(conv)
         channels = out_channels
 
-    def features(image):
+    def network(image):
         result, x, block = {}, image, 1
         for (layer_block, _), name, conv in zip(LAYERS, NAMES, convs):
             if layer_block != block:
@@ -47,6 +51,12 @@ def seconds_per_step(size: int, steps: int) -> float:
             x = torch.relu(conv(x))
             result[name] = x
         return result
+
+    def features(image):
+        with (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bfloat16"
+              else contextlib.nullcontext()):
+            found = network(image)
+        return {name: value.float() for name, value in found.items()}
 
     def gram(x):
         flat = x.flatten(2)
@@ -77,18 +87,55 @@ def seconds_per_step(size: int, steps: int) -> float:
             image.clamp_(0, 255)
         return float(loss.detach())
 
-    return step_seconds(step, steps)["median"]
+    return step
+
+
+def our_step(size: int, precision: str):
+    """tf_style's Adam step on the same shapes, as a function."""
+    import numpy as np
+    from tf_style import TransferConfig, vgg, weights
+    from tf_style.inputs import PreparedInputs
+    from tf_style.transfer import StyleTransfer
+    rng = np.random.default_rng(0)
+    content = rng.uniform(0, 255, (size * 3 // 4, size, 3)).astype(np.float32)
+    style = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
+    config = TransferConfig(content="content", style="style", size=size, optimizer="adam",
+                            weights="random", precision=precision)
+    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    weights.load_weights(model, weights.WeightsSource("random", seed=0))
+    transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]), model)
+    return lambda: float(transfer.train_step()["total"])
+
+
+def interleaved_medians(functions: dict, steps: int) -> dict:
+    """Median seconds of each function, called in turn: three rounds of warm-up, then `steps`."""
+    seconds = {name: [] for name in functions}
+    for round_index in range(3 + steps):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            if round_index >= 3:
+                seconds[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
     import torch
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    import tensorflow as tf
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"tensorflow {tf.__version__}; median s/step of {args.steps} Adam steps, alternating")
+    print(f"{'size':>6} {'precision':>10} {'PyTorch':>8} {'tf_style':>9} {'ours vs theirs':>15}")
     for size in (int(s) for s in args.sizes.split(",")):
-        print(f"{size:>6} px  {seconds_per_step(size, args.steps):.3f} s/step (Adam)")
+        for precision in args.precisions.split(","):
+            medians = interleaved_medians({"torch": torch_step(size, precision),
+                                           "ours": our_step(size, precision)}, args.steps)
+            print(f"{size:>6} {precision:>10} {medians['torch']:>8.3f} {medians['ours']:>9.3f} "
+                  f"{medians['torch'] / medians['ours']:>14.2f}x", flush=True)
 
 
 if __name__ == "__main__":
