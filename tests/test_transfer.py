@@ -308,3 +308,36 @@ def test_the_loss_scale_doubles_after_a_run_of_finite_steps():
     assert float(scale.scale) == 2 * loss_scale.INITIAL_SCALE and int(scale.finite_steps) == 0
     scale.update(tf.constant(False))
     assert float(scale.scale) == loss_scale.INITIAL_SCALE
+
+
+def test_lbfgs_ends_on_the_last_point_it_accepted_when_its_trial_is_worse():
+    transfer = _precision_transfer("float32")
+    for _ in range(3):
+        transfer.train_step()
+
+    def loss(image):
+        return float(transfer.compute_losses(tf.constant(image[None]))["total"])
+
+    accepted = tf.reshape(transfer.optimizer.accepted_position, transfer.image.shape).numpy()[0]
+    trial = transfer.result()
+    expected = trial if loss(trial) <= float(transfer.optimizer.accepted_loss) else accepted
+    np.testing.assert_array_equal(transfer.best_result(), expected)
+    worse = np.clip(accepted + np.random.default_rng(1).normal(0, 40, accepted.shape), 0, 255)
+    worse = worse.astype(np.float32)
+    transfer.image.assign(worse[None])
+    assert loss(worse) > float(transfer.optimizer.accepted_loss)
+    np.testing.assert_array_equal(transfer.best_result(), accepted)
+    np.testing.assert_array_equal(transfer.result(), worse)  # the state is untouched
+
+
+def test_the_tiled_losses_alone_equal_the_whole_images():
+    transfer = _precision_transfer("float32")
+    tiled = StyleTransfer.from_config(TransferConfig(content="c.png", style="s.png", tile_size=32),
+                                      PreparedInputs.from_arrays(
+                                          synthetic_image(48, 64, seed=1),
+                                          [synthetic_image(64, 64, seed=2)],
+                                          initial=transfer.result()), precision_model("float32"))
+    whole = transfer.compute_losses(transfer.image)
+    alone = tiled.tiled.losses(tf.convert_to_tensor(tiled.image))
+    for name, value in whole.items():
+        assert float(alone[name]) == pytest.approx(float(value), rel=1e-4), name

@@ -142,7 +142,6 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
                                  scale_index + 1, len(scales), inputs.content_image.shape[1],
                                  inputs.content_image.shape[0], config.scale_ends[scale_index])
                 while True:
-                    transfer = None
                     try:
                         transfer, checkpoints, convergence = _start_scale(
                             config, inputs, feature_model, scale_index, tile_size, start, device)
@@ -156,12 +155,14 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
                         tile_size = _smaller_tiles(inputs, tile_size, error)
                         if error.checkpointed:  # the scale goes on from where it stopped
                             start = None
-                    gc.collect()  # the failed transfer's buffers, before a smaller one
-                start = (transfer.result(), int(transfer.step))
+                    # The failed transfer's buffers go before a smaller one is built.
+                    transfer = checkpoints = convergence = None
+                    gc.collect()
+                start = (transfer.best_result(), int(transfer.step))
             failed = False
         finally:
             end_callbacks(all_callbacks, failed)
-        result = scales[-1].present(transfer.result())
+        result = scales[-1].present(transfer.best_result())
         outputs.write_outputs(config, scales[-1], result, steps=int(transfer.step))
     return result
 

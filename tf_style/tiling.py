@@ -193,36 +193,69 @@ class TiledObjective:
     def tiles(self, height: int, width: int) -> List[Tile]:
         return plan_tiles(height, width, self.tile_size, self.halo)
 
+    def losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The losses of `image` (1, H, W, 3) as `compute_losses` names them: pass 1 alone,
+        outside any step (`on_tile` is not called)."""
+        height, width = int(image.shape[1]), int(image.shape[2])
+        sums = self._pass_one(image, self.tiles(height, width), report=False)
+        return self._losses_from_sums(image, *sums)[0]
+
     def losses_and_gradient(self, image: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         """The losses of `image` (1, H, W, 3) as `compute_losses` names them, and dL/dimage
         (times the transfer's loss scale, when it has one, as the whole step's is)."""
         transfer = self.transfer
         height, width = int(image.shape[1]), int(image.shape[2])
         tiles = self.tiles(height, width)
-        regions = transfer.style_regions
         scale = (tf.constant(1.0) if transfer.loss_scale is None
                  else tf.convert_to_tensor(transfer.loss_scale.scale))
+        step_losses, gram_gradients = self._losses_from_sums(image, *self._pass_one(image, tiles))
 
-        # Pass 1: sums over inner positions give the global Grams and content errors.
+        # Pass 2: each tile's input gradient for dL/dF injected at its inner positions,
+        # added into the crop's part of one image-sized buffer (overlap-add).
+        with transfer.on_state_device(), tf.GradientTape() as tape:
+            tape.watch(image)
+            tv = losses.total_variation_loss(image)
+        with transfer.on_state_device():
+            gradient = (scale * transfer.tv_weight * tape.gradient(tv, image)).numpy()
+        passes = len(tiles)
+        for tile in tiles:
+            arguments = (*self._tile_arguments(image, tile), gram_gradients, scale)
+            if self._first_gradient_arguments is None:
+                self._first_gradient_arguments = arguments
+            top, bottom, left, right = tile.crop
+            gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
+            passes = self._tile_done(passes, len(tiles))
+        with transfer.on_state_device():
+            return step_losses, tf.constant(gradient)
+
+    def _pass_one(self, image: tf.Tensor, tiles: List[Tile], report: bool = True):
+        """Pass 1: sums over inner positions that give the global Grams and content errors."""
+        transfer = self.transfer
+        regions = transfer.style_regions
         gram_sums = {name: [0.0] * len(regions) for name in transfer.style_layers}
         content_sums = {name: 0.0 for name in transfer.content_layers}
         passes = 0
         for tile in tiles:
             grams, content = self._statistics(*self._tile_arguments(image, tile))
-            passes = self._tile_done(passes, len(tiles))
+            if report:
+                passes = self._tile_done(passes, len(tiles))
             for name in transfer.style_layers:
                 for index in range(len(regions)):
                     gram_sums[name][index] += grams[name][index]
             for name in transfer.content_layers:
                 content_sums[name] += content[name]
+        return gram_sums, content_sums
 
-        # The global loss, and dE/dG for every style layer and region.
+    def _losses_from_sums(self, image: tf.Tensor, gram_sums, content_sums):
+        """The global losses from pass 1's sums, and dE/dG for every style layer and region."""
+        transfer = self.transfer
+        height, width = int(image.shape[1]), int(image.shape[2])
         content = tf.add_n([content_sums[name] / self._content_norms[name]
                             for name in transfer.content_layers]) / len(transfer.content_layers)
         per_layer, gram_gradients = {}, {}
         for name in transfer.style_layers:
             terms, gradients = [], []
-            for index, region in enumerate(regions):
+            for index, region in enumerate(transfer.style_regions):
                 positions = gram_norm(name, region.guides, height, width)
                 gram = gram_sums[name][index] / positions
                 target = region.targets[name]
@@ -236,26 +269,12 @@ class TiledObjective:
             gram_gradients[name] = gradients
         style = tf.add_n([transfer.style_layer_weights[name] * per_layer[name]
                           for name in transfer.style_layers])
-        with transfer.on_state_device(), tf.GradientTape() as tape:
-            tape.watch(image)
+        with transfer.on_state_device():
             tv = losses.total_variation_loss(image)
         total = transfer.content_weight * content + transfer.style_weight * style + transfer.tv_weight * tv
         step_losses = {"total": total, "content": content, "style": style, "tv": tv}
         step_losses.update({f"style/{name}": value for name, value in per_layer.items()})
-
-        # Pass 2: each tile's input gradient for dL/dF injected at its inner positions,
-        # added into the crop's part of one image-sized buffer (overlap-add).
-        with transfer.on_state_device():
-            gradient = (scale * transfer.tv_weight * tape.gradient(tv, image)).numpy()
-        for tile in tiles:
-            arguments = (*self._tile_arguments(image, tile), gram_gradients, scale)
-            if self._first_gradient_arguments is None:
-                self._first_gradient_arguments = arguments
-            top, bottom, left, right = tile.crop
-            gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
-            passes = self._tile_done(passes, len(tiles))
-        with transfer.on_state_device():
-            return step_losses, tf.constant(gradient)
+        return step_losses, gram_gradients
 
     def _tile_done(self, passes: int, tiles: int) -> int:
         if self.on_tile is not None:

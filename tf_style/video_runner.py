@@ -206,7 +206,7 @@ def _run_frame(frame_config: TransferConfig, config: TransferConfig, transfer: S
     train_until(frame_config, inputs, transfer, checkpoints, convergence, callbacks, stop,
                 end=end, scale_index=index)
     path = run_directory.frame_file(config.run_dir, index)
-    images.save_image(path, inputs.present(transfer.result()))
+    images.save_image(path, inputs.present(transfer.best_result()))
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     result = images.load_image(path)  # rounded to 8 bits: the same whether resumed or not
     flicker = ""
