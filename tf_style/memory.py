@@ -192,16 +192,17 @@ class Plan:
                    for steps, scale in zip(self.expected_steps(config), self.scales))
 
 
-# Steps the first scale took to converge with the default tolerance, at 512 px alone and
-# at 480 px under 3840 px; each finer scale started from the coarser result took about
-# half as many as the one before (181, 141, 69, 35 at 3840x2160). Only estimates use it.
-FIRST_SCALE_STEPS = 200
+# Steps a 512 px run took to converge with the default tolerance: 282 in bfloat16, 226 in
+# float32 (benchmarks/precision.py); each finer scale started from a coarser result took
+# about half as many as the one before (181, 141, 69, 35 at 3840x2160, measured with the
+# earlier tolerance of 1%). Only estimates use it.
+FIRST_SCALE_STEPS = 250
 
 
 def layer_values_per_pixel(config: TransferConfig, precision: str) -> float:
-    """Bytes per input pixel of VGG19's activations up to the deepest layer used (conv and
-    pool outputs in `precision`, the first conv in float32), plus the float32 copies of the
-    layers the losses read."""
+    """Bytes per input pixel of VGG19's layer outputs up to the deepest layer used: conv and
+    pool outputs in `precision`; in half precision, block1_conv1 also before its ReLU, in
+    float32 (`vgg.build_vgg19`)."""
     layer_names = config.content_layers + config.style_layers
     deepest = VGG19_CONV_LAYER_NAMES.index(max(layer_names, key=VGG19_CONV_LAYER_NAMES.index))
     element = PRECISION_BYTES[precision]
@@ -212,8 +213,8 @@ def layer_values_per_pixel(config: TransferConfig, precision: str) -> float:
             total += element * _CHANNELS_BY_BLOCK[block] / 4 ** block
             block = name_block
         values = _CHANNELS_BY_BLOCK[block] / 4 ** (block - 1)
-        total += values * (4 if name == "block1_conv1" else element)
-        if name in layer_names and precision != "float32" and name != "block1_conv1":
+        total += values * element
+        if name == "block1_conv1" and precision != "float32":
             total += values * 4
     return total
 
@@ -303,8 +304,7 @@ def content_target_bytes(config: TransferConfig, height: int, width: int,
     total = 0.0
     for name in config.content_layers:
         rows, columns = tiling.layer_shape(height, width, name)
-        element = 4 if name == "block1_conv1" else PRECISION_BYTES[precision]
-        total += rows * columns * _CHANNELS_BY_BLOCK[layer_block(name)] * element
+        total += rows * columns * _CHANNELS_BY_BLOCK[layer_block(name)] * PRECISION_BYTES[precision]
     return total
 
 

@@ -203,10 +203,14 @@ class StyleTransfer:
                 for name, value in self.network_outputs(image).items()}
 
     def compute_losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV)."""
-        features = self.features(image)
+        """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV).
+
+        The network's outputs go to the losses in its own precision; each statistic casts
+        them to float32 itself (`losses`), which spares keeping float32 copies for the
+        backward pass."""
+        features = self.network_outputs(image)
         content = tf.add_n([
-            losses.content_loss(features[name], tf.cast(self.content_targets[name], tf.float32))
+            losses.content_loss(features[name], self.content_targets[name])
             for name in self.content_layers]) / len(self.content_layers)
         per_layer = {
             name: tf.add_n([
