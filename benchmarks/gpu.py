@@ -9,8 +9,10 @@ WxH sizes), in one process:
    the median seconds of --steps L-BFGS steps after two of warm-up, TensorFlow's peak GPU
    memory over them (`tf.config.experimental.get_memory_info`, reset before), and what
    the plan (`tf_style.memory`) predicts for it;
-2. the largest size that runs whole in bfloat16, growing until TensorFlow runs out;
-3. whole runs with `tf_style.run` (set-up included): the default 512 px run to a
+2. XLA: the 512 px loss and gradient compiled with and without `jit_compile` (L-BFGS's
+   update cannot be: its history writes need compile-time indices);
+3. the largest size that runs whole in bfloat16, growing until TensorFlow runs out;
+4. whole runs with `tf_style.run` (set-up included): the default 512 px run to a
    finished picture, 500 steps at 512 px, and 3840x2160 with the defaults (--big adds
    7680x4320): seconds, steps, and whether each ended without an error.
 Without a GPU it runs the same on the CPU (peak memory not measured), to check the script.
@@ -93,6 +95,42 @@ def step_row(size: str, tile_size, precision: str, steps: int, gpu: bool, device
             "predicted_bytes": predicted}
 
 
+def xla_rows(size: str, steps: int) -> list:
+    """Median seconds of the loss and its gradient, with and without XLA, per precision."""
+    import tensorflow as tf
+    from tf_style import TransferConfig, vgg, weights
+    from tf_style.inputs import PreparedInputs
+    from tf_style.transfer import StyleTransfer
+    height, width = _shape(size)
+    content, style = _pictures(height, width)
+    rows = []
+    for precision in ("float32", "bfloat16"):
+        config = TransferConfig(content="c", style="s", size=max(height, width), precision=precision)
+        model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+        weights.load_weights(model, weights.WeightsSource("random", seed=0))
+        transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]),
+                                             model)
+
+        def loss_and_gradient():
+            with tf.GradientTape() as tape:
+                total = transfer.compute_losses(transfer.image)["total"]
+            return tape.gradient(total, transfer.image)
+
+        functions = {jit: tf.function(loss_and_gradient, jit_compile=jit) for jit in (False, True)}
+        seconds = {jit: [] for jit in functions}
+        for round_index in range(2 + steps):
+            for jit, function in functions.items():
+                started = time.perf_counter()
+                function().numpy()
+                if round_index >= 2:
+                    seconds[jit].append(time.perf_counter() - started)
+        rows.append({"precision": precision, "seconds": statistics.median(seconds[False]),
+                     "xla_seconds": statistics.median(seconds[True])})
+        print(f"  {width}x{height} {precision}: {rows[-1]['seconds']:.4f} s, with XLA "
+              f"{rows[-1]['xla_seconds']:.4f} s", flush=True)
+    return rows
+
+
 def largest_whole(sizes, steps: int, gpu: bool, device) -> str:
     """The largest of `sizes` whose bfloat16 step runs whole."""
     import tensorflow as tf
@@ -169,6 +207,8 @@ def main() -> None:
             print(f"{row['size']:>10} {tile_size or 'whole':>6} {precision:>9} "
                   f"{row['seconds_per_step']:>8.3f} {row['peak_bytes'] / 1e9:>8.2f} "
                   f"{row['predicted_bytes'] / 1e9:>8.2f}", flush=True)
+    print("\nloss and gradient, without and with XLA (jit_compile):")
+    results["xla"] = xla_rows("256" if args.quick else "512", args.steps)
     print("\nlargest size whole in bfloat16:")
     results["largest_whole"] = largest_whole(largest_sizes, 2, gpu, device)
     print(f"  -> {results['largest_whole']}")

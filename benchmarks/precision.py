@@ -14,7 +14,7 @@ On --weights random, Tübingen x Starry Night from ../shared/images:
   objective, and its mean distance from the float32 picture in grey levels (0-255);
 - time (--time_size, 512 px): the defaults in float32 and bfloat16, and 500 steps at one
   scale in both: seconds, steps, peak RSS, the loss and distance from 500 steps in the
-  same precision, and the time as a share of 500 float32 steps; bfloat16 also at each of
+  same precision, and the time as a share of 500 float32 steps; both also at each of
   --tolerances.
 Compare numbers within one run only: a shared machine is noisy across runs.
 """
@@ -128,8 +128,9 @@ def time_to_picture(directory: str, size: int, tolerances) -> None:
             "float32, defaults": ["--precision=float32"],
             "bfloat16, defaults": ["--precision=bfloat16"]}
     for tolerance in tolerances:
-        runs[f"bfloat16, tolerance {tolerance:g}"] = ["--precision=bfloat16",
-                                                      f"--convergence_tolerance={tolerance:g}"]
+        for precision in ("float32", "bfloat16"):
+            runs[f"{precision}, tolerance {tolerance:g}"] = [
+                f"--precision={precision}", f"--convergence_tolerance={tolerance:g}"]
     rows = {name: _train(directory, f"time_{index}", size, extra)
             for index, (name, extra) in enumerate(runs.items())}
     print("\nagainst 500 float32 steps:")
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--picture_size", type=int, default=256)
     parser.add_argument("--fixed_steps", type=int, default=200)
     parser.add_argument("--time_size", type=int, default=512)
-    parser.add_argument("--tolerances", default="", help="more bfloat16 runs: 0.005,0.003")
+    parser.add_argument("--tolerances", default="", help="more runs of each precision: 0.005,0.003")
     parser.add_argument("--workdir", help="keep the runs here (default: a new temporary folder)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
