@@ -799,7 +799,7 @@ def test_a_bfloat16_run_is_recorded_and_resumes_only_in_bfloat16(image_files, tm
 
 def test_a_run_recorded_before_precisions_resumes_as_float32(image_files, tmp_path):
     import json
-    config = _config(image_files, tmp_path, iters=2)
+    config = _config(image_files, tmp_path, iters=2, precision="float32")
     run(config)
     record_path = os.path.join(config.run_dir, "run.json")
     with open(record_path) as file:
@@ -810,13 +810,18 @@ def test_a_run_recorded_before_precisions_resumes_as_float32(image_files, tmp_pa
     steps = []
     run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(report.step)])
     assert steps == [3]
+    from tf_style import devices
+    if devices.cpu_device().native_bfloat16:  # auto is bfloat16 here: refused, saying how
+        with pytest.raises(TransferError, match="pass --precision float32 to resume it"):
+            run(dataclasses.replace(config, iters=4, precision="auto"))
 
 
 # The optimisation is chaotic: a float32 run from a start image with 0.1% noise mixed in
 # ends a few grey levels away from the unperturbed one (the floor). A bfloat16 run should
-# end no further from float32 than 1.5x that floor, at about the same loss. Measured on
-# these pictures at 96 px, 30 steps: floor 10.01 grey levels, bfloat16 10.22 (1.02x),
-# float32 objective -3.2% (noise) and -1.6% (bfloat16); allowed: 1.5x and 5%.
+# end no further from float32 than 1.5x that floor, at a loss no more than 5% higher. Measured
+# on these pictures at 96 px, 30 steps: floor 10.01 grey levels, bfloat16 10.22 (1.02x),
+# float32 objective -3.2% (noise) and -1.6% (bfloat16); on CI once -5.2% (bfloat16), which
+# is chaos in the harmless direction, so the loss bound is one-sided.
 def test_a_bfloat16_run_ends_as_near_float32_as_a_perturbed_float32_run(image_files, tmp_path):
     from tf_style import vgg, weights
     from tf_style.inputs import prepare_inputs
@@ -839,4 +844,4 @@ def test_a_bfloat16_run_ends_as_near_float32_as_a_perturbed_float32_run(image_fi
     assert losses["float32"] < 0.5 * start  # the runs went somewhere
     assert distance["floor"] > 1  # and the floor is not zero
     assert distance["bfloat16"] < 1.5 * distance["floor"]
-    assert abs(losses["bfloat16"] / losses["float32"] - 1) < 0.05
+    assert losses["bfloat16"] < 1.05 * losses["float32"]

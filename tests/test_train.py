@@ -251,7 +251,7 @@ def test_a_second_process_on_a_run_directory_in_use_is_refused(tmp_path):
     content, style = write_image_pair(str(tmp_path))
     workdir = tmp_path / "run"
     args = ["--content", content, "--style", style, "--workdir", str(workdir), *BASE,
-            "--iters", "100000", "--checkpoint_every", "1"]
+            "--iters", "100000", "--convergence_tolerance", "0", "--checkpoint_every", "1"]
     first = _start(*args)
     try:
         deadline = time.monotonic() + 120
