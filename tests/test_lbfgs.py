@@ -105,3 +105,32 @@ def test_compact_history_keeps_each_pair_to_16_bits_and_converges_alike():
     stored, scale = compact._encoded(row)
     error = np.abs(LBFGS._decoded(stored, scale).numpy() - row.numpy())
     assert error.max() <= 1.0001 * np.abs(row.numpy()).max() / 65534
+
+
+def test_a_loss_tolerance_keeps_descending_through_rounding_noise():
+    """A loss of 100 at the minimum seen with 0.1% relative noise, as through a
+    half-precision network: without slack the sufficient-decrease test fails once the true
+    decrease per step is below the noise, and L-BFGS stalls; with the noise allowed for it
+    goes on to the minimum (the gradient itself is exact here)."""
+    matrix, centre = _quadratic(condition=1000.0, seed=2)
+
+    def smallest_excess(loss_tolerance):
+        variable = tf.Variable(tf.zeros(20))
+        optimizer = LBFGS(history_size=10, loss_tolerance=loss_tolerance)
+        optimizer.build([variable])
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                difference = variable - centre
+                excess = 0.5 * tf.tensordot(difference, tf.linalg.matvec(matrix, difference), 1)
+            noise = 1e-3 * tf.sin(1e4 * tf.reduce_sum(variable))  # deterministic "rounding"
+            optimizer.apply(variable, (100.0 + excess) * (1 + noise),
+                            tape.gradient(excess, variable))
+            return excess
+
+        return min(float(step()) for _ in range(150))
+
+    stalled, descending = smallest_excess(0.0), smallest_excess(1e-3)
+    assert stalled > 1e-2  # stuck about the noise's size above the minimum
+    assert descending < 1e-3 * stalled

@@ -47,13 +47,19 @@ class LBFGS(tf.Module):
     clipping can turn a descent direction into an ascent one. A direction that is not
     a descent direction, or a step that still fails after `max_backtracks` halvings,
     restarts from the last accepted point with steepest descent and no history.
+
+    `loss_tolerance` is the relative noise of the losses it is given (a half-precision
+    network's rounding): the sufficient-decrease test lets a step raise the loss by that
+    much (the approximate Wolfe condition of Hager & Zhang, SIAM J. Optim. 2005). Without
+    it, once the true decrease per step falls below the noise every step fails the test
+    and L-BFGS stalls.
     """
 
     def __init__(self, learning_rate: float = 1.0, history_size: int = 10,
                  armijo: float = 1e-4, max_backtracks: int = 10,
                  bounds: Optional[Tuple[float, float]] = None,
                  max_element_step: Optional[float] = None, compact_history: bool = True,
-                 name: str = "lbfgs"):
+                 loss_tolerance: float = 0.0, name: str = "lbfgs"):
         super().__init__(name=name)
         self.history_dtype = tf.int16 if compact_history else tf.float32
         self.bounds = bounds
@@ -66,6 +72,7 @@ class LBFGS(tf.Module):
         self.history_size = int(history_size)
         self.armijo = float(armijo)
         self.max_backtracks = int(max_backtracks)
+        self.loss_tolerance = float(loss_tolerance)
 
     def build(self, var_list: Sequence[tf.Variable]) -> None:
         (variable,) = var_list
@@ -103,7 +110,10 @@ class LBFGS(tf.Module):
         loss = tf.cast(loss, tf.float32)
         displacement = position - self.accepted_position
         # Armijo: f(x_k + s) <= f(x_k) + c1 g_k.s, with s the step actually taken (after clipping).
-        sufficient = loss <= self.accepted_loss + self.armijo * _dot(self.accepted_gradient, displacement)
+        allowed = self.accepted_loss + self.armijo * _dot(self.accepted_gradient, displacement)
+        if self.loss_tolerance:
+            allowed += self.loss_tolerance * tf.abs(self.accepted_loss)
+        sufficient = loss <= allowed
         give_up = self.backtracks >= self.max_backtracks
 
         def accept():

@@ -19,14 +19,23 @@ if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
 
 
-def make_optimizer(name: str, learning_rate: float,
-                   lbfgs_history: int = 10) -> Union[keras.optimizers.Optimizer, LBFGS]:
-    """The optimizer for `--optimizer`; Adam's and RMSprop's rates are in 0-255 pixel units."""
+# The relative noise L-BFGS allows in the losses of a network in each precision. In
+# bfloat16 (8-bit mantissa) the loss of one picture is 0.3% from float32's; at 256 px
+# with the defaults, a sufficient-decrease test without slack stalled at step 164 at
+# +9.4% loss against float32's result, with 1e-3 it ran 338 steps to +1.0%
+# (benchmarks/precision.py). float16's loss error measured 19x smaller: 1e-4.
+LOSS_TOLERANCE = {"float32": 0.0, "bfloat16": 1e-3, "float16": 1e-4}
+
+
+def make_optimizer(name: str, learning_rate: float, lbfgs_history: int = 10,
+                   precision: str = "float32") -> Union[keras.optimizers.Optimizer, LBFGS]:
+    """The optimizer for `--optimizer`; Adam's and RMSprop's rates are in 0-255 pixel units.
+    L-BFGS allows for the loss noise of a network computing in `precision`."""
     if name == "lbfgs":
         # No pixel moves more than 32 per step: on 48 px images from noise this trust region
         # took L-BFGS from 223 to 48 after 30 steps (Adam: 118); from the content it cost nothing.
         return LBFGS(learning_rate=learning_rate, history_size=lbfgs_history, bounds=(0.0, 255.0),
-                     max_element_step=32.0)
+                     max_element_step=32.0, loss_tolerance=LOSS_TOLERANCE[precision])
     if name == "adam":
         # Keras's epsilon (1e-7) is far below the gradients of the normalised losses;
         # the TF tutorial's 0.1 would swamp them and the image would barely move.
@@ -158,7 +167,8 @@ class StyleTransfer:
                 self.temporal_weights = tf.Variable(tf.zeros_like(self.image[..., :1]),
                                                     trainable=False, name="temporal_weights")
             self.step = tf.Variable(0, dtype=tf.int64, name="step")
-            self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history)
+            self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history,
+                                            vgg.compute_precision(self.feature_model))
             self.optimizer.build([self.image])
         # float16 keeps the backward pass's small numbers only when the loss is scaled up.
         self.loss_scale = (DynamicLossScale() if vgg.compute_precision(self.feature_model)
