@@ -122,15 +122,9 @@ def test_pair_names_stay_apart_when_file_names_collide(tmp_path):
     assert sorted(names.values()) == ["photo.jpg-style", "photo.png-style", "photo.png~2-style"]
 
 
-def test_folders_and_patterns_that_name_no_image_are_one_clear_error(tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "readme.txt").write_text("x")
-    with pytest.raises(TransferError, match="names no image files"):
-        batch.expand(str(empty), "--content")
-    with pytest.raises(TransferError, match="names no image files"):
-        batch.expand(str(tmp_path / "*.jpg"), "--content")
+def test_output_names_one_file_so_a_batch_refuses_it(tmp_path):
     style = _write(str(tmp_path / "s.png"), 40, 40, 2)
+    _write(str(tmp_path / "a.png"), 40, 40, 3)
     with pytest.raises(TransferError, match="--output names one file"):
         batch.pair_configs(TransferConfig(content=str(tmp_path / "*.png"), style=style,
                                           output="out.png"))

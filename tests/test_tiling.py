@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import tiling, vgg, weights
+from tf_style import tile_geometry, tiling, vgg, weights
 from tf_style.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, TransferConfig
 from tf_style.inputs import PreparedInputs
 from tf_style.testing import synthetic_image
@@ -74,14 +74,14 @@ def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
 
 
 def test_halo_covers_the_receptive_field_and_is_aligned():
-    assert tiling.halo_sides(["block5_conv1"]) == (70, 85)
-    assert tiling.halo_sides(["block1_conv1"]) == (1, 1)
-    assert tiling.halo_for(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS) == (80, 96)
-    assert tiling.halo_for(["block2_conv1"]) == (16, 16)
+    assert tile_geometry.halo_sides(["block5_conv1"]) == (70, 85)
+    assert tile_geometry.halo_sides(["block1_conv1"]) == (1, 1)
+    assert tile_geometry.halo_for(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS) == (80, 96)
+    assert tile_geometry.halo_for(["block2_conv1"]) == (16, 16)
 
 
 def test_tiles_cover_the_image_once():
-    tiles = tiling.plan_tiles(100, 130, 48, (16, 32))
+    tiles = tile_geometry.tiles_covering(100, 130, 48, (16, 32))
     covered = np.zeros((100, 130), int)
     for tile in tiles:
         top, bottom, left, right = tile.inner

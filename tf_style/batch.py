@@ -6,39 +6,35 @@ A pair that finished with the same settings is skipped on a rerun; a bad file fa
 own pairs with one line each and the batch goes on. At the end the batch writes
 summary.csv (status, steps, loss, seconds per pair) and contact_sheet.png in <workdir>.
 
-No TensorFlow at import: a Ray driver plans the batch without it (tf_style.executors).
+No TensorFlow at import: a Ray driver lists the pairs without it (tf_style.executors).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import glob
 import io
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
 
 from tf_style import images, run_directory
-from tf_style.config import VIDEO_EXTENSIONS, TransferConfig
+from tf_style.config import RUNS_DIR, VIDEO_EXTENSIONS, TransferConfig
+from tf_style.durations import format_duration
 from tf_style.errors import TransferError
-from tf_style.files import atomic_write, file_digest, path_digest
+from tf_style.executors import Executor, LocalExecutor
+from tf_style.files import (IMAGE_EXTENSIONS, atomic_write, expand, file_digest, names_many,
+                            path_digest)
 from tf_style.signals import Interrupted
 
-if TYPE_CHECKING:
-    from tf_style.executors import Executor
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
-                    ".avif", ".heic", ".heif", ".hif")
 SUMMARY_FILE = "summary.csv"
 CONTACT_SHEET_FILE = "contact_sheet.png"
 RESULT_FILE = "result.json"  # in a pair's run directory once it has finished
-DEFAULT_BATCH_DIR = "runs"
-_GLOB_CHARACTERS = "*?["
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,53 +52,22 @@ class PairResult:
     output: Optional[str] = None
 
 
-def _is_pattern(path: str) -> bool:
-    return any(character in path for character in _GLOB_CHARACTERS) and not os.path.exists(path)
-
-
-def _names_many(path: str) -> bool:
-    """A folder or a glob pattern (an existing file with * in its name is just a file)."""
-    return os.path.isdir(path) or _is_pattern(path)
-
-
 def is_batch(config: TransferConfig) -> bool:
     """Whether `content` (unless it is --frames of one video) or a style names a folder or
     a glob pattern."""
-    return ((_names_many(config.content) and not config.frames)
-            or any(_names_many(path) for path in config.style))
+    return ((names_many(config.content) and not config.frames)
+            or any(names_many(path) for path in config.style))
 
 
 def batch_dir(config: TransferConfig) -> str:
     """Where a batch's pair directories, summary and contact sheet go."""
-    return config.workdir or DEFAULT_BATCH_DIR
-
-
-def expand(path: str, what: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
-    """The files with `extensions` a folder (sorted, hidden files left out) or a glob names;
-    a file is itself. Raises TransferError when a folder or pattern names none."""
-    if os.path.isdir(path):
-        names = sorted(name for name in os.listdir(path) if not name.startswith("."))
-        files = [os.path.join(path, name) for name in names
-                 if os.path.splitext(name)[1].lower() in extensions
-                 and os.path.isfile(os.path.join(path, name))]
-        ignored = len(names) - len(files)
-        if ignored:
-            logging.info("%s: left out %d entries that are not %s", path, ignored,
-                         "pictures or videos" if VIDEO_EXTENSIONS[0] in extensions else "pictures")
-    elif _is_pattern(path):
-        files = sorted(match for match in glob.glob(path) if os.path.isfile(match))
-    else:
-        return [path]
-    if not files:
-        raise TransferError(f"{what} {path} names no image files "
-                            f"({', '.join(extensions[:5])}, ...)")
-    return files
+    return config.workdir or RUNS_DIR
 
 
 def style_sets(styles: Sequence[str]) -> List[Tuple[str, ...]]:
     """The styles each content is painted in: comma-separated files are one blend, as in a
     single run; once a folder or glob is among them, every file is a style of its own."""
-    if not any(_names_many(path) for path in styles):
+    if not any(names_many(path) for path in styles):
         return [tuple(styles)]
     return [(path,) for entry in styles for path in expand(entry, "--style")]
 
@@ -287,12 +252,10 @@ def _thumbnail(path: Optional[str], cell: int) -> Optional[np.ndarray]:
         return None
 
 
-def run_batch(config: TransferConfig, executor: Optional["Executor"] = None) -> List[PairResult]:
+def run_batch(config: TransferConfig, executor: Optional[Executor] = None) -> List[PairResult]:
     """Every pair of `config` (see `pair_configs`) through `executor` (default: one after
     another in this process); writes summary.csv and contact_sheet.png, returns the results
     in pair order. Pairs not reached (after a signal) are listed as not run."""
-    from tf_style.executors import LocalExecutor  # noqa: PLC0415
-
     configs = pair_configs(config)
     root = batch_dir(config)
     executor = executor or LocalExecutor()
@@ -311,7 +274,7 @@ def run_batch(config: TransferConfig, executor: Optional["Executor"] = None) -> 
             progress.update(results[index], quiet=True)
     runnable = [index for index in range(len(configs)) if index not in results]
     function = run_pair
-    if isinstance(executor, LocalExecutor):  # Ray's tasks report only as they end
+    if executor.reports_steps:
         function = progress.local_bar(config.progress)
     try:
         for position, result in executor.map(function, [configs[i] for i in runnable]):
@@ -390,13 +353,8 @@ class _BatchProgress:
         left = self.total - self.done
         eta = ""
         if left and self.ran_seconds:
-            eta = f", ETA {_duration(left * sum(self.ran_seconds) / len(self.ran_seconds))}"
+            eta = f", ETA {format_duration(left * sum(self.ran_seconds) / len(self.ran_seconds))}"
         failed = f", {self.failed} failed" if self.failed else ""
         logging.info("Batch: %d/%d pairs%s (%s: %s) after %s%s", self.done, self.total, failed,
-                     result.name, result.status, _duration(time.perf_counter() - self.started), eta)
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+                     result.name, result.status,
+                     format_duration(time.perf_counter() - self.started), eta)

@@ -46,7 +46,7 @@ STYLE_PRESETS = {
 # All adapt their step to the gradient's scale, so `lr` keeps its meaning whatever the
 # loss weights; plain SGD would need a learning rate tuned to each loss scale. L-BFGS is
 # the default: in benchmarks/run.py it reached the loss of 1000 Adam steps at 512 px in
-# 91 steps, a tenth of Adam's time (README, "Speed and convergence").
+# 91 steps, a tenth of Adam's time (docs/benchmarks.md).
 OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop", "lbfgs")
 # Adam and RMSprop: pixels per step (0-255 units); L-BFGS: a multiple of its quasi-Newton step.
 DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
@@ -70,6 +70,8 @@ FRAME_INITS: Tuple[str, ...] = ("previous", "init")
 
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
+# Where runs go without --workdir: a run in RUNS_DIR/<content>-<style>, a batch's pairs in it.
+RUNS_DIR = "runs"
 
 # The default coarse-to-fine pyramid halves --size while the result stays at least this
 # big: 512 -> 512 alone; 1024 -> 512, 1024; 3840 -> 480, 960, 1920, 3840. A step at half
@@ -157,7 +159,7 @@ def setting(default=dataclasses.MISSING, *, help: str, result: bool = True,  # n
             shown_default: Optional[str] = None) -> dataclasses.Field:
     """A `TransferConfig` field and everything said about it in one place.
 
-    The field's name is the flag's name. `help` is its --help and README text; `result`
+    The field's name is the flag's name. `help` is its --help and docs/usage.md text; `result`
     says whether it changes the picture (such settings are compared when a run resumes);
     `choices` and `check` validate it; `shown_default` replaces the default in docs.
     """
@@ -470,7 +472,7 @@ class TransferConfig:
         """Per-layer style weights scaled to sum to 1 (Gatys's w_l = 1/|L| by default)."""
         if self.style_preset is not None:
             by_block = STYLE_PRESETS[self.style_preset]
-            return _normalized(tuple(by_block[int(name[5]) - 1] for name in self.style_layers))
+            return _normalized(tuple(by_block[layer_block(name) - 1] for name in self.style_layers))
         return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
 
     @property
@@ -490,7 +492,7 @@ class TransferConfig:
             return self.workdir
         stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
         styles = "+".join(stem(path) for path in self.style)
-        return os.path.join("runs", f"{stem(self.content)}-{styles}")
+        return os.path.join(RUNS_DIR, f"{stem(self.content)}-{styles}")
 
     @property
     def output_path(self) -> str:
@@ -556,7 +558,7 @@ def _check_fields(settings) -> None:
 
 
 def flag_table() -> str:
-    """The README's table of flags, made from the fields: flag, default, meaning."""
+    """docs/usage.md's table of flags, made from the fields: flag, default, meaning."""
     rows = ["| flag | default | meaning |", "|---|---|---|"]
     for field in (*dataclasses.fields(TransferConfig), *dataclasses.fields(BatchConfig)):
         if field.default is dataclasses.MISSING:

@@ -22,7 +22,13 @@ DEFAULT_MAX_RETRIES = 3
 
 
 class Executor:
-    """Runs a function of a `TransferConfig` over many configs."""
+    """Runs a function of a `TransferConfig` over many configs.
+
+    `reports_steps`: the function runs in this process, so a callback it is given sees
+    every step (a batch draws one bar from them); otherwise a pair reports only as it ends.
+    """
+
+    reports_steps = False
 
     def map(self, function: PairFunction, configs: Sequence[TransferConfig]
             ) -> Iterator[Tuple[int, Result]]:
@@ -34,6 +40,8 @@ class Executor:
 
 class LocalExecutor(Executor):
     """One after another in this process, in order (no Ray needed)."""
+
+    reports_steps = True
 
     def map(self, function: PairFunction, configs: Sequence[TransferConfig]
             ) -> Iterator[Tuple[int, Result]]:

@@ -1,14 +1,56 @@
-"""File helpers: atomic writes and content digests.
+"""Files: which ones a folder or glob names, atomic writes, and content digests.
 
 An atomic write goes to a temporary file beside the target, then a rename: a reader (or
 a resumed run after SIGKILL) sees either the old file or the new one, never half of one.
 """
 
 import contextlib
+import glob
 import hashlib
 import os
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Iterator, List, Sequence
+
+from absl import logging
+
+from tf_style.config import VIDEO_EXTENSIONS
+from tf_style.errors import TransferError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
+                    ".avif", ".heic", ".heif", ".hif")
+_GLOB_CHARACTERS = "*?["
+
+
+def is_pattern(path: str) -> bool:
+    """Whether `path` is a glob pattern (an existing file with * in its name is just a file)."""
+    return any(character in path for character in _GLOB_CHARACTERS) and not os.path.exists(path)
+
+
+def names_many(path: str) -> bool:
+    """A folder or a glob pattern."""
+    return os.path.isdir(path) or is_pattern(path)
+
+
+def expand(path: str, what: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
+    """The files with `extensions` a folder (sorted, hidden files left out) or a glob names;
+    a file is itself. Raises TransferError when a folder or pattern names none."""
+    if os.path.isdir(path):
+        names = sorted(name for name in os.listdir(path) if not name.startswith("."))
+        files = [os.path.join(path, name) for name in names
+                 if os.path.splitext(name)[1].lower() in extensions
+                 and os.path.isfile(os.path.join(path, name))]
+        ignored = len(names) - len(files)
+        if ignored:
+            logging.info("%s: left out %d entries that are not %s", path, ignored,
+                         "pictures or videos" if VIDEO_EXTENSIONS[0] in extensions else "pictures")
+    elif is_pattern(path):
+        files = sorted(match for match in glob.glob(path) if os.path.isfile(match))
+    else:
+        return [path]
+    if not files:
+        raise TransferError(f"{what} {path} names no image files "
+                            f"({', '.join(extensions[:5])}, ...)")
+    return files
 
 
 @contextlib.contextmanager

@@ -105,16 +105,21 @@ class LBFGS(tf.Module):
 
     def apply(self, variable: tf.Variable, loss: tf.Tensor, gradient: tf.Tensor) -> None:
         """One step from the variable's value, given the loss and gradient there."""
+        with tf.name_scope("lbfgs"):
+            self._apply(variable, loss, gradient)
+
+    def _apply(self, variable: tf.Variable, loss: tf.Tensor, gradient: tf.Tensor) -> None:
         position = tf.reshape(variable, [-1])
         flat_gradient = tf.reshape(tf.cast(gradient, tf.float32), [-1])
         loss = tf.cast(loss, tf.float32)
         displacement = position - self.accepted_position
-        # Armijo: f(x_k + s) <= f(x_k) + c1 g_k.s, with s the step actually taken (after clipping).
-        allowed = self.accepted_loss + self.armijo * _dot(self.accepted_gradient, displacement)
-        if self.loss_tolerance:
-            allowed += self.loss_tolerance * tf.abs(self.accepted_loss)
-        sufficient = loss <= allowed
-        give_up = self.backtracks >= self.max_backtracks
+        with tf.name_scope("line_search"):
+            # Armijo: f(x_k + s) <= f(x_k) + c1 g_k.s, s the step actually taken (after clipping).
+            allowed = self.accepted_loss + self.armijo * _dot(self.accepted_gradient, displacement)
+            if self.loss_tolerance:
+                allowed += self.loss_tolerance * tf.abs(self.accepted_loss)
+            sufficient = loss <= allowed
+            give_up = self.backtracks >= self.max_backtracks
 
         def accept():
             self._remember_pair(displacement, flat_gradient - self.accepted_gradient)
@@ -143,6 +148,10 @@ class LBFGS(tf.Module):
         self.iterations.assign_add(1)
 
     def _remember_pair(self, position_difference: tf.Tensor, gradient_difference: tf.Tensor) -> None:
+        with tf.name_scope("history"):
+            self._push_pair(position_difference, gradient_difference)
+
+    def _push_pair(self, position_difference: tf.Tensor, gradient_difference: tf.Tensor) -> None:
         position_row, position_scale = self._encoded(position_difference)
         gradient_row, gradient_scale = self._encoded(gradient_difference)
         # The curvature of the pair as stored, so the two-loop recursion sees consistent values.
@@ -182,6 +191,10 @@ class LBFGS(tf.Module):
 
     def _step(self, gradient: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         """-learning_rate * H g by the two-loop recursion, on the elements free to move."""
+        with tf.name_scope("two_loop"):
+            return self._two_loop(gradient, position)
+
+    def _two_loop(self, gradient: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         free = tf.ones_like(gradient)
         if self.bounds is not None:
             lower, upper = self.bounds

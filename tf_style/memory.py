@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from tf_style import tiling
+from tf_style import tile_geometry
 from tf_style.config import MIN_IMAGE_SIDE, VGG19_CONV_LAYER_NAMES, TransferConfig, layer_block
+from tf_style.durations import format_duration
 from tf_style.errors import TransferError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ GPU_ACTIVATION_COPIES = 2.0
 ESTIMATE_ALLOWANCE = 1.15
 # Below this a tile's halo (80 + 96 px at block5_conv1) costs more than its inside.
 MIN_TILE_SIZE = 128
-# The smallest tiles a run falls back to after running out of memory (tiling.ALIGNMENT x 2).
+# The smallest tiles a run falls back to after running out of memory (tile_geometry.ALIGNMENT x 2).
 MIN_FALLBACK_TILE_SIZE = 32
 # What --memory_limit leaves for everything else on the machine by default.
 DEFAULT_MARGIN = 0.10
@@ -169,7 +170,7 @@ class Plan:
                 f"until converged or step {end}")
         seconds = self.estimated_seconds(config)
         time = ("time not estimated (not measured on this device)" if seconds is None
-                else f"est. time {_duration(seconds)}")
+                else f"est. time {format_duration(seconds)}")
         lines.append(f"est. peak memory {self.peak_bytes / GB:.1f} GB; {time}")
         return "\n".join(lines) + "\n"
 
@@ -303,7 +304,7 @@ def content_target_bytes(config: TransferConfig, height: int, width: int,
     """The content layers' feature maps kept as targets, in the network's precision."""
     total = 0.0
     for name in config.content_layers:
-        rows, columns = tiling.layer_shape(height, width, name)
+        rows, columns = tile_geometry.layer_shape(height, width, name)
         total += rows * columns * _CHANNELS_BY_BLOCK[layer_block(name)] * PRECISION_BYTES[precision]
     return total
 
@@ -313,9 +314,9 @@ def crop_areas(config: TransferConfig, height: int, width: int,
     """The pixels VGG19 sees in each pass of a step: the image, or each tile with its halo."""
     if tile_size is None:
         return [height * width]
-    halo = tiling.halo_for(config.content_layers + config.style_layers)
+    halo = tile_geometry.halo_for(config.content_layers + config.style_layers)
     return [(tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
-            for tile in tiling.plan_tiles(height, width, tile_size, halo)]
+            for tile in tile_geometry.tiles_covering(height, width, tile_size, halo)]
 
 
 def network_pixels(config: TransferConfig, height: int, width: int,
@@ -375,7 +376,7 @@ def tile_candidates(height: int, width: int, smallest: int = MIN_TILE_SIZE) -> L
     sizes = []
     parts = 2
     while True:
-        size = tiling.ALIGNMENT * math.ceil(longest / parts / tiling.ALIGNMENT)
+        size = tile_geometry.ALIGNMENT * math.ceil(longest / parts / tile_geometry.ALIGNMENT)
         if size < smallest:
             break
         if not sizes or size < sizes[-1]:
@@ -492,8 +493,3 @@ def array_bytes(arrays: Sequence[Optional[np.ndarray]]) -> float:
         if array is not None:
             seen[id(array)] = array.nbytes
     return float(sum(seen.values()))
-
-
-def _duration(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes >= 1 else f"{seconds:.0f} s"

@@ -21,79 +21,13 @@ variation term is computed on the whole image: it is cheap and touches every pix
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tf_style import losses
-from tf_style.config import VGG19_CONV_LAYER_NAMES
-
-# Every pool halves the image: tiles start on multiples of this so pooling lines up.
-ALIGNMENT = 16
-
-
-def layer_factor(name: str) -> int:
-    """How many image pixels one feature position of a conv layer spans: 1, 2, 4, 8 or 16."""
-    return 2 ** (int(name[5]) - 1)
-
-
-def halo_sides(layer_names: Sequence[str]) -> Tuple[int, int]:
-    """Pixels each inner feature of the deepest layer sees before and after its own block.
-
-    A 3x3 conv at stride j widens the view by j on both sides; a 2x2 pool at stride j
-    widens it by j after only. block5_conv1: 70 before, 85 after.
-    """
-    deepest = max(layer_names, key=VGG19_CONV_LAYER_NAMES.index)
-    before = after = 0
-    block = 1
-    for name in VGG19_CONV_LAYER_NAMES[:VGG19_CONV_LAYER_NAMES.index(deepest) + 1]:
-        name_block = int(name[5])
-        while block < name_block:  # the pool between blocks
-            after += layer_factor(f"block{block}_conv1")
-            block += 1
-        before += layer_factor(name)
-        after += layer_factor(name)
-    return before, after
-
-
-def halo_for(layer_names: Sequence[str]) -> Tuple[int, int]:
-    """`halo_sides` rounded up to multiples of ALIGNMENT (block5_conv1: 80 before, 96 after)."""
-    return tuple(ALIGNMENT * math.ceil(side / ALIGNMENT) for side in halo_sides(layer_names))
-
-
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """A tile: `inner` is the part of the image it answers for, `crop` what the network sees,
-    both (top, bottom, left, right) in image pixels."""
-
-    inner: Tuple[int, int, int, int]
-    crop: Tuple[int, int, int, int]
-
-
-def plan_tiles(height: int, width: int, tile_size: int,
-               halo: Tuple[int, int]) -> List[Tile]:
-    """Tiles of at most `tile_size` (a multiple of ALIGNMENT) covering the image, with halos."""
-    if tile_size % ALIGNMENT:
-        raise ValueError(f"`tile_size` must be a multiple of {ALIGNMENT}. Received: {tile_size}")
-    before, after = halo
-    tiles = []
-    for top in range(0, height, tile_size):
-        bottom = min(height, top + tile_size)
-        for left in range(0, width, tile_size):
-            right = min(width, left + tile_size)
-            crop = (max(0, top - before), min(height, bottom + after),
-                    max(0, left - before), min(width, right + after))
-            tiles.append(Tile((top, bottom, left, right), crop))
-    return tiles
-
-
-def layer_shape(height: int, width: int, name: str) -> Tuple[int, int]:
-    """A conv layer's feature-map size for an image: each pool halves, rounding down."""
-    factor = layer_factor(name)
-    return height // factor, width // factor
+from tf_style.tile_geometry import Tile, halo_for, layer_factor, layer_shape, tiles_covering
 
 
 def gram_norm(name: str, guides: Optional[Dict[str, tf.Tensor]], height: int,
@@ -112,7 +46,7 @@ def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image:
     """Each tile of an (H, W, 3) image with the features at its inner positions, as the
     whole image's forward pass would give them (no tape)."""
     height, width = image.shape[:2]
-    for tile in plan_tiles(height, width, tile_size, halo_for(layer_names)):
+    for tile in tiles_covering(height, width, tile_size, halo_for(layer_names)):
         top, bottom, left, right = tile.crop
         crop_features = features(tf.constant(image[None, top:bottom, left:right], tf.float32))
         inner = {}
@@ -191,7 +125,7 @@ class TiledObjective:
         self.on_tile: Optional[Callable[[int, int], None]] = None
 
     def tiles(self, height: int, width: int) -> List[Tile]:
-        return plan_tiles(height, width, self.tile_size, self.halo)
+        return tiles_covering(height, width, self.tile_size, self.halo)
 
     def losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """The losses of `image` (1, H, W, 3) as `compute_losses` names them: pass 1 alone,
@@ -271,7 +205,8 @@ class TiledObjective:
                           for name in transfer.style_layers])
         with transfer.on_state_device():
             tv = losses.total_variation_loss(image)
-        total = transfer.content_weight * content + transfer.style_weight * style + transfer.tv_weight * tv
+        total = (transfer.content_weight * content + transfer.style_weight * style
+                 + transfer.tv_weight * tv)
         step_losses = {"total": total, "content": content, "style": style, "tv": tv}
         step_losses.update({f"style/{name}": value for name, value in per_layer.items()})
         return step_losses, gram_gradients
@@ -335,29 +270,36 @@ class TiledObjective:
             features = transfer.features(crop)
         names = list(self.layers)
         output_gradients = []
-        for name in names:
-            feature = features[name]
-            inside = self._inner(feature, name, inner)
-            injected = tf.zeros_like(inside)
-            if name in transfer.style_layers:
-                for region_guides, gram_gradient in zip(guides, gram_gradients[name]):
-                    # dE/dF = T^2 * F (dE/dG + dE/dG^T) / N, with dE/dG symmetric
-                    # (N is already in gram_gradient).
-                    change = 2.0 * tf.einsum("bhwc,cd->bhwd", inside, gram_gradient[0])
-                    if region_guides is not None:
-                        change *= tf.square(region_guides[name])
-                    injected += change
-            if name in transfer.content_layers:
-                target = tf.cast(targets[name], tf.float32)
-                injected += (transfer.content_weight * 2.0 * (inside - target)
-                             / self._content_norms[name] / len(transfer.content_layers))
-            factor = layer_factor(name)
-            height, width = tf.shape(feature)[1], tf.shape(feature)[2]
-            output_gradients.append(scale * tf.pad(injected, [
-                [0, 0], [inner[0] // factor, height - inner[1] // factor],
-                [inner[2] // factor, width - inner[3] // factor], [0, 0]]))
-        return tape.gradient([features[name] for name in names], crop,
-                             output_gradients=output_gradients)
+        with tf.name_scope("objective"):  # dL/dF of each layer, at the tile's inner positions
+            for name in names:
+                with tf.name_scope(name):
+                    output_gradients.append(scale * self._injected_gradient(
+                        features[name], name, inner, targets, guides, gram_gradients))
+        with tf.name_scope("gradient_tape/"):
+            return tape.gradient([features[name] for name in names], crop,
+                                 output_gradients=output_gradients)
+
+    def _injected_gradient(self, feature, name, inner, targets, guides, gram_gradients):
+        transfer = self.transfer
+        inside = self._inner(feature, name, inner)
+        injected = tf.zeros_like(inside)
+        if name in transfer.style_layers:
+            for region_guides, gram_gradient in zip(guides, gram_gradients[name]):
+                # dE/dF = T^2 * F (dE/dG + dE/dG^T) / N, with dE/dG symmetric
+                # (N is already in gram_gradient).
+                change = 2.0 * tf.einsum("bhwc,cd->bhwd", inside, gram_gradient[0])
+                if region_guides is not None:
+                    change *= tf.square(region_guides[name])
+                injected += change
+        if name in transfer.content_layers:
+            target = tf.cast(targets[name], tf.float32)
+            injected += (transfer.content_weight * 2.0 * (inside - target)
+                         / self._content_norms[name] / len(transfer.content_layers))
+        factor = layer_factor(name)
+        height, width = tf.shape(feature)[1], tf.shape(feature)[2]
+        return tf.pad(injected, [
+            [0, 0], [inner[0] // factor, height - inner[1] // factor],
+            [inner[2] // factor, width - inner[3] // factor], [0, 0]])
 
 
 def _inner_positions(tensor: tf.Tensor, name: str, tile: Tile) -> tf.Tensor:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_style import losses, tiling, vgg
+from tf_style import losses, tile_geometry, tiling, vgg
 from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
 from tf_style.loss_scale import MAX_HALVINGS, DynamicLossScale, all_finite
@@ -204,13 +204,16 @@ class StyleTransfer:
 
     def network_outputs(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch, in the network's precision."""
-        return self.feature_model(vgg.preprocess_input(image))
+        with tf.name_scope("image"):
+            preprocessed = vgg.preprocess_input(image)
+        return self.feature_model(preprocessed)
 
     def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch, in float32: every statistic
         and loss is taken in float32 whatever the network computes in."""
-        return {name: tf.cast(value, tf.float32)
-                for name, value in self.network_outputs(image).items()}
+        outputs = self.network_outputs(image)
+        with tf.name_scope("float32"):
+            return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}
 
     def compute_losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV).
@@ -219,23 +222,33 @@ class StyleTransfer:
         them to float32 itself (`losses`), which spares keeping float32 copies for the
         backward pass."""
         features = self.network_outputs(image)
-        content = tf.add_n([
-            losses.content_loss(features[name], self.content_targets[name])
-            for name in self.content_layers]) / len(self.content_layers)
-        per_layer = {
-            name: tf.add_n([
-                region.weight * losses.relative_squared_error(
-                    _gram(features[name], region.guides, name), region.targets[name])
-                for region in self.style_regions])
-            for name in self.style_layers}
-        style = tf.add_n([self.style_layer_weights[name] * per_layer[name] for name in self.style_layers])
-        tv = losses.total_variation_loss(image)
-        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
-        result = {"total": total, "content": content, "style": style, "tv": tv}
-        if self.temporal_weight is not None:
-            temporal = losses.temporal_loss(image, self.temporal_target, self.temporal_weights)
-            result["total"] = total + self.temporal_weight * temporal
-            result["temporal"] = temporal
+        with tf.name_scope("objective"):
+            with tf.name_scope("content"):
+                content = tf.add_n([
+                    losses.content_loss(features[name], self.content_targets[name])
+                    for name in self.content_layers]) / len(self.content_layers)
+            with tf.name_scope("style"):
+                per_layer = {}
+                for name in self.style_layers:
+                    with tf.name_scope(name):
+                        per_layer[name] = tf.add_n([
+                            region.weight * losses.relative_squared_error(
+                                _gram(features[name], region.guides, name), region.targets[name])
+                            for region in self.style_regions])
+                style = tf.add_n([self.style_layer_weights[name] * per_layer[name]
+                                  for name in self.style_layers])
+            with tf.name_scope("tv"):
+                tv = losses.total_variation_loss(image)
+            with tf.name_scope("total"):
+                total = (self.content_weight * content + self.style_weight * style
+                         + self.tv_weight * tv)
+            result = {"total": total, "content": content, "style": style, "tv": tv}
+            if self.temporal_weight is not None:
+                with tf.name_scope("temporal"):
+                    temporal = losses.temporal_loss(image, self.temporal_target,
+                                                    self.temporal_weights)
+                    result["total"] = total + self.temporal_weight * temporal
+                result["temporal"] = temporal
         result.update({f"style/{name}": value for name, value in per_layer.items()})
         return result
 
@@ -257,7 +270,9 @@ class StyleTransfer:
             total = step_losses["total"]
             if self.loss_scale is not None:
                 total = total * self.loss_scale.scale
-        gradient = tape.gradient(total, self.image)
+        # The tape names its ops gradient_tape/...; its sums join them there.
+        with tf.name_scope("gradient_tape/"):
+            gradient = tape.gradient(total, self.image)
         return step_losses, self._apply_gradient(step_losses["total"], gradient)
 
     def _tiled_train_step(self) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
@@ -279,12 +294,15 @@ class StyleTransfer:
             return finite
 
     def _update_image(self, total: tf.Tensor, gradient: tf.Tensor) -> None:
-        if isinstance(self.optimizer, LBFGS):
-            self.optimizer.apply(self.image, total, gradient)
-        else:
-            self.optimizer.apply_gradients([(gradient, self.image)])
-        self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
-        self.step.assign_add(1)
+        with tf.name_scope("optimizer"):
+            if isinstance(self.optimizer, LBFGS):
+                self.optimizer.apply(self.image, total, gradient)
+            else:
+                self.optimizer.apply_gradients([(gradient, self.image)])
+        with tf.name_scope("clip"):
+            self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
+        with tf.name_scope("step"):
+            self.step.assign_add(1)
 
     def step_graph(self) -> tf.Graph:
         """The graph that does the step's network work, for TensorBoard: the whole step, or
@@ -370,4 +388,4 @@ def _layer_guides(mask: np.ndarray, image_size: Tuple[int, int],
     """A (H, W) mask in [0, 1] averaged down to each layer's resolution."""
     mask = tf.constant(mask[None, :, :, None], tf.float32)
     return {name: tf.constant(tf.image.resize(
-        mask, tiling.layer_shape(*image_size, name), method="area")) for name in layer_names}
+        mask, tile_geometry.layer_shape(*image_size, name), method="area")) for name in layer_names}

@@ -16,9 +16,8 @@ import numpy as np
 from absl import logging
 
 from tf_style import images
-from tf_style.batch import expand
 from tf_style.errors import TransferError
-from tf_style.files import atomic_write
+from tf_style.files import atomic_write, expand
 
 # The frame rate of a video made from a folder of frames, when --fps does not say.
 DEFAULT_FRAMES_FPS = 24

@@ -24,19 +24,16 @@ from typing import Optional, Sequence, Tuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
-from tf_style import color, devices, flow, images, memory, run_directory, video, vgg, weights
-from tf_style.callbacks import (Callback, IntermediateImages, LambdaCallback, ProgressBar,
-                                TensorBoard)
+from tf_style import color, devices, flow, images, memory, run_directory, run_setup, video
+from tf_style.callbacks import Callback, CallbackLike, ProgressBar
 from tf_style.checkpoints import Checkpoints
 from tf_style.config import TransferConfig
 from tf_style.convergence import Convergence
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs, prepare_frame, prepare_inputs
-from tf_style.runner import (CallbackLike, end_callbacks, plan_scales, set_up_device,
-                             train_until)
+from tf_style.loop import end_callbacks, train_until
 from tf_style.signals import Interrupted, stop_on_signals
 from tf_style.transfer import StyleTransfer
 
@@ -49,7 +46,7 @@ def frame_start_step(config: TransferConfig, index: int) -> int:
 def plan_video(config: TransferConfig) -> memory.Plan:
     """Reads the clip through and plans a frame (whole, at --size); TransferError when the
     clip is bad or a frame does not fit."""
-    return _prepare(config, *set_up_device(config))[2]
+    return _prepare(config, *run_setup.set_up_device(config))[2]
 
 
 def _prepare(config: TransferConfig, device: devices.Device, precision: str
@@ -60,7 +57,7 @@ def _prepare(config: TransferConfig, device: devices.Device, precision: str
     video.log_clip(clip)
     first = prepare_inputs(config, content=next(iter(
         clip.frames(config.size, config.max_image_megapixels * 1_000_000))))
-    run_plan = plan_scales(config, [first], device, precision)
+    run_plan = run_setup.plan_scales(config, [first], device, precision)
     if run_plan.tile_size_at(0) is not None or config.tile_size:
         raise TransferError(
             f"a {first.content_image.shape[1]}x{first.content_image.shape[0]} px frame does not "
@@ -75,25 +72,15 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
     TransferError for a clip, style or setting the user can fix, before the run directory
     is touched.
     """
-    device, precision = set_up_device(config)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
+    device, precision = run_setup.set_up_run(config)
     clip, first, run_plan = _prepare(config, device, precision)
     if config.scales:
         logging.info("--scales is for pictures: a video's frames run at --size %d", config.size)
-    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
-    feature_model = vgg.build_vgg19(
-        config.content_layers + config.style_layers, pooling=config.pooling, precision=precision)
-    weights.load_weights(feature_model, weights_source)
+    weights_source, feature_model = run_setup.load_network(config, precision)
     record = run_directory.run_record(
         config, first.original_content.shape[:2], weights_source.identity(), precision)
     record["frames"] = clip.frame_count
-    if config.output:
-        from tf_style.outputs import check_writable  # noqa: PLC0415
-        check_writable(config.output)
-    with run_directory.claim(config.run_dir, record, config.overwrite):
-        logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
+    with run_setup.claimed_run_directory(config, record, weights_source, device, precision):
         _run_frames(config, clip, first, run_plan, feature_model, callbacks)
         logging.info("Writing %s", config.output_path)
         try:
@@ -126,15 +113,10 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
         later_expected = min(later_expected,
                              max(config.convergence_window + 1, first_expected // 2))
     with stop_on_signals() as stop:
-        all_callbacks: Sequence[Callback] = [
-            ProgressBar(total_steps, enabled=config.progress, unit="frame",
-                        scales=[(first_expected, 1.0)] + [(later_expected, 1.0)]
-                        * (clip.frame_count - 1)),
-            TensorBoard(config.run_dir, every=config.summary_every),
-            IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
-                               every=config.save_every),
-            *(c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks),
-        ]
+        progress_bar = ProgressBar(
+            total_steps, enabled=config.progress, unit="frame",
+            scales=[(first_expected, 1.0)] + [(later_expected, 1.0)] * (clip.frame_count - 1))
+        all_callbacks = run_setup.run_callbacks(config, progress_bar, callbacks)
         if done:
             logging.info("%d of %d frames were done before; resuming at frame %d", done,
                          clip.frame_count, done + 1)

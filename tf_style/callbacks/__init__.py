@@ -5,10 +5,11 @@ same kind a user passes to `tf_style.run`.
 """
 
 from tf_style.callbacks.batch_progress_bar import BatchProgressBar
-from tf_style.callbacks.callback import Callback, LambdaCallback, StepReport, is_due
+from tf_style.callbacks.callback import (Callback, CallbackLike, LambdaCallback, StepReport,
+                                         as_callback, is_due)
 from tf_style.callbacks.intermediate_images import IntermediateImages
 from tf_style.callbacks.progress_bar import ProgressBar
 from tf_style.callbacks.tensorboard import TensorBoard
 
-__all__ = ["BatchProgressBar", "Callback", "LambdaCallback", "StepReport", "is_due", "IntermediateImages",
-           "ProgressBar", "TensorBoard"]
+__all__ = ["BatchProgressBar", "Callback", "CallbackLike", "LambdaCallback", "StepReport",
+           "as_callback", "is_due", "IntermediateImages", "ProgressBar", "TensorBoard"]

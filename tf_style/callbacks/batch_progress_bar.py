@@ -9,7 +9,7 @@ from typing import List, Optional
 from absl import logging
 
 from tf_style.callbacks.callback import Callback, StepReport
-from tf_style.callbacks.progress_bar import format_duration
+from tf_style.durations import format_duration
 
 
 class BatchProgressBar(Callback):

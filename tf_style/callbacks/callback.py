@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 
@@ -64,3 +64,12 @@ class LambdaCallback(Callback):
 
     def on_step_end(self, report: StepReport) -> None:
         self._on_step_end(report)
+
+
+# What `tf_style.run` takes as a callback: a `Callback`, or a plain function of a `StepReport`.
+CallbackLike = Union[Callback, Callable[[StepReport], None]]
+
+
+def as_callback(callback: CallbackLike) -> Callback:
+    """`callback` itself, or a plain function wrapped as a `LambdaCallback`."""
+    return callback if isinstance(callback, Callback) else LambdaCallback(callback)

@@ -10,6 +10,7 @@ from typing import Optional, Sequence, Tuple
 from absl import logging
 
 from tf_style.callbacks.callback import Callback, StepReport
+from tf_style.durations import format_duration
 
 
 class ProgressBar(Callback):
@@ -99,10 +100,3 @@ class ProgressBar(Callback):
         if self.interactive:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def format_duration(seconds: float) -> str:
-    """h:mm:ss, or m:ss under an hour."""
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

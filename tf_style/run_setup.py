@@ -1,0 +1,91 @@
+"""What every run sets up before its loop, pictures and videos alike: the device and the
+precision, the seed, the network with its weights, the memory plan of its inputs, the
+claimed run directory, and the built-in callbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tf_style import devices, memory, outputs, run_directory, vgg, weights
+from tf_style.callbacks import (Callback, CallbackLike, IntermediateImages, ProgressBar,
+                                TensorBoard, as_callback)
+from tf_style.config import TransferConfig
+from tf_style.inputs import PreparedInputs
+
+
+def set_up_device(config: TransferConfig) -> Tuple[devices.Device, str]:
+    """The device for `config.device`, TensorFlow set up to use it (before its first
+    operation), and the precision `config.precision` resolves to there."""
+    device = devices.find_device(config.device)
+    devices.configure(device)
+    return device, devices.resolve_precision(config.precision, device)
+
+
+def set_up_run(config: TransferConfig) -> Tuple[devices.Device, str]:
+    """`set_up_device`, then op determinism if asked and the seed: before anything random."""
+    device, precision = set_up_device(config)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    return device, precision
+
+
+def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs],
+                device: Optional[devices.Device] = None, precision: str = "float32") -> memory.Plan:
+    """The memory plan of `scales` on `device` (None: this machine's CPU) in `precision`."""
+    arrays = []
+    for inputs in scales:
+        arrays += [inputs.content_image, inputs.initial_image, inputs.original_content,
+                   *inputs.style_images, *inputs.original_styles,
+                   *(inputs.content_masks or ()), *(inputs.style_masks or ())]
+    shapes = [inputs.content_image.shape[:2] for inputs in scales]
+    run_plan = memory.plan_run(config, shapes, memory.array_bytes(arrays), device=device,
+                               precision=precision)
+    if device is None:
+        return run_plan
+    return dataclasses.replace(run_plan, precision_note=devices.precision_note(precision, device))
+
+
+def load_network(config: TransferConfig, precision: str
+                 ) -> Tuple[weights.WeightsSource, keras.Model]:
+    """The weights `config.weights` resolves to, and VGG19 in `precision` holding them."""
+    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
+    feature_model = vgg.build_vgg19(
+        config.content_layers + config.style_layers, pooling=config.pooling, precision=precision)
+    weights.load_weights(feature_model, weights_source)
+    return weights_source, feature_model
+
+
+@contextlib.contextmanager
+def claimed_run_directory(config: TransferConfig, record: dict,
+                          weights_source: weights.WeightsSource, device: devices.Device,
+                          precision: str) -> Iterator[None]:
+    """The run directory held by this process for the run `record` describes, after checking
+    that an explicit --output can be written; the run's first two log lines."""
+    if config.output:  # the default lives in the run directory, which claim() checks
+        outputs.check_writable(config.output)
+    with run_directory.claim(config.run_dir, record, config.overwrite):
+        logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
+        logging.info("Computing on %s in %s", device.describe(),
+                     devices.precision_note(precision, device))
+        yield
+
+
+def run_callbacks(config: TransferConfig, progress_bar: ProgressBar,
+                  callbacks: Sequence[CallbackLike]) -> List[Callback]:
+    """The built-in callbacks (the progress bar, TensorBoard, intermediate images), then the
+    user's."""
+    return [
+        progress_bar,
+        TensorBoard(config.run_dir, every=config.summary_every),
+        IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
+                           every=config.save_every),
+        *(as_callback(callback) for callback in callbacks),
+    ]
