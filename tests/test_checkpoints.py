@@ -1,11 +1,18 @@
-"""Checkpoints of a scale: what they hold comes back exactly, float16's loss scale too."""
+"""Checkpoints of a scale: what they hold comes back exactly, float16's loss scale too; a
+checkpoint of another layout and a failed write are one clear error."""
+
+import errno
+import glob
+import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from test_transfer import _precision_transfer
 from tf_style.checkpoints import Checkpoints, checkpointed_scale
 from tf_style.convergence import Convergence
+from tf_style.errors import TransferError
 
 
 def _checkpoints(directory, transfer, scale_index=0):
@@ -50,3 +57,37 @@ def test_save_unless_saved_writes_a_step_once(tmp_path):
     checkpoints.save_unless_saved()
     assert tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths == [
         str(tmp_path / "ckpt-1")]
+
+
+def test_no_checkpoint_is_scale_0_and_nothing_to_restore(tmp_path):
+    assert checkpointed_scale(str(tmp_path)) == 0
+    assert not _checkpoints(tmp_path, _precision_transfer("float32")).restore_latest()
+
+
+def test_a_checkpoint_of_another_layout_is_refused_with_one_line(tmp_path):
+    # What an older tf_style might have written: the image under another name.
+    other = tf.train.Checkpoint(picture=tf.Variable(np.zeros((1, 48, 64, 3), np.float32)))
+    tf.train.CheckpointManager(other, str(tmp_path), max_to_keep=1).save(checkpoint_number=1)
+    restoring = _checkpoints(tmp_path, _precision_transfer("float32"))
+    with pytest.raises(TransferError, match="cannot resume from .*--overwrite"):
+        restoring.restore_latest()
+
+
+def test_a_failed_write_keeps_the_last_checkpoint_and_leaves_nothing_behind(tmp_path,
+                                                                              monkeypatch):
+    transfer = _precision_transfer("float32")
+    checkpoints = _checkpoints(tmp_path, transfer)
+    transfer.train_step()
+    checkpoints.save()
+    transfer.train_step()
+
+    def full_disk(checkpoint_number):
+        os.makedirs(tmp_path / f"ckpt-{checkpoint_number}_temp" / "part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.manager, "save", full_disk)
+    with pytest.raises(TransferError, match="No space left on device; the last complete"):
+        checkpoints.save()
+    assert not glob.glob(str(tmp_path / "*_temp*"))
+    assert checkpoints.saved_step == 1
+    assert tf.train.latest_checkpoint(str(tmp_path)) == str(tmp_path / "ckpt-1")

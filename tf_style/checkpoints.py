@@ -47,7 +47,8 @@ class Checkpoints:
         latest = self.manager.latest_checkpoint
         try:
             self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (tf.errors.InvalidArgumentError, ValueError) as error:
+        # A variable of another shape or dtype, or (AssertionError) state the checkpoint lacks.
+        except (tf.errors.InvalidArgumentError, ValueError, AssertionError) as error:
             raise TransferError(
                 f"cannot resume from {latest}: it holds state this version of tf_style keeps "
                 f"differently ({_cause(error)}); rerun with --overwrite to start over, or with "
