@@ -162,14 +162,14 @@ def _import_tf_style(quiet: bool):
     terminal unless -v/--verbosity was given."""
     if not quiet:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-        import tf_style.runner
+        import tf_style.runner  # noqa: PLC0415 - TensorFlow after the flags are checked
         return tf_style
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.get_absl_handler().addFilter(_OurLinesOnly())
     # Held-back lines are written out if the import fails (not for a Ctrl-C: one line then).
     with stderr.held_back(replay_on_error=True, unless=(signals.Interrupted,)):
-        import tensorflow as tf
-        import tf_style.runner
+        import tensorflow as tf  # noqa: PLC0415 - after the flags are checked, its chatter held
+        import tf_style.runner  # noqa: PLC0415 - as TensorFlow
         tf.config.list_physical_devices()  # CUDA's probe logs here, on machines without a GPU too
     return tf_style
 

@@ -262,10 +262,14 @@ def main() -> None:
         content, style = write_image_pair(folder)
         steps = [
             ("fuzzed files in-process", lambda: fuzz_in_process(folder, int(1000 * scale) + 20, counts)),
-            ("fuzzed files through train.py", lambda: fuzz_command_line(folder, max(3, int(30 * scale)), style, counts)),
-            ("SIGKILL chains", lambda: kill_chains(folder, content, style, max(1, int(10 * scale)), 10, counts)),
-            ("SIGINT/SIGTERM", lambda: stop_signals(folder, content, style, max(4, int(40 * scale)), counts)),
-            ("concurrent starts", lambda: concurrent_starts(folder, content, style, max(2, int(10 * scale)), counts)),
+            ("fuzzed files through train.py",
+             lambda: fuzz_command_line(folder, max(3, int(30 * scale)), style, counts)),
+            ("SIGKILL chains",
+             lambda: kill_chains(folder, content, style, max(1, int(10 * scale)), 10, counts)),
+            ("SIGINT/SIGTERM",
+             lambda: stop_signals(folder, content, style, max(4, int(40 * scale)), counts)),
+            ("concurrent starts",
+             lambda: concurrent_starts(folder, content, style, max(2, int(10 * scale)), counts)),
             ("full disks", lambda: full_disks(folder, content, style, max(2, int(5 * scale)), counts)),
             ("memory", lambda: huge_content_memory(folder, style, memory)),
         ]

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("cv2", reason="the [video] extra (opencv-python-headless) is not installed")
 
-from tf_style import flow  # noqa: E402
-from tf_style.testing import synthetic_image  # noqa: E402
+from tf_style import flow
+from tf_style.testing import synthetic_image
 
 
 def _textured(height, width, seed=0):

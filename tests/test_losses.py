@@ -40,7 +40,9 @@ def test_style_loss_matches_numpy_and_ignores_activation_scale():
     style_features = rng.normal(size=(1, 9, 9, 8)).astype(np.float32)
     target = _numpy_gram(style_features)
     expected = np.sum((_numpy_gram(features) - target) ** 2) / np.sum(target ** 2)
-    np.testing.assert_allclose(losses.relative_squared_error(losses.gram_matrix(features), target).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.relative_squared_error(losses.gram_matrix(features), target).numpy(), expected,
+        rtol=1e-5)
     # Scaling every activation by 1000 (random vs ImageNet features) leaves the loss alone.
     scaled = losses.relative_squared_error(
         losses.gram_matrix(features * 1000), _numpy_gram(style_features * 1000))

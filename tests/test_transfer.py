@@ -25,7 +25,8 @@ def make_transfer(initial="content", lr=5.0, optimizer="adam", size=48):
     content = synthetic_image(size, size, seed=1).astype(np.float32)
     style = synthetic_image(size + 16, size + 16, seed=2).astype(np.float32)
     start = {"content": content,
-             "noise": np.random.default_rng(0).uniform(0, 255, content.shape).astype(np.float32)}[initial]
+             "noise": np.random.default_rng(0).uniform(0, 255, content.shape).astype(np.float32),
+             }[initial]
     config = TransferConfig(content="content.png", style="style.png", optimizer=optimizer, lr=lr)
     inputs = PreparedInputs.from_arrays(content, [style], initial=start)
     return StyleTransfer.from_config(config, inputs, feature_model()), content, style

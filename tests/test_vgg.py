@@ -13,9 +13,10 @@ def keras_vgg19():
 
 
 def test_conv_layer_names_match_keras_applications(keras_vgg19):
-    keras_names = [l.name for l in keras_vgg19.layers if isinstance(l, keras.layers.Conv2D)]
+    keras_names = [layer.name for layer in keras_vgg19.layers
+                   if isinstance(layer, keras.layers.Conv2D)]
     model = vgg.build_vgg19(["block5_conv4"])
-    assert [l.name for l in vgg.conv_layers(model)] == keras_names
+    assert [layer.name for layer in vgg.conv_layers(model)] == keras_names
     assert list(config.VGG19_CONV_LAYER_NAMES) == keras_names
 
 
@@ -27,7 +28,8 @@ def test_kernel_shapes_match_keras_applications(keras_vgg19):
 
 def test_model_stops_at_deepest_requested_layer_and_returns_dict():
     model = vgg.build_vgg19(["block2_conv1", "block1_conv2"])
-    assert [l.name for l in vgg.conv_layers(model)] == ["block1_conv1", "block1_conv2", "block2_conv1"]
+    assert [layer.name for layer in vgg.conv_layers(model)] == [
+        "block1_conv1", "block1_conv2", "block2_conv1"]
     outputs = model(np.zeros((1, 40, 36, 3), np.float32))
     assert set(outputs) == {"block2_conv1", "block1_conv2"}
     assert outputs["block1_conv2"].shape == (1, 40, 36, 64)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from tf_style import vgg, weights
-from tf_style.config import VGG19_CONV_LAYER_NAMES
 from tf_style.testing import (reference_weights as make_reference_weights, write_keras_h5,
                               write_matconvnet)
 
@@ -59,7 +58,8 @@ def test_matconvnet_mean_is_folded_into_the_first_bias(tmp_path, reference_weigh
     mat_path = str(tmp_path / "w.mat")
     mean_rgb = vgg.CAFFE_MEAN_BGR[::-1] + np.array([3.0, -2.0, 1.5], np.float32)
     write_matconvnet(mat_path, reference_weights, mean_rgb)
-    ours = _our_features(weights.WeightsSource("matconvnet", path=mat_path), ["block1_conv1"], test_image)
+    ours = _our_features(weights.WeightsSource("matconvnet", path=mat_path), ["block1_conv1"],
+                         test_image)
     # Independent reference: MatConvNet's own convention, RGB minus its mean, computed by hand.
     kernel, bias = reference_weights["block1_conv1"]
     rgb_kernel = kernel[:, :, ::-1, :]

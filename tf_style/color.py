@@ -37,7 +37,8 @@ def match_luminance(style: np.ndarray, content: np.ndarray) -> np.ndarray:
     """Grey style luminance shifted and scaled to the content's: s' = sd_c/sd_s (s - mu_s) + mu_c."""
     style_y = rgb_to_yiq(style)[..., 0]
     content_y = rgb_to_yiq(content)[..., 0]
-    matched = (content_y.std() / max(style_y.std(), 1e-6)) * (style_y - style_y.mean()) + content_y.mean()
+    spread = content_y.std() / max(style_y.std(), 1e-6)
+    matched = spread * (style_y - style_y.mean()) + content_y.mean()
     return np.repeat(np.clip(matched, 0, 255)[..., None], 3, axis=-1).astype(np.float32)
 
 
@@ -52,7 +53,8 @@ def match_color_histogram(style: np.ndarray, content: np.ndarray) -> np.ndarray:
     style_pixels = style.reshape(-1, 3).astype(np.float64)
     content_pixels = content.reshape(-1, 3).astype(np.float64)
     style_mean, content_mean = style_pixels.mean(0), content_pixels.mean(0)
-    transform = _matrix_power(np.cov(content_pixels.T), 0.5) @ _matrix_power(np.cov(style_pixels.T), -0.5)
+    transform = (_matrix_power(np.cov(content_pixels.T), 0.5)
+                 @ _matrix_power(np.cov(style_pixels.T), -0.5))
     matched = (style_pixels - style_mean) @ transform.T + content_mean
     return np.clip(matched, 0, 255).reshape(style.shape).astype(np.float32)
 

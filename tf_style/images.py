@@ -236,7 +236,7 @@ def _check_jpeg_markers(path: str, data: bytes) -> None:
 def _register_heif_opener() -> bool:
     """Lets Pillow open HEIC/HEIF when pillow-heif is installed; says whether it can."""
     try:
-        import pillow_heif
+        import pillow_heif  # noqa: PLC0415 - the [heif] extra
     except ImportError:
         return False
     pillow_heif.register_heif_opener()

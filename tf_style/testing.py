@@ -60,7 +60,7 @@ def official_layer_names() -> List[str]:
 
 def reference_weights(seed: int = 0) -> LayerWeights:
     """He-normal kernels and non-zero biases for every conv layer, Keras (BGR) layout."""
-    from tf_style import vgg
+    from tf_style import vgg  # noqa: PLC0415 - TensorFlow only for the helpers that need it
 
     rng = np.random.default_rng(seed)
     model = vgg.build_vgg19(["block5_conv4"])
@@ -78,7 +78,7 @@ def write_keras_h5(path: str, layer_weights: LayerWeights, *, break_layer: str =
 
     `break_layer` gets a kernel of the wrong shape, for testing refusals.
     """
-    import h5py
+    import h5py  # noqa: PLC0415 - Keras's dependency, needed only here
 
     with h5py.File(path, "w") as file:
         file.attrs["layer_names"] = [n.encode() for n in official_layer_names()]
@@ -100,7 +100,7 @@ def write_keras_h5(path: str, layer_weights: LayerWeights, *, break_layer: str =
 
 def write_matconvnet(path: str, layer_weights: LayerWeights, mean_rgb: np.ndarray) -> None:
     """The layout of imagenet-vgg-verydeep-19.mat: 43 layers, (W, H, in, out) RGB kernels."""
-    import scipy.io
+    import scipy.io  # noqa: PLC0415 - the [mat] extra
 
     entries = []
     for index, name in enumerate(VGG19_CONV_LAYER_NAMES):

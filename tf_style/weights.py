@@ -120,7 +120,7 @@ def find_or_download_imagenet(weights_dir: str, *, origin: str = KERAS_WEIGHTS_U
         path = os.path.join(weights_dir, file_name)
         os.replace(downloaded, path)
         return path
-    except Exception as error:  # noqa: BLE001 - any network or hash failure means "unavailable"
+    except Exception as error:
         problems.append(f"download failed: {_one_line(error)}")
         raise WeightsError("; ".join(problems)) from error
     finally:
@@ -168,7 +168,7 @@ def random_weights(model: keras.Model, seed: int) -> LayerWeights:
 
 def read_keras_h5(path: str) -> LayerWeights:
     """Conv kernels and biases from a Keras HDF5 weight file (the official layout)."""
-    import h5py
+    import h5py  # noqa: PLC0415 - Keras's dependency, needed only for .h5 files
 
     layer_weights = {}
     try:
@@ -193,7 +193,7 @@ def read_matconvnet(path: str) -> LayerWeights:
     Caffe's into the first bias, so the Keras preprocessing serves this file too.
     """
     try:
-        import scipy.io
+        import scipy.io  # noqa: PLC0415 - the [mat] extra
     except ImportError as error:
         raise WeightsError("reading .mat weights needs SciPy: pip install -e '.[mat]'") from error
     try:
