@@ -35,7 +35,8 @@ def test_bad_settings_raise_value_error(override, message):
 
 
 def test_layer_weights_normalise_to_one():
-    config = TransferConfig(content="c.jpg", style="s.jpg", style_layers=("block1_conv1", "block2_conv1"),
+    config = TransferConfig(content="c.jpg", style="s.jpg",
+                            style_layers=("block1_conv1", "block2_conv1"),
                             style_layer_weights=(3.0, 1.0))
     assert config.normalized_style_layer_weights == (0.75, 0.25)
     assert TransferConfig(content="c", style="s").normalized_style_layer_weights == (0.2,) * 5
@@ -49,7 +50,8 @@ def test_default_run_dir_and_output_follow_the_inputs():
 
 def test_result_settings_ignore_run_length_but_not_the_picture():
     base = TransferConfig(content="c", style="s")
-    assert base.result_settings() == dataclasses.replace(base, iters=9000, save_every=7).result_settings()
+    assert (base.result_settings()
+            == dataclasses.replace(base, iters=9000, save_every=7).result_settings())
     assert base.result_settings() != dataclasses.replace(base, style_weight=5.0).result_settings()
 
 
@@ -146,9 +148,9 @@ def test_bad_scales_raise_value_error(override, message):
     assert "Received" in str(error.value)
 
 
-def test_readme_flag_table_is_the_one_made_from_the_fields():
-    """README's table must be `flag_table()`; to update it, paste `print(flag_table())`."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf8") as file:
+def test_the_documented_flag_table_is_the_one_made_from_the_fields():
+    """docs/usage.md's table must be `flag_table()`; to update it, paste `print(flag_table())`."""
+    with open(os.path.join(ROOT, "docs", "usage.md"), encoding="utf8") as file:
         readme = file.read()
     start = readme.index("| flag | default | meaning |")
     end = readme.index("\n\n", start) + 1

@@ -60,10 +60,15 @@ CPU_FLOAT32 = CostModel(
     seconds_per_step=0.084, seconds_per_network_pixel=3.59e-6, tiled_pass_cost=1.357,
     state_in_device_memory_when_tiled=True,
     source="measured on the 2-core reference CPU")
+# bfloat16's memory constants are fitted (`--precision bfloat16 --fit`, 2026-12-02); its
+# seconds are float32's times 0.55, the step-time ratio benchmarks/precision.py measured
+# with the two precisions alternating (the fit's own seconds ran beside other work).
+BFLOAT16_STEP_TIME_RATIO = 0.55
 CPU_BFLOAT16 = CostModel(
-    base_bytes=0.867e9, per_image_pixel_bytes=186.7, per_network_pixel_bytes=1000.0,
-    seconds_per_step=0.084, seconds_per_network_pixel=2.0e-6, tiled_pass_cost=1.357,
-    state_in_device_memory_when_tiled=True,
+    base_bytes=0.943e9, per_image_pixel_bytes=168.7, per_network_pixel_bytes=1183.6,
+    seconds_per_step=CPU_FLOAT32.seconds_per_step * BFLOAT16_STEP_TIME_RATIO,
+    seconds_per_network_pixel=CPU_FLOAT32.seconds_per_network_pixel * BFLOAT16_STEP_TIME_RATIO,
+    tiled_pass_cost=CPU_FLOAT32.tiled_pass_cost, state_in_device_memory_when_tiled=True,
     source="measured on the 2-core reference CPU")
 # A GPU before any measurement there: its context, cuDNN's and cuBLAS's workspaces and the
 # weights (a guess, not measured), the image-sized state as on a CPU, and the network's
