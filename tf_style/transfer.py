@@ -167,12 +167,11 @@ class StyleTransfer:
                 self.temporal_weights = tf.Variable(tf.zeros_like(self.image[..., :1]),
                                                     trainable=False, name="temporal_weights")
             self.step = tf.Variable(0, dtype=tf.int64, name="step")
-            self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history,
-                                            vgg.compute_precision(self.feature_model))
+            precision = vgg.compute_precision(self.feature_model)
+            self.optimizer = make_optimizer(optimizer, learning_rate, lbfgs_history, precision)
             self.optimizer.build([self.image])
         # float16 keeps the backward pass's small numbers only when the loss is scaled up.
-        self.loss_scale = (DynamicLossScale() if vgg.compute_precision(self.feature_model)
-                           == "float16" else None)
+        self.loss_scale = DynamicLossScale() if precision == "float16" else None
 
     def on_state_device(self):
         """The scope that places what is made in it on the state device (none: TensorFlow's
