@@ -143,7 +143,8 @@ def _speed(size: int, optimizer: str, steps: int) -> dict:
     @tf.function
     def network_only():
         with tf.GradientTape() as tape:
-            total = tf.add_n([tf.reduce_sum(f) for f in transfer.features(image).values()])
+            total = tf.add_n([tf.reduce_sum(tf.cast(f, tf.float32))
+                            for f in transfer.network_outputs(image).values()])
         return tape.gradient(total, image)
 
     return {"inputs": source, "height": height, "width": width,

@@ -147,7 +147,8 @@ def test_the_graph_of_a_tiled_step_reads_as_the_algorithm(image_files, tmp_path)
     assert any(box.startswith("vgg19") for box in boxes)
     names = _all_node_names(graph)
     for layer in config.style_layers:
-        assert any(name.startswith(f"objective/{layer}/") for name in names), layer
+        assert any(name.startswith(f"objective/style/{layer}/") for name in names), layer
+    assert any(name.startswith("objective/content/") for name in names)
 
 
 def test_outputs_and_intermediate_images(resumed_and_straight):

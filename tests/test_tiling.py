@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import tile_geometry, tiling, vgg, weights
+from tf_style import objective, tile_geometry, tiling, vgg, weights
 from tf_style.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, TransferConfig
 from tf_style.inputs import PreparedInputs
 from tf_style.testing import synthetic_image
@@ -52,7 +52,8 @@ def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles, precis
 
 
 def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
-              style_layers=DEFAULT_STYLE_LAYERS, styles=1, masks=False, precision="float32"):
+              style_layers=DEFAULT_STYLE_LAYERS, styles=1, masks=False, precision="float32",
+              **settings):
     content = synthetic_image(height, width, seed=1).astype(np.float32)
     style_images = [synthetic_image(64 + 16 * index, 80, seed=2 + index).astype(np.float32)
                     for index in range(styles)]
@@ -64,7 +65,7 @@ def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
     config = TransferConfig(
         content="c.png", style=tuple(f"s{i}.png" for i in range(styles)),
         content_layers=tuple(content_layers), style_layers=tuple(style_layers),
-        content_mask=tuple(f"m{i}.png" for i in range(styles)) if masks else ())
+        content_mask=tuple(f"m{i}.png" for i in range(styles)) if masks else (), **settings)
     inputs = PreparedInputs.from_arrays(content, style_images, content_masks=content_masks)
     transfer = StyleTransfer.from_config(
         config, inputs, _model(tuple(content_layers) + tuple(style_layers), precision))
@@ -112,16 +113,49 @@ def test_with_masks_at_half_precision(precision):
                                precision=precision)
 
 
-def test_with_masks_and_two_styles():
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+def test_with_masks_and_two_styles(style_loss):
     transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
                                 style_layers=("block1_conv1", "block2_conv1", "block3_conv1"),
-                                styles=2, masks=True)
+                                styles=2, masks=True, style_loss=style_loss)
     _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
 
 
-def test_two_styles_blended():
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+def test_two_styles_blended_with_the_laplacian_term(style_loss):
     transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
-                                style_layers=("block1_conv1", "block3_conv1"), styles=2)
+                                style_layers=("block1_conv1", "block3_conv1"), styles=2,
+                                style_loss=style_loss, laplacian_weight=10.0)
+    assert "laplacian" in transfer.objective.names
+    _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
+
+
+def test_wasserstein_with_default_layers_in_4_tiles_or_more():
+    transfer, image = _transfer(160, 208, style_loss="w2")
+    _assert_tiled_equals_whole(transfer, image, tile_size=96, minimum_tiles=4)
+
+
+class _MeanActivation(objective.FeatureTerm):
+    """A term the objective has never seen: each channel's mean towards a constant."""
+
+    name = "mean"
+    layers = ("block2_conv1",)
+
+    def statistics(self, features, maps):
+        value = tf.cast(features["block2_conv1"], tf.float32)
+        return {"sum": tf.reduce_sum(value, axis=[1, 2]),
+                "positions": tf.cast(tf.shape(value)[1] * tf.shape(value)[2], tf.float32)}
+
+    def loss(self, sums):
+        return tf.reduce_sum(tf.square(sums["sum"] / sums["positions"] - 3.0)), {}
+
+
+def test_a_new_term_is_tiled_exactly_with_no_gradient_of_its_own():
+    transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
+                                style_layers=("block1_conv1", "block2_conv1"))
+    old = transfer.objective
+    transfer.objective = objective.Objective([*old.feature_terms, (0.5, _MeanActivation())],
+                                             old.image_terms)
     _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
 
 
@@ -185,6 +219,7 @@ def test_targets_computed_tile_by_tile_equal_the_whole_images():
                                    rtol=1e-5, atol=1e-5)
     for whole_region, tiled_region in zip(whole.style_regions, tiled.style_regions):
         for name in layers["style_layers"]:
-            expected = np.asarray(whole_region.targets[name])
-            np.testing.assert_allclose(tiled_region.targets[name], expected, rtol=1e-4,
-                                       atol=1e-5 * np.abs(expected).max())
+            for moment in ("mean", "second_moment"):
+                expected = np.asarray(getattr(whole_region.targets[name], moment))
+                np.testing.assert_allclose(getattr(tiled_region.targets[name], moment), expected,
+                                           rtol=1e-4, atol=1e-5 * np.abs(expected).max())

@@ -41,12 +41,15 @@ def test_losses_combine_as_documented():
     assert result["tv"] == pytest.approx(float(losses.total_variation_loss(content[None])), rel=1e-5)
     assert result["total"] == pytest.approx(result["content"] + 1e3 * result["style"]
                                             + 1e-2 * result["tv"], rel=1e-5)
-    # The style target is the style image's Gram: the style image scores zero style loss.
-    style_features = transfer.features(tf.constant(style[None]))
+    # The style target is the style image's mean and Gram, F^T F / M, by NumPy.
+    style_features = transfer.network_outputs(tf.constant(style[None]))
     for name in DEFAULT_STYLE_LAYERS:
-        error = losses.relative_squared_error(losses.gram_matrix(style_features[name]),
-                                              transfer.style_regions[0].targets[name])
-        assert float(error) == pytest.approx(0.0, abs=1e-6)
+        flat = style_features[name].numpy()[0].reshape(-1, style_features[name].shape[-1])
+        target = transfer.style_regions[0].targets[name]
+        np.testing.assert_allclose(target.second_moment[0], flat.T @ flat / len(flat),
+                                   rtol=1e-4, atol=1e-6 * np.abs(flat).max() ** 2)
+        np.testing.assert_allclose(target.mean[0], flat.mean(axis=0), rtol=1e-4,
+                                   atol=1e-6 * np.abs(flat).max())
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
@@ -105,14 +108,17 @@ def _transfer_with(style_images, style_layers=DEFAULT_STYLE_LAYERS, width=48, st
     return StyleTransfer.from_config(config, inputs, feature_model()), content
 
 
-def test_blended_style_target_is_the_weighted_sum_of_grams():
+def test_blended_style_target_is_the_weighted_sum_of_means_and_grams():
     first = synthetic_image(48, 48, seed=2).astype(np.float32)
     second = synthetic_image(64, 40, seed=3).astype(np.float32)
     blended, _ = _transfer_with([first, second], style_blend=(0.7, 0.3))
     alone = [_transfer_with([image])[0].style_regions[0].targets for image in (first, second)]
     for name in DEFAULT_STYLE_LAYERS:
-        expected = 0.7 * alone[0][name] + 0.3 * alone[1][name]
-        np.testing.assert_allclose(blended.style_regions[0].targets[name], expected, rtol=1e-5)
+        for moment in ("mean", "second_moment"):
+            expected = (0.7 * getattr(alone[0][name], moment).numpy()
+                        + 0.3 * getattr(alone[1][name], moment).numpy())
+            np.testing.assert_allclose(getattr(blended.style_regions[0].targets[name], moment),
+                                       expected, rtol=1e-5)
 
 
 def test_content_mask_keeps_the_style_inside_its_region():
@@ -238,8 +244,10 @@ def test_half_precision_keeps_statistics_image_and_optimizer_state_in_float32(pr
     assert model.get_layer("block1_conv1").compute_dtype == "float32"  # sees pixels exactly
     assert model.get_layer("block4_conv2").compute_dtype == precision
     assert transfer.content_targets["block4_conv2"].dtype == precision  # all they hold
-    assert all(value.dtype == tf.float32 for value in transfer.features(transfer.image).values())
-    assert all(target.dtype == tf.float32 for target in transfer.style_regions[0].targets.values())
+    assert all(value.dtype == tf.float32
+               for value in transfer.compute_losses(transfer.image).values())
+    assert all(target.mean.dtype == tf.float32 and target.second_moment.dtype == tf.float32
+               for target in transfer.style_regions[0].targets.values())
     assert transfer.image.dtype == tf.float32
     floats = [v for v in transfer.optimizer.variables if v.dtype.is_floating]
     assert floats and all(v.dtype == tf.float32 for v in floats)

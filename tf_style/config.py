@@ -51,6 +51,8 @@ OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop", "lbfgs")
 # Adam and RMSprop: pixels per step (0-255 units); L-BFGS: a multiple of its quasi-Newton step.
 DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
+# How the style term compares feature statistics (tf_style.objective.STYLE_LOSSES).
+STYLE_LOSS_NAMES: Tuple[str, ...] = ("gram", "w2")
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # What the network computes in; statistics, losses, the image and the optimizer stay
 # float32. auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability
@@ -233,6 +235,15 @@ class TransferConfig:
     tv_weight: float = setting(
         1e-2, help="weight of the total-variation loss (smoothness)",
         check=_require_non_negative_float)
+    style_loss: str = setting(
+        "gram", help="how style statistics are compared: gram (Gatys) or w2 (Wasserstein-2 "
+        "between the features' means and covariances)", choices=STYLE_LOSS_NAMES)
+    laplacian_weight: float = setting(
+        0.0, help="weight of the Laplacian loss (Li et al. 2017), which keeps the photo's fine "
+        "structure; 0 turns it off", check=_require_non_negative_float)
+    laplacian_pool: int = setting(
+        4, help="the Laplacian loss compares the images average-pooled by this many px",
+        check=_require_positive_int)
     optimizer: str = setting(
         "lbfgs", help="lbfgs (the paper's; reaches a given loss ~10x sooner than adam), adam "
         "or rmsprop", choices=OPTIMIZERS)

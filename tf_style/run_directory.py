@@ -174,13 +174,21 @@ def _read_record(path: str) -> Optional[dict]:
         return {"unreadable": path}
 
 
+# What a run recorded before a setting existed did: computed in float32, Gram style loss,
+# no Laplacian term.
+_EARLIER_DEFAULTS = {"precision": "float32", "style_loss": "gram", "laplacian_weight": 0.0,
+                     "laplacian_pool": 4}
+
+
 def _in_todays_terms(existing: dict, record: dict) -> dict:
-    """An earlier version's record as this version writes it: a run recorded before
-    precisions were recorded computed in float32."""
+    """An earlier version's record as this version writes it: the settings it did not
+    record yet take what that version did."""
     settings = existing.get("settings")
-    if isinstance(settings, dict) and "precision" in record.get("settings", {}):
-        return {**existing, "settings": {"precision": "float32", **settings}}
-    return existing
+    if not isinstance(settings, dict):
+        return existing
+    earlier = {key: value for key, value in _EARLIER_DEFAULTS.items()
+               if key in record.get("settings", {})}
+    return {**existing, "settings": {**earlier, **settings}}
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_style import losses, tile_geometry, tiling, vgg
+from tf_style import objective, tile_geometry, tiling, vgg
 from tf_style.config import TransferConfig
 from tf_style.lbfgs import LBFGS
 from tf_style.loss_scale import MAX_HALVINGS, DynamicLossScale, all_finite
+from tf_style.objective import StyleRegion
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
@@ -45,25 +45,20 @@ def make_optimizer(name: str, learning_rate: float, lbfgs_history: int = 10,
     raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
 
 
-@dataclasses.dataclass(frozen=True)
-class StyleRegion:
-    """Where a style target applies: `guides` (per layer, None = everywhere) and its weight."""
-
-    weight: float
-    targets: Dict[str, tf.Tensor]
-    guides: Optional[Dict[str, tf.Tensor]] = None
-
-
 class StyleTransfer:
     """Holds the image being optimised, its optimizer and step counter, and the step.
 
-    Targets (content features, style Grams) are computed once here, outside the step.
-    `train_step()` runs one compiled update and returns the losses of the image it
-    started from: `total`, `content`, `style`, `tv` and `style/<layer>`.
+    Targets (content features, the styles' feature moments) are computed once here,
+    outside the step, and make the `objective`. `train_step()` runs one compiled update
+    and returns the losses of the image it started from: `total`, each term by name
+    (`content`, `style`, `tv`, ...) and `style/<layer>`.
 
-    Several style images are blended by `style_blend`: into one Gram target per layer,
-    or, with `content_masks`, each applied inside its own region of the content (guided
-    Grams). `style_masks` restrict the part of each style image its statistics come from.
+    `style_loss` compares feature statistics by Gram matrix ("gram") or by Wasserstein-2
+    distance between Gaussians ("w2"). Several style images are blended by `style_blend`:
+    into one target per layer (their moments averaged), or, with `content_masks`, each
+    applied inside its own region of the content (guided statistics). `style_masks`
+    restrict the part of each style image its statistics come from. `laplacian_weight`
+    adds Li et al.'s Laplacian term (`objective.LaplacianLoss`).
 
     With `temporal_weight` (a video) the loss has a `temporal` term too, and `next_frame`
     moves the same transfer (and its compiled step) on to the next frame.
@@ -85,7 +80,8 @@ class StyleTransfer:
                  content_masks: Optional[Sequence[np.ndarray]] = None,
                  style_masks: Optional[Sequence[np.ndarray]] = None,
                  tile_size: Optional[int] = None, temporal_weight: Optional[float] = None,
-                 state_device: Optional[str] = None):
+                 state_device: Optional[str] = None, style_loss: str = "gram",
+                 laplacian_weight: float = 0.0, laplacian_pool: int = 4):
         if isinstance(style_images, np.ndarray) and style_images.ndim == 3:
             style_images = [style_images]
         self.feature_model = feature_model
@@ -96,10 +92,14 @@ class StyleTransfer:
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
+        if style_loss not in objective.STYLE_LOSSES:
+            raise ValueError(f"Unknown style loss. Received: style_loss={style_loss!r}")
 
         self._build(content_image, style_images, initial_image, optimizer, learning_rate,
                     lbfgs_history, style_blend, content_masks, style_masks, tile_size,
                     temporal_weight)
+        self.objective = self._make_objective(style_loss, float(laplacian_weight),
+                                              laplacian_pool, content_image)
         self._update = tf.function(self._apply_gradient)
         if tile_size:
             # The network runs tile by tile; the loss and gradient are the same (tiling.py).
@@ -131,25 +131,26 @@ class StyleTransfer:
                     for name in self.content_layers}
         blend = np.asarray(style_blend if style_blend is not None else [1.0] * len(style_images))
         blend = blend / blend.sum()
-        style_grams = []
+        style_moments = []
         for index, style_image in enumerate(style_images):
             guides = (_layer_guides(style_masks[index], style_image.shape[:2], self.style_layers)
                       if style_masks else None)
             if tile_size:
-                style_grams.append(tiling.tiled_grams(
-                    self.features, style_image, tile_size, self.style_layers, guides))
+                style_moments.append(tiling.tiled_moments(
+                    self.network_outputs, style_image, tile_size, self.style_layers, guides))
             else:
-                style_features = self.features(tf.constant(style_image[None], tf.float32))
-                style_grams.append({name: _gram(style_features[name], guides, name)
-                                    for name in self.style_layers})
+                style_features = self.network_outputs(tf.constant(style_image[None], tf.float32))
+                style_moments.append({name: objective.moments_from_sums(objective.moment_sums(
+                    style_features[name], None if guides is None else guides[name]))
+                    for name in self.style_layers})
         if content_masks:
             with self.on_state_device():
                 self.style_regions = tuple(
-                    StyleRegion(float(weight), grams, _layer_guides(
+                    StyleRegion(float(weight), moments, _layer_guides(
                         mask, (content_height, content_width), self.style_layers))
-                    for weight, grams, mask in zip(blend, style_grams, content_masks))
+                    for weight, moments, mask in zip(blend, style_moments, content_masks))
         else:
-            blended = {name: tf.add_n([float(w) * grams[name] for w, grams in zip(blend, style_grams)])
+            blended = {name: objective.blend([moments[name] for moments in style_moments], blend)
                        for name in self.style_layers}
             self.style_regions = (StyleRegion(1.0, blended),)
 
@@ -172,6 +173,27 @@ class StyleTransfer:
             self.optimizer.build([self.image])
         # float16 keeps the backward pass's small numbers only when the loss is scaled up.
         self.loss_scale = DynamicLossScale() if precision == "float16" else None
+
+    def _make_objective(self, style_loss: str, laplacian_weight: float, laplacian_pool: int,
+                        content_image: np.ndarray) -> objective.Objective:
+        """The weighted terms of the loss, from the targets `_build` made."""
+        style = objective.STYLE_LOSSES[style_loss](self.style_layer_weights, self.style_regions)
+        image_terms = [(self.tv_weight, objective.TotalVariation())]
+        with self.on_state_device():
+            if self.temporal_weight is not None:
+                image_terms.append((self.temporal_weight, objective.TemporalLoss(
+                    self.temporal_target, self.temporal_weights)))
+            self.laplacian_content = None
+            if laplacian_weight > 0:
+                # A variable: a video's next frame assigns its own.
+                self.laplacian_content = tf.Variable(content_image[None].astype(np.float32),
+                                                     trainable=False, name="laplacian_content")
+                image_terms.append((laplacian_weight, objective.LaplacianLoss(
+                    self.laplacian_content, laplacian_pool)))
+        return objective.Objective(
+            [(self.content_weight, objective.ContentLoss(
+                {name: self.content_targets[name] for name in self.content_layers})),
+             (self.style_weight, style)], image_terms)
 
     def on_state_device(self):
         """The scope that places what is made in it on the state device (none: TensorFlow's
@@ -199,7 +221,8 @@ class StyleTransfer:
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
             style_masks=inputs.style_masks, tile_size=tile_size or config.tile_size,
             temporal_weight=config.temporal_weight if config.is_video else None,
-            state_device=state_device)
+            state_device=state_device, style_loss=config.style_loss,
+            laplacian_weight=config.laplacian_weight, laplacian_pool=config.laplacian_pool)
 
     def network_outputs(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Named VGG activations of an RGB 0-255 image batch, in the network's precision."""
@@ -207,49 +230,12 @@ class StyleTransfer:
             preprocessed = vgg.preprocess_input(image)
         return self.feature_model(preprocessed)
 
-    def features(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """Named VGG activations of an RGB 0-255 image batch, in float32: every statistic
-        and loss is taken in float32 whatever the network computes in."""
-        outputs = self.network_outputs(image)
-        with tf.name_scope("float32"):
-            return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}
-
     def compute_losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """L = a * L_content + b * sum_l w_l E_l + c * L_tv (Gatys eq. 7, plus TV).
-
-        The network's outputs go to the losses in its own precision; each statistic casts
-        them to float32 itself (`losses`), which spares keeping float32 copies for the
-        backward pass."""
+        """The objective's losses of `image` (1, H, W, 3): its statistics summed over every
+        position of the whole image's features (`objective.Objective`)."""
         features = self.network_outputs(image)
-        with tf.name_scope("objective"):
-            with tf.name_scope("content"):
-                content = tf.add_n([
-                    losses.content_loss(features[name], self.content_targets[name])
-                    for name in self.content_layers]) / len(self.content_layers)
-            with tf.name_scope("style"):
-                per_layer = {}
-                for name in self.style_layers:
-                    with tf.name_scope(name):
-                        per_layer[name] = tf.add_n([
-                            region.weight * losses.relative_squared_error(
-                                _gram(features[name], region.guides, name), region.targets[name])
-                            for region in self.style_regions])
-                style = tf.add_n([self.style_layer_weights[name] * per_layer[name]
-                                  for name in self.style_layers])
-            with tf.name_scope("tv"):
-                tv = losses.total_variation_loss(image)
-            with tf.name_scope("total"):
-                total = (self.content_weight * content + self.style_weight * style
-                         + self.tv_weight * tv)
-            result = {"total": total, "content": content, "style": style, "tv": tv}
-            if self.temporal_weight is not None:
-                with tf.name_scope("temporal"):
-                    temporal = losses.temporal_loss(image, self.temporal_target,
-                                                    self.temporal_weights)
-                    result["total"] = total + self.temporal_weight * temporal
-                result["temporal"] = temporal
-        result.update({f"style/{name}": value for name, value in per_layer.items()})
-        return result
+        sums = self.objective.statistics(features, self.objective.position_maps())
+        return self.objective.losses(sums, image)
 
     def train_step(self) -> Dict[str, tf.Tensor]:
         """One update; returns the losses of the image it started from.
@@ -334,6 +320,8 @@ class StyleTransfer:
         content_features = self.network_outputs(tf.constant(content_image[None], tf.float32))
         for name in self.content_layers:
             self.content_targets[name].assign(content_features[name])
+        if self.laplacian_content is not None:
+            self.laplacian_content.assign(content_image[None].astype(np.float32))
         if warped is None:
             self.temporal_weights.assign(tf.zeros_like(self.temporal_weights))
         else:
@@ -374,12 +362,6 @@ class StyleTransfer:
     @tf.function(reduce_retracing=True)
     def _total_loss(self, image: tf.Tensor) -> tf.Tensor:
         return self.compute_losses(image)["total"]
-
-
-def _gram(features: tf.Tensor, guides: Optional[Dict[str, tf.Tensor]], name: str) -> tf.Tensor:
-    if guides is None:
-        return losses.gram_matrix(features)
-    return losses.guided_gram_matrix(features, guides[name])
 
 
 def _layer_guides(mask: np.ndarray, image_size: Tuple[int, int],

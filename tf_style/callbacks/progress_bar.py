@@ -91,9 +91,11 @@ class ProgressBar(Callback):
         filled = min(width, int(width * fraction))
         where = (f" {self.unit} {self.scale_index + 1}/{len(self.scales)}"
                  if len(self.scales) > 1 else "")
+        # The objective's terms, as the step reports them; their parts (style/<layer>) not.
+        terms = ", ".join(f"{name} {value:.3g}" for name, value in step_losses.items()
+                          if name != "total" and "/" not in name)
         return (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.iters}{where} "
-                f"loss {step_losses['total']:.4g} (content {step_losses['content']:.3g}, "
-                f"style {step_losses['style']:.3g}, tv {step_losses['tv']:.3g}) "
+                f"loss {step_losses['total']:.4g} ({terms}) "
                 f"{self.average_seconds():.2f} s/step ETA {format_duration(self.eta_seconds())}")
 
     def on_run_end(self) -> None:

@@ -1,0 +1,86 @@
+"""The picture-quality measure (no network) behaves as a measure should."""
+
+import numpy as np
+import pytest
+
+from tf_style import quality
+
+
+def _texture(height, width, seed):
+    """A painting-like texture: short straight strokes of a few colours at random angles,
+    over a wash, with sharp edges (not sinusoids, which a blur would only scale)."""
+    rng = np.random.default_rng(seed)
+    palette = rng.uniform(0, 255, (5, 3))
+    image = np.broadcast_to(palette[0], (height, width, 3)).copy()
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    for _ in range(height * width // 40):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        angle, length, thickness = rng.uniform(0, np.pi), rng.uniform(4, 14), rng.uniform(1, 3)
+        along = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
+        across = -(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)
+        stroke = (np.abs(along) < length) & (np.abs(across) < thickness)
+        image[stroke] = palette[rng.integers(1, 5)]
+    return image
+
+
+def _blocks_shuffled(image, block, seed):
+    rows, columns = image.shape[0] // block, image.shape[1] // block
+    tiles = [image[r * block:(r + 1) * block, c * block:(c + 1) * block]
+             for r in range(rows) for c in range(columns)]
+    order = np.random.default_rng(seed).permutation(len(tiles))
+    return np.concatenate([np.concatenate([tiles[order[r * columns + c]] for c in range(columns)],
+                                          axis=1) for r in range(rows)], axis=0)
+
+
+def _box_blurred(image, radius):
+    result = image.copy()
+    for axis in (0, 1):
+        result = sum(np.roll(result, shift, axis=axis) for shift in range(-radius, radius + 1))
+        result = result / (2 * radius + 1)
+    return result
+
+
+def test_identical_images_are_zero_apart_and_fully_alike():
+    image = _texture(96, 128, seed=0)
+    distance = quality.style_distance(image, image)
+    assert distance.patches == 0.0 and distance.colours == 0.0
+    assert quality.content_score(image, image) == pytest.approx(1.0)
+
+
+def test_shuffled_patches_are_closer_in_style_than_a_blur():
+    style = _texture(128, 128, seed=1)
+    shuffled = quality.style_distance(_blocks_shuffled(style, 32, seed=2), style)
+    blurred = quality.style_distance(_box_blurred(style, 3), style)
+    other = quality.style_distance(_texture(128, 128, seed=3), style)
+    assert shuffled.patches < 0.5 * blurred.patches
+    assert shuffled.patches < other.patches
+    # Shuffling and blurring keep the palette; another texture's colours differ.
+    assert max(shuffled.colours, blurred.colours) < other.colours
+
+
+def test_a_colour_cast_moves_the_colours_more_than_the_patches():
+    style = _texture(96, 96, seed=4)
+    cast = quality.style_distance(np.clip(style + np.array([40.0, 0.0, -40.0]), 0, 255), style)
+    other = quality.style_distance(_texture(96, 96, seed=5), style)
+    # 40 grey levels on two channels: about 0.1 in 0-1 units along a random direction.
+    assert 0.05 < cast.colours
+    # Only the pyramid's coarsest (low-pass) level sees the cast.
+    assert cast.patches < 0.5 * other.patches
+
+
+def test_content_score_keeps_structure_and_ignores_fine_texture():
+    photo = _texture(128, 160, seed=6)
+    textured = photo + np.random.default_rng(7).normal(0, 20, photo.shape)
+    shifted = np.roll(photo, 16, axis=1)
+    assert quality.content_score(textured, photo) > 0.9
+    assert quality.content_score(shifted, photo) < 0.5
+    assert quality.content_score(_texture(128, 160, seed=8), photo) < 0.3
+    with pytest.raises(ValueError, match="Received"):
+        quality.content_score(photo[:64], photo)
+
+
+def test_halves_split_the_longer_side():
+    left, right = quality.halves(np.zeros((10, 21, 3)))
+    assert left.shape == right.shape == (10, 10, 3)
+    top, bottom = quality.halves(np.zeros((30, 20, 3)))
+    assert top.shape == bottom.shape == (15, 20, 3)
