@@ -842,14 +842,15 @@ def test_a_bfloat16_run_is_recorded_and_resumes_only_in_bfloat16(image_files, tm
     assert steps == [3]
 
 
-def test_a_run_recorded_before_precisions_resumes_as_float32(image_files, tmp_path):
+def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(image_files, tmp_path):
     import json
     config = _config(image_files, tmp_path, iters=2, precision="float32")
     run(config)
     record_path = os.path.join(config.run_dir, "run.json")
     with open(record_path) as file:
         record = json.load(file)
-    del record["settings"]["precision"]
+    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool"):
+        del record["settings"][setting]  # none of them recorded yet
     with open(record_path, "w") as file:
         json.dump(record, file)
     steps = []
@@ -859,6 +860,8 @@ def test_a_run_recorded_before_precisions_resumes_as_float32(image_files, tmp_pa
     if devices.cpu_device().native_bfloat16:  # auto is bfloat16 here: refused, saying how
         with pytest.raises(TransferError, match="pass --precision float32 to resume it"):
             run(dataclasses.replace(config, iters=4, precision="auto"))
+    with pytest.raises(TransferError, match="style_loss"):
+        run(dataclasses.replace(config, iters=4, style_loss="w2"))
 
 
 # The optimisation is chaotic: a float32 run from a start image with 0.1% noise mixed in

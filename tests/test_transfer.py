@@ -151,9 +151,9 @@ def test_lbfgs_descends_monotonically_and_beats_adam_in_the_same_steps():
     assert accepted[-1] < float(adam_losses["total"])
 
 
-def _video_transfer(content, style, temporal_weight=50.0):
+def _video_transfer(content, style, temporal_weight=50.0, **settings):
     config = TransferConfig(content="clip.mp4", style="style.png", optimizer="lbfgs",
-                            temporal_weight=temporal_weight)
+                            temporal_weight=temporal_weight, **settings)
     inputs = PreparedInputs.from_arrays(content, [style])
     return StyleTransfer.from_config(config, inputs, feature_model())
 
@@ -162,21 +162,22 @@ def test_next_frame_equals_a_fresh_transfer_of_that_frame_plus_the_temporal_term
     first = synthetic_image(48, 48, seed=1).astype(np.float32)
     second = synthetic_image(48, 48, seed=5).astype(np.float32)
     style = synthetic_image(64, 64, seed=2).astype(np.float32)
-    moved = _video_transfer(first, style)
+    # With the Laplacian term too, which compares with each frame's own content.
+    moved = _video_transfer(first, style, laplacian_weight=1.0)
     moved.train_step()
     rng = np.random.default_rng(0)
     warped = rng.uniform(0, 255, first.shape).astype(np.float32)
     reliable = (rng.uniform(size=first.shape[:2]) > 0.3).astype(np.float32)
     start = rng.uniform(0, 255, first.shape).astype(np.float32)
     moved.next_frame(second, start, warped, reliable, learning_rate=1.0)
-    fresh = _video_transfer(second, style)  # its first frame: no temporal term yet
+    fresh = _video_transfer(second, style, laplacian_weight=1.0)  # no temporal term yet
 
     probe = tf.constant(start[None])
     got = {k: float(v) for k, v in moved.compute_losses(probe).items()}
     want = {k: float(v) for k, v in fresh.compute_losses(probe).items()}
-    for name in ("content", "style", "tv"):
+    for name in ("content", "style", "tv", "laplacian"):
         assert got[name] == pytest.approx(want[name], rel=1e-5)
-    assert want["temporal"] == 0.0
+    assert want["temporal"] == 0.0 and got["laplacian"] > 0
     # Ruder et al. eq. 5 in NumPy: mean over pixels and channels of c (x - w)^2, 0-1 units.
     temporal = np.mean(reliable[..., None] * np.square((start - warped) / 255.0))
     assert got["temporal"] == pytest.approx(temporal, rel=1e-5)

@@ -53,6 +53,10 @@ DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
 # How the style term compares feature statistics (tf_style.objective.STYLE_LOSSES).
 STYLE_LOSS_NAMES: Tuple[str, ...] = ("gram", "w2")
+# W2 is quadratic in the features where the Gram loss is quartic, so it pulls harder near
+# its target: at 1000 its pictures kept much less of the photo (content score 0.08-0.43
+# against Gram's 0.34-0.69 on six pairs), at 100 about as much (benchmarks/quality.py).
+DEFAULT_STYLE_WEIGHTS = {"gram": 1e3, "w2": 1e2}
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # What the network computes in; statistics, losses, the image and the optimizer stay
 # float32. auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability
@@ -230,8 +234,9 @@ class TransferConfig:
         "balanced", choices=tuple(STYLE_PRESETS))
     content_weight: float = setting(
         1.0, help="alpha, weight of the content loss", check=_require_positive_float)
-    style_weight: float = setting(
-        1e3, help="beta, weight of the style loss", check=_require_positive_float)
+    style_weight: Optional[float] = setting(
+        None, help="beta, weight of the style loss: 1000 for gram, 100 for w2",
+        check=_unless_none(_require_positive_float), shown_default="per style loss")
     tv_weight: float = setting(
         1e-2, help="weight of the total-variation loss (smoothness)",
         check=_require_non_negative_float)
@@ -487,6 +492,12 @@ class TransferConfig:
         return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
 
     @property
+    def resolved_style_weight(self) -> float:
+        """`style_weight`, or the style loss's default when it is not set."""
+        return (self.style_weight if self.style_weight is not None
+                else DEFAULT_STYLE_WEIGHTS[self.style_loss])
+
+    @property
     def learning_rate(self) -> float:
         """`lr`, or the optimizer's default when it is not set."""
         return self.lr if self.lr is not None else DEFAULT_LEARNING_RATES[self.optimizer]
@@ -517,6 +528,7 @@ class TransferConfig:
         settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
         settings["style_blend"] = list(self.normalized_style_blend)
         settings["lr"] = self.learning_rate
+        settings["style_weight"] = self.resolved_style_weight
         settings["scales"] = list(self.scale_sizes)
         if self.optimizer != "lbfgs":
             settings.pop("lbfgs_history")

@@ -215,7 +215,7 @@ class StyleTransfer:
             inputs.initial_image if initial_image is None else initial_image,
             content_layers=config.content_layers, style_layers=config.style_layers,
             style_layer_weights=config.normalized_style_layer_weights,
-            content_weight=config.content_weight, style_weight=config.style_weight,
+            content_weight=config.content_weight, style_weight=config.resolved_style_weight,
             tv_weight=config.tv_weight, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
