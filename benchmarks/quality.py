@@ -124,12 +124,12 @@ def main() -> None:
                 print(f"{pair:<36} {setting:<10} {ratio:6.3f} {row['patches']:8.4f} "
                       f"{row['colours']:8.4f} {row['content']:8.3f} {row['steps']:6d} "
                       f"{row['seconds']:6.0f}", flush=True)
-            summary.append((pair, setting, scores, floor, ceiling))
+            summary.append((pair, setting, scores))
 
     print(f"\nmean ± half the spread over the starts (lower patches and colours: nearer the "
           f"painting; higher content: nearer the photo)\n{'pair':<36} {'setting':<10} "
           f"{'patches':>15} {'colours':>15} {'content':>15} {'steps':>6} {'s':>6}")
-    for pair, setting, scores, floor, ceiling in summary:
+    for pair, setting, scores in summary:
         columns = "".join(
             f"{np.mean([row[kind] for row in scores]):8.4f} "
             f"±{np.ptp([row[kind] for row in scores]) / 2:.4f} "

@@ -296,9 +296,6 @@ class Objective:
         """The terms' names, in the order they are reported."""
         return tuple(term.name for _, term in self.feature_terms + self.image_terms)
 
-    def term(self, name: str):
-        return next(term for _, term in self.feature_terms + self.image_terms if term.name == name)
-
     def position_maps(self) -> Dict[str, PositionMaps]:
         return {term.name: term.position_maps() for _, term in self.feature_terms}
 
@@ -330,7 +327,3 @@ class Objective:
                                   for weight, term in self.feature_terms + self.image_terms])
         return {"total": total, **result, **parts}
 
-    def image_loss(self, image: tf.Tensor) -> tf.Tensor:
-        """The weighted sum of the image terms alone."""
-        return tf.add_n([weight * term.loss(image) for weight, term in self.image_terms]
-                        or [tf.constant(0.0)])
