@@ -215,7 +215,13 @@ def _run_batch(tf_style, config: config_lib.TransferConfig,
 
 
 def console_main() -> None:
-    """The `tf-style` command, the same as `python train.py`."""
+    """The `tf-style` command, the same as `python train.py`; `tf-style serve` starts the
+    web page (tf_style.web.server)."""
+    if sys.argv[1:2] == ["serve"]:
+        from tf_style.web import server  # noqa: PLC0415 - the web page, not the runner
+
+        server.main(sys.argv[2:])
+        return
     # Until the run takes over (it checkpoints, then stops), a signal stops start-up where
     # it is, with one line and the conventional status.
     startup = signals.StartupStop()

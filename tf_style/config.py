@@ -540,6 +540,17 @@ class TransferConfig:
         return settings
 
 
+def config_from_fields(fields: dict) -> TransferConfig:
+    """A `TransferConfig` from its fields as JSON holds them (lists for tuples), as the web
+    page sends them. Raises ValueError for a bad setting or an unknown field."""
+    known = {field.name for field in dataclasses.fields(TransferConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    return TransferConfig(**{name: tuple(value) if isinstance(value, list) else value
+                             for name, value in fields.items()})
+
+
 EXECUTORS: Tuple[str, ...] = ("local", "ray")
 
 

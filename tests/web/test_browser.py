@@ -1,0 +1,115 @@
+"""The page in a real browser (Debian's chromium, driven by Playwright's Python client):
+upload, start, watch the image change, stop, resume, finish, find it in the gallery and
+download it; the result equals the command line's to the bit.
+
+Skips, with the reason, when Playwright or chromium is missing; `.ci/run` installs both.
+Set TF_STYLE_WEB_SCREENSHOT=<file.png> to keep a screenshot of the page (README's), and
+TF_STYLE_WEB_PICTURES=<photo>,<painting> to run it on real pictures at 256 px.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_style.testing import write_image_pair
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
+                                 "(pip install -e '.[test]')")
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+pytestmark = pytest.mark.skipif(BROWSER is None, reason="chromium is not installed "
+                                "(apt-get install chromium; .ci/run does)")
+STEPS = 60
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tf_style.web", "--port", "0", "--weights", "random",
+         "--workdir", str(tmp_path / "runs")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("tf_style: serving"), process.stderr.read()
+    yield line.split()[2]
+    process.terminate()
+    process.wait(timeout=60)
+
+
+@pytest.fixture
+def browser():
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=BROWSER, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def live_step(page) -> int:
+    return int(page.get_attribute("#live-image", "data-step") or 0)
+
+
+def test_a_run_from_the_page_is_watched_stopped_resumed_and_downloaded(server, browser, tmp_path):
+    pictures = os.environ.get("TF_STYLE_WEB_PICTURES")
+    content, style = pictures.split(",") if pictures else write_image_pair(str(tmp_path))
+    size = 256 if pictures else 64
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server)
+    page.wait_for_selector("#style_loss option[value=w2]", state="attached")
+    with page.expect_response("**/api/uploads?name=*"):
+        page.set_input_files("#content-file", content)
+    with page.expect_response("**/api/uploads?name=*"):
+        page.set_input_files("#style-file", style)
+    photo, painting = (os.path.splitext(os.path.basename(path))[0] for path in (content, style))
+    page.wait_for_function(f"document.querySelector('#style').selectedOptions.length == 1 && "
+                           f"document.querySelector('#content').selectedOptions[0].text "
+                           f"== '{os.path.basename(content)}'")
+    page.fill("#size", str(size))
+    page.fill("#iters", str(STEPS))
+    page.check("#deterministic")
+    page.click("#plan-button")
+    page.click("#start-button")
+    run_id = f"{photo}-{painting}"
+    page.wait_for_function(f"document.querySelector('#live-run').textContent == '{run_id}'")
+
+    # The live image changes as the run steps.
+    seen = set()
+    for _ in range(3):
+        page.wait_for_function(f"Number(document.querySelector('#live-image').dataset.step || 0)"
+                               f" > {max(seen, default=0)}", timeout=120_000)
+        seen.add(live_step(page))
+    assert len(seen) == 3
+    page.wait_for_function("document.querySelector('#plan').textContent.includes('est. peak')")
+    page.click("#stop-button")
+    page.wait_for_selector("#live-status[data-status=stopped]", timeout=120_000)
+    stopped_at = live_step(page)
+    assert stopped_at < STEPS
+    if os.environ.get("TF_STYLE_WEB_SCREENSHOT"):
+        page.wait_for_selector(f"[data-run='{run_id}'] .status[data-status=stopped]")
+    page.click("#resume-button")
+    page.wait_for_selector("#live-status[data-status=finished]", timeout=300_000)
+    assert live_step(page) > stopped_at
+
+    card = page.locator(f"[data-run='{run_id}']")
+    card.locator(".status[data-status=finished]").wait_for()
+    with page.expect_download() as download:
+        card.locator("a.download-output").click()
+    run_dir = tmp_path / "runs" / run_id
+    with open(download.value.path(), "rb") as downloaded, open(run_dir / "output.png", "rb") as kept:
+        assert downloaded.read() == kept.read()
+    if os.environ.get("TF_STYLE_WEB_SCREENSHOT"):
+        page.screenshot(path=os.environ["TF_STYLE_WEB_SCREENSHOT"], full_page=True)
+
+    # The same settings on the command line, uninterrupted: the same picture to the bit.
+    command_line = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--content", content, "--style", style,
+         "--size", str(size), "--iters", str(STEPS), "--deterministic", "--weights", "random",
+         "--seed", "0", "--workdir", str(tmp_path / "command-line")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert command_line.returncode == 0, command_line.stderr
+    from_page = np.asarray(Image.open(run_dir / "output.png"))
+    from_command_line = np.asarray(Image.open(tmp_path / "command-line" / "output.png"))
+    assert np.array_equal(from_page, from_command_line)

@@ -1,0 +1,332 @@
+"""The web server's runs: a queue, one process per run, and their events to the page.
+
+Each run is `python -m tf_style.web.worker` in a process of its own (TensorFlow stays out
+of the server, and a run that crashes takes nothing with it). Stop sends it SIGINT: the
+run checkpoints at the next step or tile, as after Ctrl-C. With the local launcher runs
+take turns; with Ray (`tf_style.web.ray_launcher`) each is a Ray task and Ray schedules them.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Dict, Iterator, List, Optional
+
+from absl import logging
+
+from tf_style.config import config_from_fields
+from tf_style.web import gallery, uploads
+from tf_style.web.events import EventHub
+
+# What the page's form may set; everything else is the server's (paths, weights, outputs).
+FORM_SETTINGS = ("size", "iters", "style_weight", "style_preset", "preserve_colors",
+                 "optimizer", "style_loss", "seed", "deterministic", "content_weight",
+                 "tv_weight", "precision", "style_blend")
+LOG_FILE = "web.log"  # the run's own log lines (its process's stderr), in its run directory
+# How long a stopping run may take to finish its step and checkpoint when the server ends.
+SHUTDOWN_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+class RequestError(ValueError):
+    """A request the server refuses, with its HTTP status and a one-line reason."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class Process:
+    """A run's worker: its events as they come, a stop, and how it ended."""
+
+    def events(self) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def wait(self) -> int:
+        raise NotImplementedError
+
+
+class LocalProcess(Process):
+    """A worker process on this machine, its stderr appended to the run's log."""
+
+    def __init__(self, request: dict, log_path: Optional[str]):
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tf_style.web.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+                preexec_fn=_stop_with_parent)
+        finally:
+            if log_path:
+                log.close()
+        self.process.stdin.write(json.dumps(request))
+        self.process.stdin.close()
+
+    def events(self) -> Iterator[dict]:
+        for line in self.process.stdout:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                logging.warning("A worker wrote a line that is not an event: %.200s", line)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the worker before it starts: SIGINT when the server's thread that started it
+    ends, the server killed included, so the run checkpoints and stops."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):  # not Linux: the run then goes on to its end
+        pass
+
+
+Launcher = Callable[[dict, Optional[str]], Process]
+
+
+@dataclasses.dataclass
+class ActiveRun:
+    """A run the server has queued or is running."""
+
+    run_id: str
+    run_dir: str
+    fields: dict
+    status: str = "queued"
+    process: Optional[Process] = None
+    stop_requested: bool = False
+
+
+class Runs:
+    """Starts, queues, stops and resumes runs under `workdir`, publishing their events.
+
+    `concurrent` runs at once (one on this machine; with Ray, as many as Ray will place).
+    """
+
+    def __init__(self, workdir: str, hub: EventHub, launcher: Launcher = LocalProcess,
+                 concurrent: int = 1, weights: str = "auto", weights_dir: str = "weights",
+                 max_image_megapixels: int = 180):
+        self.workdir = os.path.abspath(workdir)
+        self.upload_root = os.path.join(self.workdir, uploads.UPLOAD_DIR)
+        self.hub = hub
+        self.launcher = launcher
+        self.concurrent = concurrent
+        self.server_settings = {"weights": weights, "weights_dir": os.path.abspath(weights_dir),
+                                "max_image_megapixels": max_image_megapixels}
+        self._lock = threading.Condition()
+        self._active: Dict[str, ActiveRun] = {}
+        self._queue: collections.deque = collections.deque()
+        self._running = 0
+        self._closed = False
+        self._threads: List[threading.Thread] = []
+        self._dispatcher = threading.Thread(target=self._dispatch, name="run-queue", daemon=True)
+        self._dispatcher.start()
+
+    # What the page asks for.
+
+    def config_fields(self, form: dict, run_dir: str) -> dict:
+        """The TransferConfig fields of a run the page asks for: its pictures (upload ids),
+        its form settings and the server's own. RequestError when any is bad."""
+        if not isinstance(form, dict):
+            raise RequestError("the settings must be a JSON object")
+        unknown = sorted(set(form) - set(FORM_SETTINGS) - {"content", "style"})
+        if unknown:
+            raise RequestError(f"settings the page cannot set: {', '.join(unknown)}")
+        content, styles = form.get("content"), form.get("style")
+        if not isinstance(content, str) or not content:
+            raise RequestError("choose a photo (content)")
+        if (not isinstance(styles, list) or not styles
+                or not all(isinstance(style, str) for style in styles)):
+            raise RequestError("choose one or more paintings (style)")
+        try:
+            content_path = uploads.upload_path(self.upload_root, content)
+            style_paths = [uploads.upload_path(self.upload_root, style) for style in styles]
+        except uploads.UploadError as error:
+            raise RequestError(str(error), error.status) from None
+        fields = {name: value for name, value in form.items() if name in FORM_SETTINGS
+                  and value is not None and value != ""}
+        fields.update(self.server_settings, content=content_path, style=style_paths,
+                      workdir=run_dir, progress=False, sheet=True)
+        try:
+            config_from_fields(fields)
+        except (ValueError, TypeError) as error:
+            raise RequestError(str(error)) from None
+        return fields
+
+    def plan_fields(self, form: dict) -> dict:
+        """The fields to plan a run the page describes (nothing is written)."""
+        return self.config_fields(form, os.path.join(self.workdir, ".plan"))
+
+    def start(self, form: dict) -> str:
+        """Queues a new run; returns its id."""
+        content = form.get("content") if isinstance(form, dict) else None
+        styles = form.get("style") if isinstance(form, dict) else None
+        self.config_fields(form, self.workdir)  # checked before anything is written
+        stem = uploads.safe_name(uploads.display_name(content)).replace(".", "_")
+        painting = "+".join(uploads.safe_name(uploads.display_name(style)).replace(".", "_")
+                            for style in styles)
+        with self._lock:
+            run_id = _free_name(self.workdir, f"{stem}-{painting}"[:150])
+            run_dir = os.path.join(self.workdir, run_id)
+            os.makedirs(run_dir)
+            fields = self.config_fields(form, run_dir)
+            gallery.write_web_record(run_dir, {
+                "config": fields, "content_name": uploads.display_name(content),
+                "style_names": [uploads.display_name(style) for style in styles],
+                "created": time.time()})
+            self._enqueue(ActiveRun(run_id, run_dir, fields))
+        return run_id
+
+    def resume(self, run_id: str) -> None:
+        """Queues a stopped, crashed or failed run again; it goes on from its checkpoint."""
+        run_dir = gallery.run_path(self.workdir, run_id)
+        with self._lock:
+            if run_id in self._active:
+                raise RequestError(f"run {run_id} is already {self._active[run_id].status}", 409)
+            if gallery.held_by_a_process(run_dir):
+                raise RequestError(f"run {run_id} is running in another process", 409)
+            record = gallery.read_json(os.path.join(run_dir, gallery.WEB_RECORD))
+            if not isinstance(record.get("config"), dict):
+                raise RequestError(f"run {run_id} was not started from this page; resume it "
+                                   f"with the command that started it", 409)
+            self._enqueue(ActiveRun(run_id, run_dir, record["config"]))
+
+    def stop(self, run_id: str) -> None:
+        """Takes a queued run off the queue, or asks a running one to checkpoint and stop."""
+        gallery.run_path(self.workdir, run_id)
+        with self._lock:
+            run = self._active.get(run_id)
+            if run is None:
+                raise RequestError(f"run {run_id} is not running", 409)
+            run.stop_requested = True
+            if run.status == "queued":
+                self._queue.remove(run)
+                del self._active[run_id]
+                self._publish_status(run_id, "stopped")
+            elif run.process is not None:
+                run.process.stop()
+
+    def live_status(self, run_id: str) -> Optional[str]:
+        with self._lock:
+            run = self._active.get(run_id)
+            return None if run is None else run.status
+
+    def entries(self) -> List[dict]:
+        """The gallery: every run under the workdir, newest first."""
+        found = []
+        for run_id in gallery.run_ids(self.workdir):
+            try:
+                found.append(gallery.entry(self.workdir, run_id, self.live_status(run_id)))
+            except gallery.UnknownRun:  # removed while we looked
+                continue
+        return [entry.as_json() for entry in sorted(found, key=lambda e: -e.modified)]
+
+    def shutdown(self, timeout: float = SHUTDOWN_SECONDS) -> None:
+        """Stops taking runs, and stops the running ones with a checkpoint."""
+        with self._lock:
+            self._closed = True
+            self._queue.clear()
+            for run in self._active.values():
+                run.stop_requested = True
+                if run.process is not None:
+                    run.process.stop()
+            self._lock.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # The queue.
+
+    def _enqueue(self, run: ActiveRun) -> None:
+        if self._closed:
+            raise RequestError("the server is shutting down", 503)
+        self._active[run.run_id] = run
+        self._queue.append(run)
+        self._publish_status(run.run_id, "queued")
+        self._lock.notify_all()
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closed and (not self._queue or self._running >= self.concurrent):
+                    self._lock.wait()
+                if self._closed:
+                    return
+                self._threads = [thread for thread in self._threads if thread.is_alive()]
+                run = self._queue.popleft()
+                run.status = "running"
+                self._running += 1
+                thread = threading.Thread(target=self._run, args=(run,),
+                                          name=f"run {run.run_id}", daemon=True)
+                self._threads.append(thread)
+            self._publish_status(run.run_id, "running")
+            thread.start()
+
+    def _run(self, run: ActiveRun) -> None:
+        """Starts the run's process, relays its events, and records how it ended."""
+        ended: Optional[dict] = None
+        try:
+            run.process = self.launcher({"mode": "run", "config": run.fields},
+                                        os.path.join(run.run_dir, LOG_FILE))
+            if run.stop_requested:
+                run.process.stop()
+            for event in run.process.events():
+                kind = event.get("event")
+                if kind in ("step", "tile", "plan"):
+                    self.hub.publish({**event, "type": kind, "run": run.run_id})
+                elif kind in ("finished", "stopped", "failed"):
+                    ended = event
+            code = run.process.wait()
+        except Exception as error:  # noqa: BLE001 - the process could not start, or Ray failed
+            logging.exception("Run %s", run.run_id)
+            ended, code = {"event": "failed", "message": f"could not run: {error}"}, 1
+        if ended is None:
+            ended = ({"event": "stopped"} if run.stop_requested else
+                     {"event": "failed", "message": f"the run's process ended with status "
+                                                    f"{code}; see {LOG_FILE} in its run directory"})
+        self._record_end(run, ended)
+
+    def _record_end(self, run: ActiveRun, ended: dict) -> None:
+        status = ended["event"]
+        record_path = os.path.join(run.run_dir, gallery.WEB_RECORD)
+        record = gallery.read_json(record_path)
+        record.pop("error", None)
+        if status == "failed":
+            record["error"] = ended.get("message", "failed")
+        try:
+            gallery.write_web_record(run.run_dir, record)
+        except OSError as error:
+            logging.warning("Could not record how run %s ended: %s", run.run_id, error)
+        with self._lock:
+            self._active.pop(run.run_id, None)
+            self._running -= 1
+            self._lock.notify_all()
+        self._publish_status(run.run_id, status, ended.get("message", ""))
+
+    def _publish_status(self, run_id: str, status: str, message: str = "") -> None:
+        self.hub.publish({"type": "status", "run": run_id, "status": status,
+                          "message": message})
+
+
+def _free_name(workdir: str, name: str) -> str:
+    """`name`, or `name-2`, `name-3`, ...: the first not taken under `workdir`."""
+    candidate, number = name, 1
+    while os.path.exists(os.path.join(workdir, candidate)):
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate

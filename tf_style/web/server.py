@@ -1,0 +1,133 @@
+"""`tf-style serve`: the web page on this machine (uvicorn serving `tf_style.web.app`).
+
+    tf-style serve [--port 8080] [--host 127.0.0.1] [--workdir runs]
+
+Bound to 127.0.0.1 by default, so only this machine reaches it. Bound elsewhere it needs
+a token on every request: --token, or one made up and printed in the page's address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+import signal
+import socket
+import sys
+from typing import Optional, Sequence
+
+from tf_style.web import uploads
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+EXECUTORS = ("local", "ray")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line and status 2."""
+
+    def error(self, message: str) -> None:
+        sys.stderr.write(f"tf-style serve: error: {message}\n")
+        sys.exit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tf-style serve", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to listen on; anything but the loopback needs a token")
+    parser.add_argument("--workdir", default="runs",
+                        help="the folder of run directories the page starts and shows")
+    parser.add_argument("--token", default=None,
+                        help="required on every request (default: none on 127.0.0.1, a new "
+                        "one printed otherwise)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: runs take turns on this machine; ray: each run a Ray task")
+    parser.add_argument("--ray_address", default=None,
+                        help="with --executor ray: the cluster to join (default a local Ray)")
+    parser.add_argument("--max_upload_mb", type=float, default=uploads.DEFAULT_MAX_UPLOAD_MB,
+                        help="largest picture the page may upload, MB")
+    parser.add_argument("--weights", default="auto",
+                        help="the network's weights for every run, as train.py --weights")
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Parses the flags, binds the port, and serves until Ctrl-C (runs checkpoint first)."""
+    arguments = _parser().parse_args(argv)
+    if not 0 <= arguments.port < 65536:
+        _fail(f"--port must be 0-65535 (0: any free port); got {arguments.port}")
+    if arguments.max_upload_mb <= 0:
+        _fail(f"--max_upload_mb must be positive; got {arguments.max_upload_mb:g}")
+    if arguments.token is not None and len(arguments.token) < 8:
+        _fail("--token must be at least 8 characters")
+    loopback = is_loopback(arguments.host)
+    token = arguments.token if (arguments.token or loopback) else secrets.token_urlsafe(24)
+    try:
+        listening = socket.create_server(
+            (arguments.host.strip("[]"), arguments.port),
+            family=socket.AF_INET6 if ":" in arguments.host else socket.AF_INET)
+    except (OSError, OverflowError) as error:
+        _fail(f"cannot listen on {arguments.host}:{arguments.port}: "
+              f"{getattr(error, 'strerror', None) or error}")
+
+    try:
+        import uvicorn  # noqa: PLC0415 - the [web] extra, once the flags are good
+
+        from tf_style.web import app as app_lib  # noqa: PLC0415
+    except ImportError as error:
+        _fail(f"tf-style serve needs the web extra ({error.name} is missing): "
+              f"pip install -e '.[web]'")
+    from absl import logging  # noqa: PLC0415
+
+    from tf_style.web.events import EventHub  # noqa: PLC0415
+    from tf_style.web.runs import LocalProcess, Runs  # noqa: PLC0415
+
+    logging.set_verbosity(logging.INFO)
+    launcher, concurrent = LocalProcess, 1
+    if arguments.executor == "ray":
+        from tf_style.web.ray_launcher import RayLauncher  # noqa: PLC0415
+        try:
+            launcher = RayLauncher(arguments.ray_address)
+        except ImportError:
+            _fail("--executor ray needs Ray: pip install -e '.[ray]'")
+        concurrent = launcher.slots()
+    runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights)
+    app = app_lib.create_app(arguments.workdir, token=token, runs=runs,
+                             allowed_hosts=app_lib.LOOPBACK_HOSTS if loopback else None,
+                             max_upload_mb=arguments.max_upload_mb, launcher=LocalProcess)
+    shown_host = "127.0.0.1" if arguments.host in ("0.0.0.0", "::") else arguments.host
+    if ":" in shown_host and not shown_host.startswith("["):
+        shown_host = f"[{shown_host}]"
+    address = f"http://{shown_host}:{listening.getsockname()[1]}/"
+    sys.stdout.write(f"tf_style: serving {address}{'?token=' + token if token else ''} "
+                     f"(runs in {runs.workdir}; Ctrl-C stops, running runs checkpoint first)\n")
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+
+    def stop_serving(signal_number, frame) -> None:
+        server.should_exit = True
+
+    # uvicorn handles Ctrl-C and SIGTERM (it shuts down, and the runs checkpoint), then
+    # raises the signal again for the handler it found: this one, so we end quietly with
+    # 0. A signal before uvicorn has started stops it as it starts.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, stop_serving)
+    server.run(sockets=[listening])
+    logging.info("Stopped serving %s", address)
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"tf-style serve: error: {message}\n")
+    sys.exit(2)
