@@ -1,12 +1,16 @@
 """`tf-style serve` as a user starts it: its address, its token, its one-line errors."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
 import pytest
+
+from tf_style.web import gallery
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -67,3 +71,57 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, words):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
     assert result.stderr.startswith("tf-style serve: error:")
+
+
+def request(url, method="GET", data=None, content_type="application/json"):
+    """A JSON answer from the server."""
+    body = data if isinstance(data, bytes) or data is None else json.dumps(data).encode()
+    call = urllib.request.Request(url, data=body, method=method,
+                                  headers={"Content-Type": content_type})
+    with urllib.request.urlopen(call, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def first_step_event(address, after=0):
+    """The first step event on the page's stream with a step above `after`."""
+    with urllib.request.urlopen(address + "api/events", timeout=120) as stream:
+        for line in stream:
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                if event["type"] == "step" and event["step"] > after:
+                    return event
+    raise AssertionError("the stream ended")
+
+
+def test_killing_the_server_loses_nothing_and_a_new_server_resumes_the_run(tmp_path, image_files):
+    workdir = tmp_path / "runs"
+    process, address = start_server("--workdir", str(workdir), "--weights", "random", cwd=tmp_path)
+    try:
+        content, style = (request(f"{address}api/uploads?name={os.path.basename(path)}", "POST",
+                                  open(path, "rb").read(), "image/png")["id"]
+                          for path in image_files)
+        run_id = request(address + "api/runs", "POST", {
+            "content": content, "style": [style], "size": 64, "iters": 100000})["id"]
+        first_step_event(address, after=2)
+    finally:
+        process.kill()
+        process.wait()
+    run_dir = str(workdir / run_id)
+    for _ in range(600):  # the run saw its server go: it checkpoints and lets go
+        if not gallery.held_by_a_process(run_dir):
+            break
+        time.sleep(0.1)
+    assert not gallery.held_by_a_process(run_dir)
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "checkpoint"))
+
+    process, address = start_server("--workdir", str(workdir), "--weights", "random", cwd=tmp_path)
+    try:
+        (run,) = request(address + "api/runs")["runs"]
+        assert run["id"] == run_id and run["status"] == "stopped"
+        request(f"{address}api/runs/{run_id}/resume", "POST")
+        resumed = first_step_event(address)
+        assert resumed["step"] > 3  # from its checkpoint, not from the start
+    finally:
+        process.terminate()
+        assert process.wait(timeout=120) == 0
+    assert not gallery.held_by_a_process(run_dir)  # Ctrl-C or SIGTERM: the run stopped too

@@ -1,0 +1,62 @@
+"""The worker: a run's events as the page gets them, and a failure as one line."""
+
+import base64
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+from tf_style.web import worker
+
+
+def run_fields(content, style, workdir, **settings):
+    return {"content": content, "style": [style], "size": 64, "iters": 3, "weights": "random",
+            "workdir": workdir, "progress": False, **settings}
+
+
+def test_each_step_sends_the_image_the_run_saves(image_files, tmp_path):
+    content, style = image_files
+    workdir = str(tmp_path / "run")
+    events = []
+    code = worker.serve_request(
+        {"mode": "run", "config": run_fields(content, style, workdir, save_every=1)},
+        events.append)
+    assert code == 0
+    kinds = [event["event"] for event in events]
+    assert kinds == ["plan", "step", "step", "step", "finished"]
+    assert "est. peak" in events[0]["text"]
+    saved = {step: np.asarray(Image.open(os.path.join(workdir, "images", f"step_{step:06d}.png")),
+                              np.float32) for step in (1, 2, 3)}
+    for event in events[1:4]:
+        assert event["iters"] == 3 and 0 <= event["fraction"] <= 1 and event["eta_seconds"] >= 0
+        header, data = event["image"].split(",", 1)
+        assert header == "data:image/jpeg;base64"
+        sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))), np.float32)
+        assert sent.shape == (48, 64, 3)
+        distances = {step: np.abs(sent - image).mean() for step, image in saved.items()}
+        assert distances[event["step"]] < 3.0  # JPEG at quality 90
+        assert min(distances, key=distances.get) == event["step"]
+    assert [event["step"] for event in events[1:4]] == [1, 2, 3]
+    assert events[-1]["output"] == os.path.join(workdir, "output.png")
+
+
+def test_a_run_that_fails_says_why_in_one_line(image_files, tmp_path):
+    content, _ = image_files
+    missing = str(tmp_path / "gone.png")
+    events = []
+    code = worker.serve_request(
+        {"mode": "run", "config": run_fields(content, missing, str(tmp_path / "run"))},
+        events.append)
+    assert code == 2
+    (event,) = events
+    assert event["event"] == "failed" and missing in event["message"]
+    assert "\n" not in event["message"]
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_settings_the_config_refuses_fail_before_tensorflow_is_asked(tmp_path):
+    events = []
+    code = worker.serve_request({"mode": "plan", "config": {"content": "a.png", "style": ["b.png"],
+                                                            "size": 4}}, events.append)
+    assert code == 2 and events[0]["event"] == "failed" and "size" in events[0]["message"]
