@@ -263,3 +263,13 @@ def test_a_loopback_server_answers_only_to_loopback_names(client):
     response = client.get("/api/runs", headers={"Host": "attacker.example:8080"})
     assert response.status_code == 400 and "attacker.example" in response.json()["error"]
     assert client.get("/api/runs", headers={"Host": "localhost:8080"}).status_code == 200
+
+
+def test_shutting_the_server_down_stops_its_running_run(workdir, launcher):
+    app = app_lib.create_app(workdir, launcher=launcher)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        settings = {"content": "example/content.png", "style": ["example/style.png"]}
+        run_id = client.post("/api/runs", json=settings).json()["id"]
+        process = launcher.wait_for(1)
+        wait_for_status(client, run_id, "running")
+    assert process.stop_count == 1  # the SIGINT of Ctrl-C: it checkpoints, then stops

@@ -41,7 +41,8 @@ def preview_data_url(image: np.ndarray, longest_side: int = PREVIEW_SIDE) -> str
     picture = Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8))
     picture.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
+    # 4:4:4: no halved colour resolution, so fine brushwork keeps its colours.
+    picture.save(buffer, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
