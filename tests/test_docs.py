@@ -47,6 +47,8 @@ def _train_commands():
                 continue
             if words[0] == "python" and words[1:2] != ["train.py"]:
                 continue
+            if words[1:2] == ["serve"]:  # the web page: tests/web/test_server.py starts it
+                continue
             line = re.sub(r"^T ", ABBREVIATIONS["T"] + " ", line)
             line = line.replace("$S", ABBREVIATIONS["$S"])
             arguments = shlex.split(line)

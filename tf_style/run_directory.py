@@ -8,6 +8,7 @@
     output.png               the final image (unless --output says elsewhere)
     frames/, output.mp4      a video's stylised frames, and the video made of them
     progress.gif, sheet.png  with --gif and --sheet
+    web.json, web.log        a run started from the web page: its settings, its log
 """
 
 from __future__ import annotations

@@ -273,3 +273,16 @@ def test_shutting_the_server_down_stops_its_running_run(workdir, launcher):
         process = launcher.wait_for(1)
         wait_for_status(client, run_id, "running")
     assert process.stop_count == 1  # the SIGINT of Ctrl-C: it checkpoints, then stops
+
+
+def test_a_workdir_that_cannot_be_written_is_a_clear_error(tmp_path, launcher):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    app = app_lib.create_app(str(blocked), launcher=launcher)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = upload(client, png_bytes(40, 40))
+        assert response.status_code == 507
+        assert "could not write to its workdir" in response.json()["error"]
+        settings = {"content": "example/content.png", "style": ["example/style.png"]}
+        response = client.post("/api/runs", json=settings)
+        assert response.status_code == 507 and "\n" not in response.json()["error"]

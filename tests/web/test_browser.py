@@ -59,6 +59,12 @@ def test_a_run_from_the_page_is_watched_stopped_resumed_and_downloaded(server, b
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(server)
     page.wait_for_selector("#style_loss option[value=w2]", state="attached")
+    not_a_picture = tmp_path / "notes.jpg"
+    not_a_picture.write_text("a shopping list")
+    page.set_input_files("#content-file", str(not_a_picture))
+    page.wait_for_function("document.querySelector('#form-error').textContent"
+                           ".includes('notes.jpg')")
+    assert "not an image" in page.inner_text("#form-error")
     with page.expect_response("**/api/uploads?name=*"):
         page.set_input_files("#content-file", content)
     with page.expect_response("**/api/uploads?name=*"):
@@ -70,6 +76,9 @@ def test_a_run_from_the_page_is_watched_stopped_resumed_and_downloaded(server, b
     page.fill("#size", str(size))
     page.fill("#iters", str(STEPS))
     page.check("#deterministic")
+    if os.environ.get("TF_STYLE_WEB_SCREENSHOT"):  # README's picture shows the plan too
+        page.click("#plan-button")
+        page.wait_for_function("document.querySelector('#plan').textContent.includes('peak')")
     page.click("#start-button")
     run_id = f"{photo}-{painting}"
     page.wait_for_function(f"document.querySelector('#live-run').textContent == '{run_id}'")

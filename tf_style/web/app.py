@@ -219,6 +219,11 @@ def create_app(workdir: str, token: Optional[str] = None,
                   f"on {request.url.path}"}.get(error.status_code, str(error.detail))
         return error_response(detail, error.status_code)
 
+    async def storage(request: Request, error: OSError) -> Response:
+        logging.warning("%s %s: %s", request.method, request.url.path, error)
+        return error_response(f"the server could not write to its workdir: "
+                              f"{error.strerror or error}", 507)
+
     async def internal(request: Request, error: Exception) -> Response:
         logging.exception("%s %s", request.method, request.url.path)
         return error_response(f"internal error: {type(error).__name__}", 500)
@@ -249,7 +254,7 @@ def create_app(workdir: str, token: Optional[str] = None,
     ]
     handlers = {RequestError: refused, uploads.UploadError: refused,
                 gallery.UnknownRun: not_found,
-                HTTPException: http_error, Exception: internal}
+                HTTPException: http_error, OSError: storage, Exception: internal}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
                     middleware=[Middleware(Guard, token=token, allowed_hosts=allowed_hosts)])
     app.state.runs = runs

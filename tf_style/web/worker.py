@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from typing import Callable, Optional
 
@@ -60,7 +61,7 @@ class EventStream(Callback):
                    "scale": report.scale_index, "scales": len(self.eta.scales),
                    "losses": report.losses, "seconds_per_step": self.eta.average_seconds(),
                    "eta_seconds": self.eta.seconds_left(), "fraction": self.eta.fraction_done(),
-                   "image": preview_data_url(report.image)})
+                   "image": preview_data_url(report.image), "time": time.time()})
 
     def on_tile_end(self, done: int, total: int) -> None:
         self.emit({"event": "tile", "done": done, "total": total})

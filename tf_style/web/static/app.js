@@ -1,7 +1,9 @@
 // The tf_style page: the new-run form, the live view (server-sent events) and the gallery.
 "use strict";
 
-const state = { selected: null, runs: new Map(), losses: new Map(), lastStep: new Map() };
+// `delays`: seconds from each step's end in the run to its image on the page (benchmarks/web.py).
+const state = { selected: null, runs: new Map(), losses: new Map(), lastStep: new Map(), delays: [] };
+window.tfStyle = state;
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -156,7 +158,7 @@ function drawLosses() {
   const low = Math.log10(Math.min(...values)), high = Math.log10(Math.max(...values));
   const first = history[0].step, last = history[history.length - 1].step;
   const x = (step) => 40 + (canvas.width - 50) * (step - first) / Math.max(1, last - first);
-  const y = (value) => canvas.height - 15 - (canvas.height - 25) * (Math.log10(value) - low) / Math.max(1e-9, high - low);
+  const y = (value) => canvas.height - 15 - (canvas.height - 35) * (Math.log10(value) - low) / Math.max(1e-9, high - low);
   context.font = "11px sans-serif";
   names.forEach((name, index) => {
     context.strokeStyle = context.fillStyle = colours[index % colours.length];
@@ -238,7 +240,12 @@ function listen() {
       history.push({ step: event.step, losses: event.losses });
       state.losses.set(event.run, history);
       if (state.selected === null) select(event.run);
-      if (event.run === state.selected) { showStep(event); drawLosses(); }
+      if (event.run === state.selected) {
+        showStep(event);
+        drawLosses();
+        $("live-image").decode().then(() => state.delays.push(
+          { step: event.step, seconds: Date.now() / 1000 - event.time })).catch(() => {});
+      }
     } else if (event.type === "tile" && event.run === state.selected) {
       $("live-tiles").hidden = false;
       $("live-tiles").max = event.total;
