@@ -286,3 +286,13 @@ def test_a_workdir_that_cannot_be_written_is_a_clear_error(tmp_path, launcher):
         settings = {"content": "example/content.png", "style": ["example/style.png"]}
         response = client.post("/api/runs", json=settings)
         assert response.status_code == 507 and "\n" not in response.json()["error"]
+
+
+def test_another_site_cannot_start_or_stop_runs_through_the_browser(client, workdir):
+    settings = {"content": "example/content.png", "style": ["example/style.png"], "size": 64}
+    refused = client.post("/api/runs", json=settings,
+                          headers={"Origin": "http://attacker.example"})
+    assert refused.status_code == 403 and "attacker.example" in refused.json()["error"]
+    assert sorted(os.listdir(workdir)) == ["failed-run", "finished-run", "stopped-run"]
+    same_site = client.post("/api/plan", json=settings, headers={"Origin": "http://127.0.0.1"})
+    assert same_site.status_code == 200

@@ -24,7 +24,7 @@ playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is no
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="chromium is not installed "
                                 "(apt-get install chromium; .ci/run does)")
-STEPS = 60
+STEPS = 40
 
 
 @pytest.fixture
@@ -56,7 +56,28 @@ def test_a_run_from_the_page_is_watched_stopped_resumed_and_downloaded(server, b
     pictures = os.environ.get("TF_STYLE_WEB_PICTURES")
     content, style = pictures.split(",") if pictures else write_image_pair(str(tmp_path))
     size = 256 if pictures else 64
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    # The same settings on the command line, uninterrupted, beside the page's run: its
+    # picture must be the page's to the bit.
+    command_line = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--content", content, "--style", style,
+         "--size", str(size), "--iters", str(STEPS), "--deterministic", "--weights", "random",
+         "--seed", "0", "--workdir", str(tmp_path / "command-line")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_dir = run_from_the_page(browser.new_page(viewport={"width": 1280, "height": 1000}),
+                                    server, content, style, size, tmp_path)
+        _, errors = command_line.communicate(timeout=300)
+    finally:
+        command_line.kill()
+    assert command_line.returncode == 0, errors
+    from_page = np.asarray(Image.open(run_dir / "output.png"))
+    from_command_line = np.asarray(Image.open(tmp_path / "command-line" / "output.png"))
+    assert np.array_equal(from_page, from_command_line)
+
+
+def run_from_the_page(page, server, content, style, size, tmp_path):
+    """Everything a person does on the page, checked as they would see it; the run's
+    directory."""
     page.goto(server)
     page.wait_for_selector("#style_loss option[value=w2]", state="attached")
     not_a_picture = tmp_path / "notes.jpg"
@@ -110,13 +131,4 @@ def test_a_run_from_the_page_is_watched_stopped_resumed_and_downloaded(server, b
     if os.environ.get("TF_STYLE_WEB_SCREENSHOT"):
         page.screenshot(path=os.environ["TF_STYLE_WEB_SCREENSHOT"], full_page=True)
 
-    # The same settings on the command line, uninterrupted: the same picture to the bit.
-    command_line = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--content", content, "--style", style,
-         "--size", str(size), "--iters", str(STEPS), "--deterministic", "--weights", "random",
-         "--seed", "0", "--workdir", str(tmp_path / "command-line")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert command_line.returncode == 0, command_line.stderr
-    from_page = np.asarray(Image.open(run_dir / "output.png"))
-    from_command_line = np.asarray(Image.open(tmp_path / "command-line" / "output.png"))
-    assert np.array_equal(from_page, from_command_line)
+    return run_dir

@@ -46,9 +46,10 @@ def error_response(message: str, status: int) -> JSONResponse:
 
 
 class Guard:
-    """ASGI middleware: the token on every request when one is set, and (bound to the
-    loopback address) only loopback Host names, so another site cannot reach the server
-    through DNS rebinding."""
+    """ASGI middleware: the token on every request when one is set; (bound to the loopback
+    address) only loopback Host names, so another site cannot reach the server through DNS
+    rebinding; and no request that changes anything from a page of another origin, which
+    a browser would otherwise send with the user's access (cross-site request forgery)."""
 
     def __init__(self, app, token: Optional[str], allowed_hosts: Optional[Sequence[str]]):
         self.app = app
@@ -63,6 +64,11 @@ class Guard:
         if self.allowed_hosts is not None and host not in self.allowed_hosts:
             response = error_response(f"this server answers only to {', '.join(self.allowed_hosts)}"
                                       f"; got Host {host or 'none'}", 400)
+            return await response(scope, receive, send)
+        origin = request.headers.get("origin")
+        if (request.method not in ("GET", "HEAD") and origin is not None
+                and origin.split("://", 1)[-1] != request.headers.get("host", "")):
+            response = error_response(f"a request from another site ({origin}) is refused", 403)
             return await response(scope, receive, send)
         set_cookie = False
         if self.token is not None:
