@@ -117,6 +117,8 @@ def test_an_upload_is_kept_once_by_content_and_listed(client, workdir):
     listed = [item["id"] for item in client.get("/api/uploads").json()["uploads"]]
     assert listed[0] == saved["id"] and "example/content.png" in listed
     assert client.get(f"/api/uploads/{saved['id']}").content == data
+    dashed = upload(client, png_bytes(40, 50, seed=2), name="--help.png").json()
+    assert dashed["name"] == "help.png"
 
 
 def test_a_plan_comes_from_the_worker(client):

@@ -35,10 +35,11 @@ class UploadError(TransferError):
 
 
 def safe_name(name: str) -> str:
-    """`name`'s last part with anything but letters, digits, `_.-` made `_`; no leading dot."""
+    """`name`'s last part with anything but letters, digits, `_.-` made `_`, and no `._-` at
+    its ends (a run named after it must not start with one)."""
     base = os.path.basename(name.replace("\\", "/"))
     stem, extension = os.path.splitext(base)
-    stem = _UNSAFE.sub("_", stem).strip("._")[:80] or "image"
+    stem = _UNSAFE.sub("_", stem).strip("._-")[:80] or "image"
     return stem + _UNSAFE.sub("", extension.lower())
 
 
