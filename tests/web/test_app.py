@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
@@ -298,3 +299,15 @@ def test_another_site_cannot_start_or_stop_runs_through_the_browser(client, work
     assert sorted(os.listdir(workdir)) == ["failed-run", "finished-run", "stopped-run"]
     same_site = client.post("/api/plan", json=settings, headers={"Origin": "http://127.0.0.1"})
     assert same_site.status_code == 200
+
+
+def test_the_gallery_shows_a_large_output_small(client, workdir):
+    path = os.path.join(workdir, "finished-run", "output.png")
+    smooth = Image.fromarray(synthetic_image(18, 32, 7)).resize((1600, 900), Image.Resampling.BICUBIC)
+    smooth.save(path)
+    response = client.get("/api/runs/finished-run/files/output?inline=1&thumbnail")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    small = Image.open(io.BytesIO(response.content))
+    assert small.size == (480, 270)
+    reference = np.asarray(Image.open(path).resize((480, 270), Image.Resampling.BOX), np.float32)
+    assert np.abs(np.asarray(small, np.float32) - reference).mean() < 3

@@ -190,6 +190,9 @@ def create_app(workdir: str, token: Optional[str] = None,
         path = os.path.join(run_dir, gallery.DOWNLOADS[kind])
         if not os.path.isfile(path):
             raise RequestError(f"run {run_id} has no {kind} yet", 404)
+        if "thumbnail" in request.query_params:
+            data = await asyncio.to_thread(gallery.thumbnail, path)
+            return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
         filename = f"{run_id.replace('/', '_')}-{gallery.DOWNLOADS[kind]}"
         attachment = request.query_params.get("inline") is None
         return FileResponse(path, media_type="image/png", filename=filename if attachment else None,

@@ -8,10 +8,14 @@ workdir; anything else is an unknown run.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import io
 import json
 import os
 import re
 from typing import List, Optional
+
+from PIL import Image
 
 from tf_style import run_directory
 from tf_style.files import atomic_write
@@ -112,6 +116,28 @@ def write_web_record(run_dir: str, record: dict) -> None:
     with atomic_write(os.path.join(run_dir, WEB_RECORD), binary=False) as file:
         json.dump(record, file, indent=2, sort_keys=True)
         file.write("\n")
+
+
+# The gallery's pictures: a 4K output is shown this many px on its longest side, not whole.
+THUMBNAIL_SIDE = 480
+
+
+@functools.lru_cache(maxsize=128)
+def _thumbnail_of(path: str, modified_ns: int, file_size: int) -> bytes:
+    with Image.open(path) as picture:
+        picture.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        picture = picture.convert("RGB")
+        picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def thumbnail(path: str) -> bytes:
+    """The picture at `path` as a JPEG at most THUMBNAIL_SIDE px a side; kept until the
+    file changes."""
+    status = os.stat(path)
+    return _thumbnail_of(path, status.st_mtime_ns, status.st_size)
 
 
 def held_by_a_process(run_dir: str) -> bool:

@@ -271,11 +271,11 @@ class Runs:
                 run = self._queue.popleft()
                 run.status = "running"
                 self._running += 1
+                self._publish_status(run.run_id, "running")
                 thread = threading.Thread(target=self._run, args=(run,),
                                           name=f"run {run.run_id}", daemon=True)
+                thread.start()  # before shutdown() can see it to join it
                 self._threads.append(thread)
-            self._publish_status(run.run_id, "running")
-            thread.start()
 
     def _run(self, run: ActiveRun) -> None:
         """Starts the run's process, relays its events, and records how it ended."""

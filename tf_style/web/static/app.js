@@ -184,7 +184,7 @@ function card(run) {
   element.dataset.run = run.id;
   const image = document.createElement("img");
   image.alt = `Output of ${run.id}`;
-  if (run.downloads.includes("output")) image.src = `${fileUrl(run.id, "output", true)}&t=${run.modified}`;
+  if (run.downloads.includes("output")) image.src = `${fileUrl(run.id, "output", true)}&thumbnail&t=${run.modified}`;
   const name = document.createElement("div");
   name.className = "name";
   name.textContent = run.id;
