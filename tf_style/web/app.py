@@ -138,13 +138,10 @@ def create_app(workdir: str, token: Optional[str] = None,
         return JSONResponse({"uploads": uploads.listing(runs.upload_root)})
 
     async def upload(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise uploads.UploadError(f"the file is larger than the server's limit of "
-                                      f"{max_upload_mb:g} MB (tf-style serve --max_upload_mb)", 413)
-        name = request.query_params.get("name", "")
-        saved = await uploads.save_upload(runs.upload_root, name, request.stream(), max_bytes,
-                                          max_pixels)
+        declared = request.headers.get("content-length", "")
+        saved = await uploads.save_upload(
+            runs.upload_root, request.query_params.get("name", ""), request.stream(), max_bytes,
+            max_pixels, declared_bytes=int(declared) if declared.isdigit() else None)
         return JSONResponse(saved, status_code=201)
 
     async def uploaded_file(request: Request) -> Response:

@@ -25,7 +25,6 @@ from tf_style.files import atomic_write
 WEB_RECORD = "web.json"
 # Files a run directory offers for download, by the name the page asks for.
 DOWNLOADS = {"output": "output.png", "sheet": run_directory.SHEET_FILE}
-STATUSES = ("queued", "running", "stopped", "finished", "failed")
 # A name in a run id: no separators, no leading dot (so neither `..` nor hidden files).
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
 

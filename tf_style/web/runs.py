@@ -60,13 +60,14 @@ class Process:
 class LocalProcess(Process):
     """A worker process on this machine, its stderr appended to the run's log."""
 
-    def __init__(self, request: dict, log_path: Optional[str]):
+    def __init__(self, request: dict, log_path: Optional[str],
+                 environment: Optional[Dict[str, str]] = None):
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tf_style.web.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-                preexec_fn=_stop_with_parent)
+                stdout=subprocess.PIPE, stderr=log, text=True, env=environment,
+                start_new_session=True, preexec_fn=_stop_with_parent)
         finally:
             if log_path:
                 log.close()
@@ -174,17 +175,16 @@ class Runs:
 
     def start(self, form: dict) -> str:
         """Queues a new run; returns its id."""
-        content = form.get("content") if isinstance(form, dict) else None
-        styles = form.get("style") if isinstance(form, dict) else None
-        self.config_fields(form, self.workdir)  # checked before anything is written
-        stem = uploads.safe_name(uploads.display_name(content)).replace(".", "_")
-        painting = "+".join(uploads.safe_name(uploads.display_name(style)).replace(".", "_")
-                            for style in styles)
+        fields = self.config_fields(form, self.workdir)  # checked before anything is written
+        content, styles = form["content"], form["style"]
+        # Upload and example names are plain already (`uploads.safe_name`).
+        name = "-".join([uploads.display_name(content),
+                         "+".join(uploads.display_name(style) for style in styles)])
         with self._lock:
-            run_id = _free_name(self.workdir, f"{stem}-{painting}"[:150])
+            run_id = _free_name(self.workdir, name.replace(".", "_")[:150])
             run_dir = os.path.join(self.workdir, run_id)
             os.makedirs(run_dir)
-            fields = self.config_fields(form, run_dir)
+            fields["workdir"] = run_dir
             gallery.write_web_record(run_dir, {
                 "config": fields, "content_name": uploads.display_name(content),
                 "style_names": [uploads.display_name(style) for style in styles],

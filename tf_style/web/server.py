@@ -16,11 +16,11 @@ import socket
 import sys
 from typing import Optional, Sequence
 
+from tf_style import config as config_lib
 from tf_style.web import uploads
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
-EXECUTORS = ("local", "ray")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tf-style serve", description=__doc__.strip().splitlines()[0])
+    parser = _Parser(prog="tf-style serve", description=__doc__.strip().splitlines()[0],
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="port to listen on (0: any free port)")
     parser.add_argument("--host", default=DEFAULT_HOST,
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None,
                         help="required on every request (default: none on 127.0.0.1, a new "
                         "one printed otherwise)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+    parser.add_argument("--executor", choices=config_lib.EXECUTORS, default="local",
                         help="local: runs take turns on this machine; ray: each run a Ray task")
     parser.add_argument("--ray_address", default=None,
                         help="with --executor ray: the cluster to join (default a local Ray)")

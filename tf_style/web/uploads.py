@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import tempfile
-from typing import AsyncIterator, List
+from typing import AsyncIterator, List, Optional
 
 from tf_style import images
 from tf_style.errors import TransferError
@@ -44,10 +44,16 @@ def safe_name(name: str) -> str:
 
 
 async def save_upload(upload_root: str, name: str, chunks: AsyncIterator[bytes],
-                      max_bytes: int, max_pixels: int) -> dict:
-    """Streams an upload to disk (refused past `max_bytes`), checks it with the image
-    loader and keeps it; returns its id, name and size. Raises UploadError."""
+                      max_bytes: int, max_pixels: int,
+                      declared_bytes: Optional[int] = None) -> dict:
+    """Streams an upload to disk (refused past `max_bytes`, or at once when its declared
+    size is larger), checks it with the image loader and keeps it; returns its id, name and
+    size. Raises UploadError."""
     name = safe_name(name)
+    too_large = UploadError(f"{name} is larger than the server's limit of {max_bytes / 2**20:g} "
+                            f"MB (tf-style serve --max_upload_mb)", status=413)
+    if declared_bytes is not None and declared_bytes > max_bytes:
+        raise too_large
     if os.path.splitext(name)[1] not in IMAGE_EXTENSIONS:
         raise UploadError(f"{name} is not a picture file tf_style reads (it reads "
                           f"{', '.join(IMAGE_EXTENSIONS)})")
@@ -61,9 +67,7 @@ async def save_upload(upload_root: str, name: str, chunks: AsyncIterator[bytes],
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadError(f"{name} is larger than the server's limit of "
-                                      f"{max_bytes / 2**20:g} MB (tf-style serve "
-                                      f"--max_upload_mb)", status=413)
+                    raise too_large
                 digest.update(chunk)
                 file.write(chunk)
         if size == 0:
