@@ -256,13 +256,15 @@ def test_half_precision_keeps_statistics_image_and_optimizer_state_in_float32(pr
 
 
 def test_float16_needs_the_loss_scaled():
-    """float16 keeps nothing below 6e-8: at 192 px the unscaled gradient is 4.7% from
-    float32's, scaled by 2^15 it is 0.9% (measured)."""
-    content = synthetic_image(192, 192, seed=1).astype(np.float32)
+    """float16 keeps nothing below 2^-24 (6e-8). With the loss weights at 1e-4 of the defaults
+    the backward pass's gradients lie under that, so unscaled they all flush to zero; scaled
+    by 2^15 they are representable and follow float32's (1.1% apart, measured at 64 px)."""
+    content = synthetic_image(64, 64, seed=1).astype(np.float32)
     start = np.clip(content + np.random.default_rng(0).normal(0, 20, content.shape), 0, 255)
-    inputs = PreparedInputs.from_arrays(content, [synthetic_image(192, 192, seed=2)],
+    inputs = PreparedInputs.from_arrays(content, [synthetic_image(64, 64, seed=2)],
                                         initial=start.astype(np.float32))
-    config = TransferConfig(content="c.png", style="s.png")
+    config = TransferConfig(content="c.png", style="s.png", content_weight=1e-4,
+                            style_weight=0.1, tv_weight=0.0)
     _, reference = _loss_and_gradient(
         StyleTransfer.from_config(config, inputs, precision_model("float32")))
     transfer = StyleTransfer.from_config(config, inputs, precision_model("float16"))
@@ -274,18 +276,29 @@ def test_float16_needs_the_loss_scaled():
         gradient = tape.gradient(total, transfer.image).numpy() / scale
         errors.append(np.linalg.norm(gradient - reference) / np.linalg.norm(reference))
     unscaled, scaled = errors
-    assert scaled < 0.02 and unscaled > 3 * scaled
+    assert unscaled > 0.9  # underflowed: (almost) nothing of the gradient is left
+    assert scaled < PRECISION_TOLERANCE["float16"][1]
 
 
 def test_float16_steps_follow_float32():
+    """float16 has 3 more mantissa bits than bfloat16, so three L-BFGS steps in it land
+    nearer float32's than bfloat16's do (measured: 0.52 against 1.16 grey levels, of 9.6
+    moved), and near against the distance moved. Both hold whatever the CPU's kernels."""
     transfer = _precision_transfer("float16")
-    assert _precision_transfer("bfloat16").loss_scale is None  # float32's range
+    coarser = _precision_transfer("bfloat16")
+    assert coarser.loss_scale is None  # float32's range
     reference = _precision_transfer("float32")
+    start = reference.result()
     for _ in range(3):
         transfer.train_step()
+        coarser.train_step()
         reference.train_step()
     assert int(transfer.step) == 3
-    assert np.abs(transfer.result() - reference.result()).mean() < 0.5
+    moved = np.abs(reference.result() - start).mean()
+    float16_error = np.abs(transfer.result() - reference.result()).mean()
+    bfloat16_error = np.abs(coarser.result() - reference.result()).mean()
+    assert float16_error < bfloat16_error
+    assert float16_error < 0.1 * moved
 
 
 def test_a_non_finite_float16_gradient_halves_the_scale_and_retakes_the_step():
