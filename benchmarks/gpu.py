@@ -74,7 +74,7 @@ def step_row(size: str, tile_size, precision: str, steps: int, gpu: bool, device
     content, style = _pictures(height, width)
     config = TransferConfig(content="c", style="s", size=max(height, width), weights="random",
                             precision=precision, tile_size=tile_size)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     if gpu:
         tf.config.experimental.reset_memory_stats("GPU:0")
@@ -106,7 +106,7 @@ def xla_rows(size: str, steps: int) -> list:
     rows = []
     for precision in ("float32", "bfloat16"):
         config = TransferConfig(content="c", style="s", size=max(height, width), precision=precision)
-        model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+        model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
         weights.load_weights(model, weights.WeightsSource("random", seed=0))
         transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]),
                                              model)

@@ -46,7 +46,7 @@ def _transfers(size: int, tile_size):
     config = TransferConfig(content="content", style="style", size=size, weights="random")
     transfers = {}
     for precision in ("float32", "bfloat16"):
-        model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+        model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
         weights.load_weights(model, weights.WeightsSource("random", seed=0))
         transfers[precision] = StyleTransfer.from_config(
             config, PreparedInputs.from_arrays(content, [style]), model, tile_size=tile_size)

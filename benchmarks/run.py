@@ -71,7 +71,7 @@ def _transfer(size: int, optimizer: str):
     content, style, source = benchmark_inputs(size)
     config = TransferConfig(content="content", style="style", size=size, optimizer=optimizer,
                             weights="random", seed=0)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers, pooling=config.pooling)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, pooling=config.pooling)
     weights.load_weights(model, weights.WeightsSource("random", seed=config.seed))
     transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]), model)
     return transfer, model, source

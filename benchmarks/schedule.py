@@ -52,7 +52,7 @@ def _evaluate(config, paths):
     from tf_style.transfer import StyleTransfer
     import tensorflow as tf
     inputs = prepare_inputs(config)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers)
+    model = vgg.build_vgg(config.content_layers + config.style_layers)
     weights.load_weights(model, weights.WeightsSource("random", seed=config.seed))
     transfer = StyleTransfer.from_config(config, inputs, model, tile_size=config.tile_size)
     losses = []

@@ -30,7 +30,7 @@ def worker(size: int, tile_size: int, steps: int) -> dict:
     content, style, source = benchmark_inputs(size)
     config = TransferConfig(content="content", style="style", size=size, weights="random",
                             tile_size=tile_size or None)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers)
+    model = vgg.build_vgg(config.content_layers + config.style_layers)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]), model)
     transfer.train_step()  # tracing

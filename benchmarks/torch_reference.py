@@ -101,7 +101,7 @@ def our_step(size: int, precision: str):
     style = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
     config = TransferConfig(content="content", style="style", size=size, optimizer="adam",
                             weights="random", precision=precision)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [style]), model)
     return lambda: float(transfer.train_step()["total"])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tf_style.config import TransferConfig, flag_table
+from tf_style.config import TransferConfig, conv_layer_names, flag_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,7 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (dict(content_weight=-1.0), "content_weight"),
     (dict(tv_weight=-0.1), "tv_weight"),
     (dict(lr=float("nan")), "lr"),
-    (dict(style_layers=("block9_conv1",)), "unknown VGG19 layer"),
+    (dict(style_layers=("block9_conv1",)), "block9_conv1 that VGG19 lacks"),
+    (dict(model="vgg16", style_layers=("block5_conv4",)), "block5_conv4 that VGG16 lacks; its "
+     "layers are block1_conv1.*block5_conv3"),
+    (dict(model="vgg11"), "model"),
+    (dict(onnx_convention="caffe"), "onnx_convention"),
     (dict(content_layers=()), "at least one layer"),
     (dict(style_layer_weights=(1.0, 2.0)), "one weight per style layer"),
     (dict(style_layer_weights=(1.0, 1.0, 1.0, 1.0, 0.0)), "style_layer_weights"),
@@ -189,3 +193,27 @@ def test_a_video_runs_at_its_size_and_writes_a_video():
             (dict(content="walk.mp4", temporal_weight=-1.0), "`temporal_weight` must be zero")):
         with pytest.raises(ValueError, match=message):
             TransferConfig(style="s.jpg", **settings)
+
+
+def test_the_style_weights_default_depends_on_the_features():
+    """Trained features answer the style term ~100x more strongly than random ones
+    (docs/style-losses.md): each kind has its own default; a given weight stays."""
+    for style_loss in ("gram", "w2"):
+        config = TransferConfig(content="c.jpg", style="s.jpg", style_loss=style_loss)
+        trained, untrained = config.style_weight_for("trained"), config.style_weight_for("random")
+        assert trained < untrained
+        assert config.with_feature_defaults("trained").style_weight == trained
+        assert config.with_feature_defaults("trained").result_settings()["style_weight"] == trained
+    given = TransferConfig(content="c.jpg", style="s.jpg", style_weight=37.0)
+    assert given.with_feature_defaults("trained").style_weight == 37.0
+    assert given.with_feature_defaults("random").style_weight == 37.0
+    with pytest.raises(ValueError, match="Received"):
+        given.style_weight_for("imagenet")
+
+
+def test_default_layers_are_in_both_models():
+    for model in ("vgg19", "vgg16"):
+        config = TransferConfig(content="c.jpg", style="s.jpg", model=model)
+        assert set(config.content_layers + config.style_layers) <= set(
+            conv_layer_names(model))
+        assert config.result_settings()["model"] == model

@@ -32,7 +32,7 @@ def test_optimizer_state_is_counted_as_the_variables_it_builds(optimizer):
 @pytest.mark.parametrize("tile_size", [None, 32])
 def test_content_targets_are_counted_as_the_transfer_keeps_them(precision, tile_size):
     config = _config(content_layers=("block1_conv1", "block3_conv1", "block4_conv2"))
-    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     content = synthetic_image(72, 96, seed=1).astype(np.float32)
     transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [content]),
@@ -46,7 +46,7 @@ def test_the_gpu_model_counts_the_activations_keras_makes(precision):
     """The layer-shape model against the shapes and dtypes of the model's own layers."""
     import keras
     config = _config()
-    model = vgg.build_vgg19(config.content_layers + config.style_layers, precision=precision)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
     layers = [layer for layer in model.layers if "conv" in layer.name or "pool" in layer.name]
     probe = keras.Model(model.input, [layer.output for layer in layers])
     total = sum(output.numpy().nbytes for output in probe(np.zeros((1, 64, 96, 3), np.float32)))

@@ -84,3 +84,27 @@ def test_halves_split_the_longer_side():
     assert left.shape == right.shape == (10, 10, 3)
     top, bottom = quality.halves(np.zeros((30, 20, 3)))
     assert top.shape == bottom.shape == (15, 20, 3)
+
+
+def test_coarse_structure_keeps_big_shapes_and_loses_them_when_moved():
+    """A fine texture laid over the photo keeps its big shapes at 1/8; the photo moved by a
+    quarter of its width loses them; the photo itself scores 1."""
+    y, x = np.mgrid[0:128, 0:128].astype(np.float64)
+    photo = np.repeat((127 + 100 * np.sin(x / 20) * np.cos(y / 25))[..., None], 3, axis=2)
+    textured = np.clip(photo + (_texture(128, 128, seed=1) - 127) * 0.6, 0, 255)
+    moved = np.roll(photo, 32, axis=1)
+    assert quality.coarse_structure_score(photo, photo) == pytest.approx(1.0)
+    assert quality.coarse_structure_score(textured, photo) > 0.9
+    assert quality.coarse_structure_score(moved, photo) < 0.5
+    with pytest.raises(ValueError, match="Received"):
+        quality.coarse_structure_score(photo[:64], photo)
+
+
+def test_feature_content_distance_is_zero_for_the_photo_and_one_for_nothing():
+    features = np.random.default_rng(0).uniform(0, 3, (1, 8, 8, 16))
+    assert quality.feature_content_distance(features, features) == 0.0
+    assert quality.feature_content_distance(np.zeros_like(features), features) == pytest.approx(1.0)
+    doubled = quality.feature_content_distance(2 * features, features)
+    assert doubled == pytest.approx(1.0)  # as far as nothing, the other way
+    with pytest.raises(ValueError, match="Received"):
+        quality.feature_content_distance(features[:, :4], features)

@@ -842,6 +842,43 @@ def test_a_bfloat16_run_is_recorded_and_resumes_only_in_bfloat16(image_files, tm
     assert steps == [3]
 
 
+def test_a_vgg16_run_is_recorded_and_resumes_only_as_vgg16(image_files, tmp_path):
+    import json
+    config = _config(image_files, tmp_path, model="vgg16", iters=2)
+    run(config)
+    with open(os.path.join(config.run_dir, "run.json")) as file:
+        record = json.load(file)
+    assert record["settings"]["model"] == "vgg16"
+    assert record["defaults"] == "random" and record["settings"]["style_weight"] == 1000
+    before = snapshot(config.run_dir)
+    with pytest.raises(TransferError, match="pass --model vgg16 to resume it"):
+        run(dataclasses.replace(config, model="vgg19", iters=3))
+    assert snapshot(config.run_dir) == before
+    steps = []
+    run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(report.step)])
+    assert steps == [3]
+
+
+def test_a_run_on_an_onnx_file_takes_the_trained_defaults(image_files, tmp_path):
+    """Any weight file is trained features: the style weight's trained default applies,
+    and run.json says so; the same run on random weights takes the random default."""
+    import json
+    from tf_style.config import DEFAULT_STYLE_WEIGHTS
+    from tf_style.testing import write_onnx_vgg
+    onnx_path = str(tmp_path / "vgg16.onnx")
+    write_onnx_vgg(onnx_path, [(np.transpose(kernel, (3, 2, 0, 1)), bias) for kernel, bias in
+                               reference_weights(model="vgg16").values()], "NHWC", "tf2onnx")
+    for weights_spec, features in ((onnx_path, "trained"), ("random", "random")):
+        config = _config(image_files, tmp_path, model="vgg16", weights=weights_spec, iters=1,
+                         workdir=str(tmp_path / features))
+        run(config)
+        with open(os.path.join(config.run_dir, "run.json")) as file:
+            record = json.load(file)
+        assert record["defaults"] == features
+        assert record["settings"]["style_weight"] == DEFAULT_STYLE_WEIGHTS[features]["gram"]
+        assert record["weights"]["kind"] == ("onnx" if features == "trained" else "random")
+
+
 def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(image_files, tmp_path):
     import json
     config = _config(image_files, tmp_path, iters=2, precision="float32")
@@ -849,8 +886,9 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
     record_path = os.path.join(config.run_dir, "run.json")
     with open(record_path) as file:
         record = json.load(file)
-    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool"):
+    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model"):
         del record["settings"][setting]  # none of them recorded yet
+    del record["defaults"]
     with open(record_path, "w") as file:
         json.dump(record, file)
     steps = []
@@ -881,7 +919,7 @@ def test_a_bfloat16_run_ends_as_near_float32_as_a_perturbed_float32_run(image_fi
     results = {name: run(_config(image_files, tmp_path, workdir=str(tmp_path / name),
                                  **settings, **extra)) for name, extra in runs.items()}
     config = _config(image_files, tmp_path, **settings)
-    model = vgg.build_vgg19(config.content_layers + config.style_layers)
+    model = vgg.build_vgg(config.content_layers + config.style_layers)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     transfer = StyleTransfer.from_config(config, prepare_inputs(config), model)
     start = float(transfer.compute_losses(transfer.image)["total"])

@@ -24,7 +24,7 @@ GRADIENT_TOLERANCE = {"float32": 1e-4, "bfloat16": 5e-3, "float16": 3e-3}
 
 @functools.lru_cache(maxsize=None)
 def _model(layers, precision="float32"):
-    model = vgg.build_vgg19(layers, precision=precision)
+    model = vgg.build_vgg(layers, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     return model
 

@@ -295,11 +295,16 @@ def test_dry_run_prints_the_plan_and_touches_nothing(capsys, tmp_path):
     flags.FLAGS.unparse_flags()
     try:
         train._parse_flags(["train.py", "--content", content, "--style", style, "--size", "1024",
-                            "--dry_run", "--memory_limit", "30", "--workdir", str(tmp_path / "run")])
+                            "--dry_run", "--memory_limit", "30", "--workdir", str(tmp_path / "run"),
+                            "--weights_dir", str(tmp_path / "weights")])
         train.main(["train.py"])
     finally:
         flags.FLAGS.unparse_flags()
-    output = capsys.readouterr().out.splitlines()
+    network, *output = capsys.readouterr().out.splitlines()
+    # No ImageNet file in --weights_dir: the run would try to download it.
+    assert network.startswith("network VGG19; weights auto: ImageNet's, which the run downloads")
+    assert "defaults for trained features (style weight 10)" in network
+    assert network.endswith("defaults for random features (style weight 1000)")
     assert output[0].startswith("device CPU ")
     assert output[1].startswith("precision ")  # auto's choice: see the next test
     assert output[2].startswith("memory limit 30.0 GB (--memory_limit); estimates measured")
@@ -316,7 +321,21 @@ def _dry_run(capsys, *argv):
         train.main(["train.py"])
     finally:
         flags.FLAGS.unparse_flags()
-    return capsys.readouterr().out.splitlines()
+    return capsys.readouterr().out.splitlines()[1:]  # after the network's line
+
+
+def test_dry_run_names_the_model_the_weights_and_the_defaults_they_bring(capsys, tmp_path):
+    content, style = write_image_pair(str(tmp_path))
+    flags.FLAGS.unparse_flags()
+    try:
+        train._parse_flags(["train.py", "--content", content, "--style", style, "--model",
+                            "vgg16", "--weights", "random", "--dry_run", "--style_loss", "w2"])
+        train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    network = capsys.readouterr().out.splitlines()[0]
+    assert network == ("network VGG16; random He-normal weights (seed 0); defaults for random "
+                       "features (style weight 100)")
 
 
 def test_dry_run_names_the_device_and_the_precision_auto_picks(capsys, tmp_path):

@@ -16,7 +16,7 @@ from tf_style.transfer import StyleTransfer
 @functools.lru_cache(maxsize=None)
 def feature_model():
     """VGG19 to block5_conv1 with seeded random weights, built once for this module."""
-    model = vgg.build_vgg19(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS)
+    model = vgg.build_vgg(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     return model
 
@@ -201,7 +201,7 @@ def test_frames_reuse_one_compiled_step():
 
 @functools.lru_cache(maxsize=None)
 def precision_model(precision):
-    model = vgg.build_vgg19(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS, precision=precision)
+    model = vgg.build_vgg(DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS, precision=precision)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     return model
 

@@ -1,4 +1,4 @@
-"""Our VGG19 against keras.applications.VGG19: names, structure and preprocessing."""
+"""Our VGG19 and VGG16 against keras.applications': names, structure and preprocessing."""
 
 import keras
 import numpy as np
@@ -15,19 +15,40 @@ def keras_vgg19():
 def test_conv_layer_names_match_keras_applications(keras_vgg19):
     keras_names = [layer.name for layer in keras_vgg19.layers
                    if isinstance(layer, keras.layers.Conv2D)]
-    model = vgg.build_vgg19(["block5_conv4"])
+    model = vgg.build_vgg(["block5_conv4"])
     assert [layer.name for layer in vgg.conv_layers(model)] == keras_names
     assert list(config.VGG19_CONV_LAYER_NAMES) == keras_names
 
 
 def test_kernel_shapes_match_keras_applications(keras_vgg19):
-    model = vgg.build_vgg19(["block5_conv4"])
+    model = vgg.build_vgg(["block5_conv4"])
     for layer in vgg.conv_layers(model):
         assert layer.kernel.shape == keras_vgg19.get_layer(layer.name).kernel.shape
 
 
+@pytest.mark.parametrize("model, reference", [("vgg19", keras.applications.VGG19),
+                                              ("vgg16", keras.applications.VGG16)])
+def test_each_model_has_keras_applications_layers_and_shapes(model, reference):
+    built = reference(weights=None, include_top=False)
+    keras_convs = [layer for layer in built.layers if isinstance(layer, keras.layers.Conv2D)]
+    ours = vgg.conv_layers(vgg.build_vgg([config.conv_layer_names(model)[-1]], model=model))
+    assert [layer.name for layer in ours] == [layer.name for layer in keras_convs]
+    assert list(config.conv_layer_names(model)) == [layer.name for layer in keras_convs]
+    for mine, theirs in zip(ours, keras_convs):
+        assert mine.kernel.shape == theirs.kernel.shape
+    assert len(ours) == {"vgg19": 16, "vgg16": 13}[model]
+
+
+def test_vgg16_lacks_vgg19s_fourth_convs():
+    with pytest.raises(ValueError, match="Unknown VGG16 conv layer"):
+        vgg.build_vgg(["block3_conv4"], model="vgg16")
+    built = vgg.build_vgg(["block4_conv1"], model="vgg16")
+    assert vgg.architecture(built) == "vgg16"
+    assert [layer.name for layer in vgg.conv_layers(built)][-2:] == ["block3_conv3", "block4_conv1"]
+
+
 def test_model_stops_at_deepest_requested_layer_and_returns_dict():
-    model = vgg.build_vgg19(["block2_conv1", "block1_conv2"])
+    model = vgg.build_vgg(["block2_conv1", "block1_conv2"])
     assert [layer.name for layer in vgg.conv_layers(model)] == [
         "block1_conv1", "block1_conv2", "block2_conv1"]
     outputs = model(np.zeros((1, 40, 36, 3), np.float32))
@@ -37,18 +58,19 @@ def test_model_stops_at_deepest_requested_layer_and_returns_dict():
 
 
 def test_average_pooling_is_default_and_max_is_an_option():
-    avg = vgg.build_vgg19(["block2_conv1"])
-    maxed = vgg.build_vgg19(["block2_conv1"], pooling="max")
+    avg = vgg.build_vgg(["block2_conv1"])
+    maxed = vgg.build_vgg(["block2_conv1"], pooling="max")
     assert type(avg.get_layer("block1_pool")).__name__ == "AveragePooling2D"
     assert type(maxed.get_layer("block1_pool")).__name__ == "MaxPooling2D"
 
 
 @pytest.mark.parametrize("bad", [dict(output_layer_names=["block6_conv1"]),
                                  dict(output_layer_names=["block1_conv1"], pooling="min"),
-                                 dict(output_layer_names=[])])
+                                 dict(output_layer_names=[]),
+                                 dict(output_layer_names=["block1_conv1"], model="vgg11")])
 def test_bad_arguments_raise_value_error_saying_what_was_received(bad):
     with pytest.raises(ValueError, match="Received"):
-        vgg.build_vgg19(**bad)
+        vgg.build_vgg(**bad)
 
 
 def test_preprocessing_matches_keras():

@@ -12,7 +12,7 @@ from tf_style.testing import (reference_weights as make_reference_weights, write
 
 
 def _our_features(source, layer_names, image, pooling="avg"):
-    model = vgg.build_vgg19(layer_names, pooling=pooling)
+    model = vgg.build_vgg(layer_names, pooling=pooling)
     weights.load_weights(model, source)
     return {k: np.asarray(v) for k, v in model(vgg.preprocess_input(image)).items()}
 
@@ -75,10 +75,62 @@ def test_matconvnet_mean_is_folded_into_the_first_bias(tmp_path, reference_weigh
                                rtol=1e-4, atol=1e-3)
 
 
+def test_vgg16s_keras_file_matches_keras_applications_vgg16(tmp_path, test_image):
+    path = str(tmp_path / weights.KERAS_WEIGHTS_FILES["vgg16"][0])
+    write_keras_h5(path, make_reference_weights(seed=1, model="vgg16"))
+    reference = keras.applications.VGG16(weights=path, include_top=False)
+    probe_names = ["block1_conv2", "block3_conv3", "block5_conv3"]
+    probe = keras.Model(reference.input, [reference.get_layer(n).output for n in probe_names])
+    expected = probe(keras.applications.vgg16.preprocess_input(test_image.copy()))
+    source = weights.resolve_weights(path, "unused", 0, model="vgg16")
+    model = vgg.build_vgg(probe_names, pooling="max", model="vgg16")
+    weights.load_weights(model, source)
+    ours = model(vgg.preprocess_input(test_image))
+    for name, value in zip(probe_names, expected):
+        value = np.asarray(value)
+        np.testing.assert_allclose(np.asarray(ours[name]), value, rtol=1e-5,
+                                   atol=1e-5 * np.abs(value).max())
+
+
+def test_a_file_of_the_other_model_is_refused_in_one_line(tmp_path, reference_weights):
+    """VGG19's file has every VGG16 layer name, with shapes that fit: only its extra layers
+    tell it apart, and loading it into VGG16 would silently give a wrong network."""
+    path = str(tmp_path / "vgg19.h5")
+    write_keras_h5(path, reference_weights)
+    with pytest.raises(weights.WeightsError, match="holds VGG19's conv layers; run with --model "
+                       "vgg19. Received: --model vgg16"):
+        weights.resolve_weights(path, "unused", 0, model="vgg16")
+    vgg16_path = str(tmp_path / "vgg16.h5")
+    write_keras_h5(vgg16_path, make_reference_weights(model="vgg16"))
+    with pytest.raises(weights.WeightsError, match="run with --model vgg16"):
+        weights.resolve_weights(vgg16_path, "unused", 0, model="vgg19")
+
+
+def test_imagenet_weights_are_looked_for_under_each_models_name(tmp_path):
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    with pytest.raises(weights.NotDownloaded, match="vgg16_weights_tf_dim_ordering"):
+        weights.resolve_weights("auto", str(weights_dir), 0, model="vgg16", download=False)
+    assert weights.keras_weights_url("vgg16").endswith(
+        "/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert weights.KERAS_WEIGHTS_FILES["vgg16"][1] == "6d6bbae143d832006294945121d1f1fc"
+
+
+def test_random_vgg16_weights_are_seeded_per_layer():
+    first, second = (vgg.build_vgg(["block4_conv1"], model="vgg16") for _ in range(2))
+    for model in (first, second):
+        weights.load_weights(model, weights.WeightsSource("random", seed=3))
+    for layer in vgg.conv_layers(first):
+        np.testing.assert_array_equal(layer.kernel.numpy(),
+                                      second.get_layer(layer.name).kernel.numpy())
+    kernel = first.get_layer("block4_conv1").kernel.numpy()  # fan_in = 3*3*256
+    np.testing.assert_allclose(kernel.std(), np.sqrt(2 / (9 * 256)), rtol=0.02)
+
+
 def test_wrong_shape_is_refused(tmp_path, reference_weights):
     path = str(tmp_path / "bad.h5")
     write_keras_h5(path, reference_weights, break_layer="block1_conv2")
-    model = vgg.build_vgg19(["block2_conv1"])
+    model = vgg.build_vgg(["block2_conv1"])
     with pytest.raises(weights.WeightsError, match="wrong shape for block1_conv2"):
         weights.load_weights(model, weights.WeightsSource("keras_h5", path=path))
 
@@ -87,15 +139,15 @@ def test_not_a_weight_file_is_refused(tmp_path):
     path = tmp_path / "junk.h5"
     path.write_bytes(b"not hdf5 at all")
     with pytest.raises(weights.WeightsError, match="cannot read Keras weight file"):
-        weights.load_weights(vgg.build_vgg19(["block1_conv1"]),
+        weights.load_weights(vgg.build_vgg(["block1_conv1"]),
                              weights.WeightsSource("keras_h5", path=str(path)))
 
 
 def test_random_weights_are_seeded_he_normal_and_independent_of_depth():
-    shallow = vgg.build_vgg19(["block1_conv2"])
-    deep = vgg.build_vgg19(["block3_conv1"])
-    again = vgg.build_vgg19(["block3_conv1"])
-    other_seed = vgg.build_vgg19(["block3_conv1"])
+    shallow = vgg.build_vgg(["block1_conv2"])
+    deep = vgg.build_vgg(["block3_conv1"])
+    again = vgg.build_vgg(["block3_conv1"])
+    other_seed = vgg.build_vgg(["block3_conv1"])
     for model, seed in ((shallow, 7), (deep, 7), (again, 7), (other_seed, 8)):
         weights.load_weights(model, weights.WeightsSource("random", seed=seed))
     np.testing.assert_array_equal(shallow.get_layer("block1_conv2").kernel.numpy(),

@@ -12,20 +12,41 @@ import math
 import os
 from typing import Callable, Optional, Sequence, Tuple
 
-# The 16 conv layers of VGG19, named as `keras.applications.VGG19` names them.
-VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
-)
+# (filters, convolutions) of each of VGG's five blocks: configurations D (VGG16) and E
+# (VGG19) of Simonyan & Zisserman (2015). A 2x2 pool sits between blocks.
+MODEL_BLOCKS = {
+    "vgg19": ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4)),
+    "vgg16": ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
+}
+MODELS: Tuple[str, ...] = tuple(MODEL_BLOCKS)
 
+
+def conv_layer_names(model: str) -> Tuple[str, ...]:
+    """A model's conv layers in network order, named as `keras.applications` names them."""
+    if model not in MODEL_BLOCKS:
+        raise ValueError(f"`model` must be one of {MODELS}. Received: model={model!r}")
+    return tuple(f"block{block}_conv{index}"
+                 for block, (_, convolutions) in enumerate(MODEL_BLOCKS[model], start=1)
+                 for index in range(1, convolutions + 1))
+
+
+# The 16 conv layers of VGG19, named as `keras.applications.VGG19` names them.
+VGG19_CONV_LAYER_NAMES: Tuple[str, ...] = conv_layer_names("vgg19")
 
 
 def layer_block(name: str) -> int:
-    """The VGG19 block (1-5) of a conv layer: block3_conv1 -> 3."""
+    """The VGG block (1-5) of a conv layer: block3_conv1 -> 3."""
     return int(name[len("block")])
+
+
+def layer_position(name: str) -> Tuple[int, int]:
+    """(block, conv) of a conv layer, which orders layers the same way in every model."""
+    return layer_block(name), int(name[name.index("_conv") + len("_conv"):])
+
+
+def layer_channels(name: str) -> int:
+    """Channels of a conv layer's output (the same block by block in VGG16 and VGG19)."""
+    return MODEL_BLOCKS["vgg19"][layer_block(name) - 1][0]
 
 
 DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("block4_conv2",)
@@ -51,12 +72,23 @@ OPTIMIZERS: Tuple[str, ...] = ("adam", "rmsprop", "lbfgs")
 # Adam and RMSprop: pixels per step (0-255 units); L-BFGS: a multiple of its quasi-Newton step.
 DEFAULT_LEARNING_RATES = {"adam": 5.0, "rmsprop": 2.0, "lbfgs": 1.0}
 POOLINGS: Tuple[str, ...] = ("avg", "max")
+# How an ONNX file's first conv wants its input (tf_style.onnx_weights).
+ONNX_CONVENTIONS: Tuple[str, ...] = ("auto", "keras", "torchvision")
 # How the style term compares feature statistics (tf_style.objective.STYLE_LOSSES).
 STYLE_LOSS_NAMES: Tuple[str, ...] = ("gram", "w2")
-# W2 is quadratic in the features where the Gram loss is quartic, so it pulls harder near
-# its target: at 1000 its pictures kept much less of the photo (content score 0.08-0.43
-# against Gram's 0.34-0.69 on six pairs), at 100 about as much (benchmarks/quality.py).
-DEFAULT_STYLE_WEIGHTS = {"gram": 1e3, "w2": 1e2}
+# What the network's weights are: trained (ImageNet, from any file) or random (seeded, what
+# a machine without any weight file gets). The style weight's default depends on it.
+FEATURE_KINDS: Tuple[str, ...] = ("trained", "random")
+# Random features: W2 is quadratic in the features where the Gram loss is quartic, so it
+# pulls harder near its target: at 1000 its pictures kept much less of the photo (content
+# score 0.08-0.43 against Gram's 0.34-0.69 on six pairs), at 100 about as much
+# (benchmarks/quality.py). Trained features respond to the style term far more strongly:
+# at Gram 1000 ImageNet VGG16 pasted the painting over the photo and never converged;
+# the trained defaults are chosen in docs/style-losses.md ("Trained features").
+DEFAULT_STYLE_WEIGHTS = {
+    "trained": {"gram": 10.0, "w2": 1.0},
+    "random": {"gram": 1e3, "w2": 1e2},
+}
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # What the network computes in; statistics, losses, the image and the optimizer stay
 # float32. auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability
@@ -120,13 +152,9 @@ def _require_image_side(name: str, value) -> None:
 
 
 def _require_layers(name: str, layer_names) -> None:
+    """Layers named at all and once each; `TransferConfig` checks them against its model."""
     if not layer_names:
         raise ValueError(f"`{name}` needs at least one layer. Received: {name}=()")
-    unknown = [n for n in layer_names if n not in VGG19_CONV_LAYER_NAMES]
-    if unknown:
-        raise ValueError(
-            f"`{name}` has unknown VGG19 layer(s) {', '.join(unknown)}; known layers are "
-            f"{', '.join(VGG19_CONV_LAYER_NAMES)}. Received: {name}={','.join(layer_names)}")
     if len(set(layer_names)) != len(layer_names):
         raise ValueError(f"`{name}` repeats a layer. Received: {name}={','.join(layer_names)}")
 
@@ -216,16 +244,27 @@ class TransferConfig:
         180, help="refuse input images larger than this (decompression bombs); raise it for "
         "real giant scans", result=False, check=_require_positive_int)
     weights: str = setting(
-        "auto", help="auto (imagenet if available, else random), imagenet, random, or a path "
-        "to a Keras .h5 or MatConvNet .mat file", result=False, check=_require_nonempty)
+        "auto", help="auto (the model's ImageNet weights if available, else random), imagenet, "
+        "random, or a path to a Keras .h5, MatConvNet .mat or ONNX .onnx file", result=False,
+        check=_require_nonempty)
     weights_dir: str = setting(
         "weights", help="where ImageNet weight files are looked for and downloaded", result=False)
-    pooling: str = setting("avg", help="pooling in VGG19: avg (Gatys) or max (the ImageNet "
-                           "classifier)", choices=POOLINGS)
+    model: str = setting(
+        "vgg19", help="the network whose features are matched: vgg19 (Gatys) or vgg16",
+        choices=MODELS)
+    onnx_convention: str = setting(
+        "auto", help="what the first conv of an --weights .onnx file expects: keras (BGR, "
+        "0-255 less Caffe's mean), torchvision (RGB in 0-1 less the ImageNet mean, over its "
+        "deviation), or auto (read from the graph; refused when it cannot tell)",
+        result=False, choices=ONNX_CONVENTIONS)
+    pooling: str = setting("avg", help="pooling in the network: avg (Gatys) or max (the "
+                           "ImageNet classifier)", choices=POOLINGS)
     content_layers: Tuple[str, ...] = setting(
-        DEFAULT_CONTENT_LAYERS, help="VGG19 layers for the content loss", check=_require_layers)
+        DEFAULT_CONTENT_LAYERS, help="the network's layers for the content loss",
+        check=_require_layers)
     style_layers: Tuple[str, ...] = setting(
-        DEFAULT_STYLE_LAYERS, help="VGG19 layers for the style loss", check=_require_layers)
+        DEFAULT_STYLE_LAYERS, help="the network's layers for the style loss",
+        check=_require_layers)
     style_layer_weights: Optional[Tuple[float, ...]] = setting(
         None, help="one weight per style layer, normalised to sum to 1",
         check=_require_each(_require_positive_float), shown_default="equal")
@@ -235,8 +274,9 @@ class TransferConfig:
     content_weight: float = setting(
         1.0, help="alpha, weight of the content loss", check=_require_positive_float)
     style_weight: Optional[float] = setting(
-        None, help="beta, weight of the style loss: 1000 for gram, 100 for w2",
-        check=_unless_none(_require_positive_float), shown_default="per style loss")
+        None, help="beta, weight of the style loss; by default per style loss and kind of "
+        "weights: gram 10 (trained) or 1000 (random), w2 1 (trained) or 100 (random)",
+        check=_unless_none(_require_positive_float), shown_default="per style loss and weights")
     tv_weight: float = setting(
         1e-2, help="weight of the total-variation loss (smoothness)",
         check=_require_non_negative_float)
@@ -366,6 +406,7 @@ class TransferConfig:
             raise ValueError(
                 f"`style` must name one or more image files. Received: style={self.style}")
         _check_fields(self)
+        self._check_layers()
         self._check_style_settings()
         self._check_scales()
         if self.output_bits == 16 and self.output and not self.output.lower().endswith(
@@ -373,6 +414,17 @@ class TransferConfig:
             raise ValueError(f"`output_bits` 16 needs a {', '.join(SIXTEEN_BIT_EXTENSIONS)} "
                              f"--output. Received: output={self.output!r}")
         self._check_video_settings()
+
+    def _check_layers(self) -> None:
+        """Content and style layers that the chosen model has."""
+        known = conv_layer_names(self.model)
+        for name in ("content_layers", "style_layers"):
+            layer_names = getattr(self, name)
+            unknown = [layer for layer in layer_names if layer not in known]
+            if unknown:
+                raise ValueError(
+                    f"`{name}` has layer(s) {', '.join(unknown)} that {self.model.upper()} lacks; "
+                    f"its layers are {', '.join(known)}. Received: {name}={','.join(layer_names)}")
 
     def _check_style_settings(self) -> None:
         """Settings that must agree with the number of style images or style layers."""
@@ -491,11 +543,23 @@ class TransferConfig:
             return _normalized(tuple(by_block[layer_block(name) - 1] for name in self.style_layers))
         return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
 
+    def style_weight_for(self, features: str) -> float:
+        """`style_weight`, or the style loss's default for `features` (trained or random)."""
+        if features not in FEATURE_KINDS:
+            raise ValueError(f"`features` must be one of {FEATURE_KINDS}. Received: {features!r}")
+        return (self.style_weight if self.style_weight is not None
+                else DEFAULT_STYLE_WEIGHTS[features][self.style_loss])
+
+    def with_feature_defaults(self, features: str) -> "TransferConfig":
+        """This config with the defaults for `features` filled in: what a run uses once its
+        weights are resolved (and what its run.json records)."""
+        return dataclasses.replace(self, style_weight=self.style_weight_for(features))
+
     @property
     def resolved_style_weight(self) -> float:
-        """`style_weight`, or the style loss's default when it is not set."""
-        return (self.style_weight if self.style_weight is not None
-                else DEFAULT_STYLE_WEIGHTS[self.style_loss])
+        """`style_weight`, or the random-feature default where no weights were resolved
+        (runs resolve them first: `with_feature_defaults`)."""
+        return self.style_weight_for("random")
 
     @property
     def learning_rate(self) -> float:

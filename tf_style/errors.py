@@ -3,3 +3,7 @@
 
 class TransferError(Exception):
     """A problem with the user's input or environment, reported as one line without a traceback."""
+
+
+class WeightsError(TransferError):
+    """A weight file that is missing, unreadable, corrupt, of the wrong shape or model."""

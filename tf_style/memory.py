@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 
 from tf_style import tile_geometry
-from tf_style.config import MIN_IMAGE_SIDE, VGG19_CONV_LAYER_NAMES, TransferConfig, layer_block
+from tf_style.config import (MIN_IMAGE_SIDE, TransferConfig, conv_layer_names, layer_channels,
+                             layer_position)
 from tf_style.durations import format_duration
 from tf_style.errors import TransferError
 
@@ -89,8 +90,6 @@ DEFAULT_MARGIN = 0.10
 # Bytes of a number in each precision the network computes in.
 PRECISION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
-_CHANNELS_BY_BLOCK = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-
 
 class MemorySource(Protocol):
     """Where a memory limit comes from: `available()` gives the bytes a run may use and
@@ -149,6 +148,7 @@ class Plan:
     precision: str = "float32"
     model_source: str = CPU_FLOAT32.source
     precision_note: Optional[str] = None  # what the precision means there, if more than its name
+    network_note: Optional[str] = None  # the network, its weights and the defaults they bring
 
     @property
     def peak_bytes(self) -> float:
@@ -159,7 +159,8 @@ class Plan:
 
     def describe(self, config: TransferConfig) -> str:
         """The plan as --dry_run prints it."""
-        lines = [f"device {self.device}", f"precision {self.precision_note or self.precision}",
+        lines = [*([self.network_note] if self.network_note else []),
+                 f"device {self.device}", f"precision {self.precision_note or self.precision}",
                  f"memory limit {self.limit_bytes / GB:.1f} GB ({self.limit_source}); "
                  f"estimates {self.model_source}"]
         for index, (scale, end) in enumerate(zip(self.scales, config.scale_ends)):
@@ -206,19 +207,19 @@ FIRST_SCALE_STEPS = 250
 
 
 def layer_values_per_pixel(config: TransferConfig, precision: str) -> float:
-    """Bytes per input pixel of VGG19's layer outputs up to the deepest layer used: conv and
-    pool outputs in `precision`; in half precision, block1_conv1 also before its ReLU, in
-    float32 (`vgg.build_vgg19`)."""
-    layer_names = config.content_layers + config.style_layers
-    deepest = VGG19_CONV_LAYER_NAMES.index(max(layer_names, key=VGG19_CONV_LAYER_NAMES.index))
+    """Bytes per input pixel of the network's layer outputs up to the deepest layer used:
+    conv and pool outputs in `precision`; in half precision, block1_conv1 also before its
+    ReLU, in float32 (`vgg.build_vgg`)."""
+    names = conv_layer_names(config.model)
+    deepest = names.index(max(config.content_layers + config.style_layers, key=layer_position))
     element = PRECISION_BYTES[precision]
     total, block = 0.0, 1
-    for name in VGG19_CONV_LAYER_NAMES[:deepest + 1]:
-        name_block = layer_block(name)
+    for name in names[:deepest + 1]:
+        name_block = layer_position(name)[0]
         if name_block != block:  # the pool before this block
-            total += element * _CHANNELS_BY_BLOCK[block] / 4 ** block
+            total += element * layer_channels(f"block{block}_conv1") / 4 ** block
             block = name_block
-        values = _CHANNELS_BY_BLOCK[block] / 4 ** (block - 1)
+        values = layer_channels(name) / 4 ** (block - 1)
         total += values * element
         if name == "block1_conv1" and precision != "float32":
             total += values * 4
@@ -227,10 +228,11 @@ def layer_values_per_pixel(config: TransferConfig, precision: str) -> float:
 
 def cost_model(device_kind: str, precision: str, config: TransferConfig) -> CostModel:
     """The model for a run of `config` on a `device_kind` (cpu or gpu) in `precision`."""
-    if device_kind == "cpu" and precision == "float32":
-        return CPU_FLOAT32
-    if device_kind == "cpu" and precision == "bfloat16":
-        return CPU_BFLOAT16
+    if device_kind == "cpu" and precision in ("float32", "bfloat16"):
+        measured = CPU_FLOAT32 if precision == "float32" else CPU_BFLOAT16
+        if config.model == "vgg19":
+            return measured
+        return _scaled_to_model(measured, config, precision)
     network = GPU_ACTIVATION_COPIES * layer_values_per_pixel(config, precision)
     if device_kind == "cpu":  # float16 on a CPU: only tests make one
         return dataclasses.replace(CPU_FLOAT32, per_network_pixel_bytes=network,
@@ -241,6 +243,33 @@ def cost_model(device_kind: str, precision: str, config: TransferConfig) -> Cost
         per_network_pixel_bytes=network, seconds_per_step=0.0, seconds_per_network_pixel=None,
         tiled_pass_cost=CPU_FLOAT32.tiled_pass_cost, state_in_device_memory_when_tiled=False,
         source="from the layer shapes (not measured on a GPU yet)")
+
+
+def _scaled_to_model(measured: CostModel, config: TransferConfig, precision: str) -> CostModel:
+    """VGG19's fitted constants carried to another model: the network's bytes per pixel by
+    the ratio of its layer outputs, its seconds by the ratio of its conv multiply-adds
+    (checked against measurement in docs/large-pictures.md)."""
+    as_vgg19 = dataclasses.replace(config, model="vgg19")
+    memory_ratio = (layer_values_per_pixel(config, precision)
+                    / layer_values_per_pixel(as_vgg19, precision))
+    time_ratio = conv_multiply_adds_per_pixel(config) / conv_multiply_adds_per_pixel(as_vgg19)
+    return dataclasses.replace(
+        measured, per_network_pixel_bytes=measured.per_network_pixel_bytes * memory_ratio,
+        seconds_per_step=measured.seconds_per_step * time_ratio,
+        seconds_per_network_pixel=measured.seconds_per_network_pixel * time_ratio,
+        source=f"{measured.source}, VGG19's scaled to {config.model.upper()}'s layers")
+
+
+def conv_multiply_adds_per_pixel(config: TransferConfig) -> float:
+    """Multiply-adds per input pixel of the network's convs up to the deepest layer used."""
+    names = conv_layer_names(config.model)
+    deepest = names.index(max(config.content_layers + config.style_layers, key=layer_position))
+    total, inputs = 0.0, 3
+    for name in names[:deepest + 1]:
+        block = layer_position(name)[0]
+        total += 9 * inputs * layer_channels(name) / 4 ** (block - 1)
+        inputs = layer_channels(name)
+    return total
 
 
 def available_bytes() -> Tuple[float, str]:
@@ -310,7 +339,7 @@ def content_target_bytes(config: TransferConfig, height: int, width: int,
     total = 0.0
     for name in config.content_layers:
         rows, columns = tile_geometry.layer_shape(height, width, name)
-        total += rows * columns * _CHANNELS_BY_BLOCK[layer_block(name)] * PRECISION_BYTES[precision]
+        total += rows * columns * layer_channels(name) * PRECISION_BYTES[precision]
     return total
 
 
@@ -319,7 +348,7 @@ def crop_areas(config: TransferConfig, height: int, width: int,
     """The pixels VGG19 sees in each pass of a step: the image, or each tile with its halo."""
     if tile_size is None:
         return [height * width]
-    halo = tile_geometry.halo_for(config.content_layers + config.style_layers)
+    halo = tile_geometry.halo_for(config.content_layers + config.style_layers, config.model)
     return [(tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
             for tile in tile_geometry.tiles_covering(height, width, tile_size, halo)]
 

@@ -52,7 +52,7 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
     device, precision = run_setup.set_up_run(config)
     scales = _prepare_scales(config)
     run_plan = run_setup.plan_scales(config, scales, device, precision)
-    weights_source, feature_model = run_setup.load_network(config, precision)
+    config, weights_source, feature_model = run_setup.load_network(config, precision)
     record = run_directory.run_record(
         config, scales[-1].original_content.shape[:2], weights_source.identity(), precision)
     with run_setup.claimed_run_directory(config, record, weights_source, device, precision):

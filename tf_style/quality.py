@@ -6,6 +6,12 @@ loss network, which would grade its own homework). NumPy only.
   (Karras et al. 2018, the ProGAN metric), and between their RGB pixel distributions.
 - Content score: the correlation of the Laplacian of blurred luminance of the output and
   of the photo, at a quarter of the resolution: the photo's structure, not its texture.
+- Coarse structure: the correlation of the luminance of the output and of the photo
+  blurred and halved 3 or 4 times (1/8, 1/16): where the big shapes are.
+- Feature content distance: ||F - P||^2 / ||P||^2 between a judging network's features
+  of the output and of the photo (computed by the caller; docs/style-losses.md judges with
+  ImageNet VGG16 and its trained max pooling). Above 1, the output's features are further
+  from the photo's than all-zero features would be.
 
 A measure of one side alone rewards the extreme on that side (the photo itself has the
 best content score), so they are reported together, as a point on a plane.
@@ -127,6 +133,32 @@ def content_score(image: np.ndarray, content: np.ndarray) -> float:
     mine, theirs = _structure(image).ravel(), _structure(content).ravel()
     mine, theirs = mine - mine.mean(), theirs - theirs.mean()
     return float(mine @ theirs / (np.linalg.norm(mine) * np.linalg.norm(theirs) + 1e-12))
+
+
+def coarse_structure_score(image: np.ndarray, content: np.ndarray, octaves: int = 3) -> float:
+    """The correlation (-1 to 1) of two (H, W, 3) 0-255 images' luminance, each blurred and
+    halved `octaves` times (3: 1/8 of the size)."""
+    if image.shape != content.shape:
+        raise ValueError(f"The images differ in size. Received: {image.shape} and {content.shape}")
+    coarse = []
+    for picture in (image, content):
+        luminance = (np.asarray(picture, np.float64) @ _LUMA)[..., None]
+        for _ in range(octaves):
+            luminance = _downsample(luminance)
+        coarse.append(luminance.ravel() - luminance.mean())
+    mine, theirs = coarse
+    return float(mine @ theirs / (np.linalg.norm(mine) * np.linalg.norm(theirs) + 1e-12))
+
+
+def feature_content_distance(features: np.ndarray, content_features: np.ndarray) -> float:
+    """||F - P||^2 / ||P||^2 of a network's features of a picture (F) and of the photo (P):
+    0 for the photo's own, 1 for all-zero features."""
+    features = np.asarray(features, np.float64)
+    content_features = np.asarray(content_features, np.float64)
+    if features.shape != content_features.shape:
+        raise ValueError(f"The features differ in shape. Received: {features.shape} and "
+                         f"{content_features.shape}")
+    return float(np.sum((features - content_features) ** 2) / np.sum(content_features ** 2))
 
 
 def halves(image: np.ndarray):

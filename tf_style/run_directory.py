@@ -48,9 +48,11 @@ def run_record(config: TransferConfig, image_size, weights_identity: dict,
     `image_size` is the (height, width) of the result; inputs are compared by content.
     `precision` is what the network computes in, `config.precision` resolved on this
     machine: it changes the picture slightly, so a run resumes only in the precision it
-    started in (--precision auto can resolve otherwise on another machine).
+    started in (--precision auto can resolve otherwise on another machine). `defaults`
+    says which defaults applied: trained or random features (`config.with_feature_defaults`).
     """
     return {
+        "defaults": _features(weights_identity),
         "settings": {**config.result_settings(), "precision": precision},
         "content_sha256": path_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
@@ -133,6 +135,8 @@ def claim(run_dir: str, record: dict, overwrite: bool) -> Claim:
                 resume = ""
                 if differing == ["settings.precision"]:
                     resume = f"--precision {existing['settings']['precision']} to resume it, "
+                if "settings.model" in differing:
+                    resume = f"--model {existing['settings']['model']} to resume it, "
                 raise RunDirectoryError(
                     f"{run_dir} holds a run with other inputs or settings ({', '.join(differing)}); "
                     f"pass {resume}--overwrite to start over or --workdir for a new run directory")
@@ -178,7 +182,7 @@ def _read_record(path: str) -> Optional[dict]:
 # What a run recorded before a setting existed did: computed in float32, Gram style loss,
 # no Laplacian term.
 _EARLIER_DEFAULTS = {"precision": "float32", "style_loss": "gram", "laplacian_weight": 0.0,
-                     "laplacian_pool": 4}
+                     "laplacian_pool": 4, "model": "vgg19"}
 
 
 def _in_todays_terms(existing: dict, record: dict) -> dict:
@@ -189,7 +193,16 @@ def _in_todays_terms(existing: dict, record: dict) -> dict:
         return existing
     earlier = {key: value for key, value in _EARLIER_DEFAULTS.items()
                if key in record.get("settings", {})}
-    return {**existing, "settings": {**earlier, **settings}}
+    defaults = {}
+    if "defaults" in record and "defaults" not in existing and isinstance(
+            existing.get("weights"), dict):
+        defaults["defaults"] = _features(existing["weights"])
+    return {**existing, **defaults, "settings": {**earlier, **settings}}
+
+
+def _features(weights_identity: dict) -> str:
+    """trained or random: the kind of features a run's weights give."""
+    return "random" if weights_identity.get("kind") == "random" else "trained"
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> Iterator[str]:

@@ -53,14 +53,40 @@ def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs],
     return dataclasses.replace(run_plan, precision_note=devices.precision_note(precision, device))
 
 
+def resolve_weights(config: TransferConfig, download: bool = True) -> weights.WeightsSource:
+    """The weights `config.weights` resolves to for `config.model`."""
+    return weights.resolve_weights(config.weights, config.weights_dir, config.seed,
+                                   model=config.model, onnx_convention=config.onnx_convention,
+                                   download=download)
+
+
+def describe_network(config: TransferConfig) -> str:
+    """The network, its weights and the defaults they bring, as --dry_run says them; the
+    ImageNet file is looked for, not downloaded."""
+    network = f"network {config.model.upper()}"
+    try:
+        source = resolve_weights(config, download=False)
+    except weights.NotDownloaded as missing:
+        trained = config.style_weight_for("trained")
+        untrained = config.style_weight_for("random")
+        return (f"{network}; weights {config.weights}: ImageNet's, which the run downloads "
+                f"({missing}): defaults for trained features (style weight {trained:g}); "
+                f"offline, random weights: defaults for random features (style weight "
+                f"{untrained:g})")
+    style_weight = config.style_weight_for(source.features)
+    return (f"{network}; {source.describe()}; defaults for {source.features} features "
+            f"(style weight {style_weight:g})")
+
+
 def load_network(config: TransferConfig, precision: str
-                 ) -> Tuple[weights.WeightsSource, keras.Model]:
-    """The weights `config.weights` resolves to, and VGG19 in `precision` holding them."""
-    weights_source = weights.resolve_weights(config.weights, config.weights_dir, config.seed)
-    feature_model = vgg.build_vgg19(
-        config.content_layers + config.style_layers, pooling=config.pooling, precision=precision)
+                 ) -> Tuple[TransferConfig, weights.WeightsSource, keras.Model]:
+    """The weights `config.weights` resolves to, `config.model` in `precision` holding them,
+    and the config with the defaults for those weights' features (trained or random)."""
+    weights_source = resolve_weights(config)
+    feature_model = vgg.build_vgg(config.content_layers + config.style_layers,
+                                  pooling=config.pooling, precision=precision, model=config.model)
     weights.load_weights(feature_model, weights_source)
-    return weights_source, feature_model
+    return config.with_feature_defaults(weights_source.features), weights_source, feature_model
 
 
 @contextlib.contextmanager
@@ -72,7 +98,9 @@ def claimed_run_directory(config: TransferConfig, record: dict,
     if config.output:  # the default lives in the run directory, which claim() checks
         outputs.check_writable(config.output)
     with run_directory.claim(config.run_dir, record, config.overwrite):
-        logging.info("Run directory %s; %s", config.run_dir, weights_source.describe())
+        logging.info("Run directory %s; %s %s; defaults for %s features (style weight %g)",
+                     config.run_dir, config.model.upper(), weights_source.describe(),
+                     weights_source.features, config.resolved_style_weight)
         logging.info("Computing on %s in %s", device.describe(),
                      devices.precision_note(precision, device))
         yield

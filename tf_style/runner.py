@@ -7,11 +7,12 @@ The picture runner (`tf_style.picture_runner`) and the video runner
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence, Union
 
 import numpy as np
 
-from tf_style import memory
+from tf_style import memory, run_setup
 from tf_style.callbacks import CallbackLike
 from tf_style.config import TransferConfig
 from tf_style.picture_runner import plan_picture, run_picture
@@ -19,10 +20,12 @@ from tf_style.video_runner import plan_video, run_video
 
 
 def plan(config: TransferConfig) -> memory.Plan:
-    """The memory plan of a run, without running it (`--dry_run`): the device, the
-    precision, and per scale the whole image or tiles, with estimated memory and time.
-    Raises TransferError when the inputs are bad or nothing fits."""
-    return plan_video(config) if config.is_video else plan_picture(config)
+    """The plan of a run, without running it (`--dry_run`): the network, its weights and the
+    defaults they bring, the device, the precision, and per scale the whole image or tiles,
+    with estimated memory and time. Raises TransferError when the inputs or weights are bad
+    or nothing fits."""
+    run_plan = plan_video(config) if config.is_video else plan_picture(config)
+    return dataclasses.replace(run_plan, network_note=run_setup.describe_network(config))
 
 
 def run(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) -> Union[np.ndarray, str]:

@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from tf_style.config import VGG19_CONV_LAYER_NAMES
+from tf_style.config import MODEL_BLOCKS, VGG19_CONV_LAYER_NAMES, conv_layer_names
 
 LayerWeights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 
@@ -49,21 +49,21 @@ def snapshot(directory: str) -> Dict[str, bytes]:
     return result
 
 
-def official_layer_names() -> List[str]:
+def official_layer_names(model: str = "vgg19") -> List[str]:
     """Layer order of the official Keras notop file: input, then convs and pools."""
     names = ["input_1"]
-    for block, convolutions in enumerate((2, 2, 4, 4, 4), start=1):
+    for block, (_, convolutions) in enumerate(MODEL_BLOCKS[model], start=1):
         names += [f"block{block}_conv{i}" for i in range(1, convolutions + 1)]
         names.append(f"block{block}_pool")
     return names
 
 
-def reference_weights(seed: int = 0) -> LayerWeights:
+def reference_weights(seed: int = 0, model: str = "vgg19") -> LayerWeights:
     """He-normal kernels and non-zero biases for every conv layer, Keras (BGR) layout."""
     from tf_style import vgg  # noqa: PLC0415 - TensorFlow only for the helpers that need it
 
     rng = np.random.default_rng(seed)
-    model = vgg.build_vgg19(["block5_conv4"])
+    model = vgg.build_vgg([conv_layer_names(model)[-1]], model=model)
     result = {}
     for layer in vgg.conv_layers(model):
         shape = tuple(layer.kernel.shape)
@@ -74,17 +74,19 @@ def reference_weights(seed: int = 0) -> LayerWeights:
 
 
 def write_keras_h5(path: str, layer_weights: LayerWeights, *, break_layer: str = None) -> None:
-    """The layout of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 2 HDF5).
+    """The layout of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 2 HDF5), or
+    of VGG16's when `layer_weights` has VGG16's layers.
 
     `break_layer` gets a kernel of the wrong shape, for testing refusals.
     """
     import h5py  # noqa: PLC0415 - Keras's dependency, needed only here
 
+    model = "vgg19" if "block3_conv4" in layer_weights else "vgg16"
     with h5py.File(path, "w") as file:
-        file.attrs["layer_names"] = [n.encode() for n in official_layer_names()]
+        file.attrs["layer_names"] = [n.encode() for n in official_layer_names(model)]
         file.attrs["backend"] = b"tensorflow"
         file.attrs["keras_version"] = b"2.1.5"
-        for name in official_layer_names():
+        for name in official_layer_names(model):
             group = file.create_group(name)
             if name not in layer_weights:
                 group.attrs["weight_names"] = np.array([], dtype="S1")
@@ -353,3 +355,53 @@ def write_clip(path: str, frames: List[np.ndarray], fps: int = 12,
                     container.mux(packet)
             for packet in audio.encode():
                 container.mux(packet)
+
+
+def write_onnx_vgg(path: str, convolutions: List[Tuple[np.ndarray, np.ndarray]], layout: str,
+                   producer: str, in_front: str = None) -> List[str]:
+    """A VGG as an exporter writes it: convs (kernels (out, in, 3, 3), ONNX's layout) with
+    ReLUs, max pools between blocks (blocks as VGG16's for 13 convs, else VGG19's).
+
+    `layout` NHWC: a tf2onnx-style input transposed once before the first conv; NCHW: a
+    PyTorch-style input straight into it. `in_front` puts that op (Sub) between the input
+    and the first conv. Every ReLU's output is a graph output; their names are returned.
+    """
+    import onnx  # noqa: PLC0415 - the [onnx] extra
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415 - the [onnx] extra
+
+    model = "vgg16" if len(convolutions) == 13 else "vgg19"
+    names = conv_layer_names(model)[:len(convolutions)]
+    shape = ["batch", "height", "width", 3] if layout == "NHWC" else ["batch", 3, "height", "width"]
+    nodes, initializers, outputs = [], [], []
+    current = "input"
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", [current], ["nchw"], perm=[0, 3, 1, 2]))
+        current = "nchw"
+    if in_front:
+        initializers.append(numpy_helper.from_array(np.zeros((1, 3, 1, 1), np.float32), "shift"))
+        nodes.append(helper.make_node(in_front, [current, "shift"], ["shifted"]))
+        current = "shifted"
+    block = 1
+    for name, (kernel, bias) in zip(names, convolutions):
+        if int(name[5]) != block:
+            block = int(name[5])
+            nodes.append(helper.make_node("MaxPool", [current], [f"pool{block}"],
+                                          kernel_shape=[2, 2], strides=[2, 2]))
+            current = f"pool{block}"
+        initializers += [numpy_helper.from_array(kernel.astype(np.float32), f"{name}/kernel"),
+                         numpy_helper.from_array(bias.astype(np.float32), f"{name}/bias")]
+        nodes.append(helper.make_node("Conv", [current, f"{name}/kernel", f"{name}/bias"],
+                                      [f"{name}/conv"], name=name, kernel_shape=[3, 3],
+                                      pads=[1, 1, 1, 1], strides=[1, 1]))
+        nodes.append(helper.make_node("Relu", [f"{name}/conv"], [f"{name}_relu"]))
+        current = f"{name}_relu"
+        outputs.append(current)
+    graph = helper.make_graph(
+        nodes, "vgg", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None) for output in outputs],
+        initializer=initializers)
+    onnx_model = helper.make_model(graph, producer_name=producer,
+                                   opset_imports=[helper.make_opsetid("", 13)])
+    onnx_model.ir_version = 8  # readable by onnxruntime releases of the last years
+    onnx.save(onnx_model, path)
+    return outputs

@@ -8,7 +8,7 @@ import dataclasses
 import math
 from typing import List, Sequence, Tuple
 
-from tf_style.config import VGG19_CONV_LAYER_NAMES, layer_block
+from tf_style.config import conv_layer_names, layer_block, layer_position
 
 # Every pool halves the image: tiles start on multiples of this so pooling lines up.
 ALIGNMENT = 16
@@ -19,16 +19,18 @@ def layer_factor(name: str) -> int:
     return 2 ** (layer_block(name) - 1)
 
 
-def halo_sides(layer_names: Sequence[str]) -> Tuple[int, int]:
+def halo_sides(layer_names: Sequence[str], model: str = "vgg19") -> Tuple[int, int]:
     """Pixels each inner feature of the deepest layer sees before and after its own block.
 
     A 3x3 conv at stride j widens the view by j on both sides; a 2x2 pool at stride j
-    widens it by j after only. block5_conv1: 70 before, 85 after.
+    widens it by j after only. block5_conv1: 70 before, 85 after in VGG19; 58 and 73 in
+    VGG16, which has one conv fewer in blocks 3 and 4.
     """
-    deepest = max(layer_names, key=VGG19_CONV_LAYER_NAMES.index)
+    names = conv_layer_names(model)
+    deepest = max(layer_names, key=layer_position)
     before = after = 0
     block = 1
-    for name in VGG19_CONV_LAYER_NAMES[:VGG19_CONV_LAYER_NAMES.index(deepest) + 1]:
+    for name in names[:names.index(deepest) + 1]:
         name_block = layer_block(name)
         while block < name_block:  # the pool between blocks
             after += layer_factor(f"block{block}_conv1")
@@ -38,9 +40,11 @@ def halo_sides(layer_names: Sequence[str]) -> Tuple[int, int]:
     return before, after
 
 
-def halo_for(layer_names: Sequence[str]) -> Tuple[int, int]:
-    """`halo_sides` rounded up to multiples of ALIGNMENT (block5_conv1: 80 before, 96 after)."""
-    return tuple(ALIGNMENT * math.ceil(side / ALIGNMENT) for side in halo_sides(layer_names))
+def halo_for(layer_names: Sequence[str], model: str = "vgg19") -> Tuple[int, int]:
+    """`halo_sides` rounded up to multiples of ALIGNMENT (block5_conv1 in VGG19: 80 before,
+    96 after)."""
+    return tuple(ALIGNMENT * math.ceil(side / ALIGNMENT)
+                 for side in halo_sides(layer_names, model))
 
 
 @dataclasses.dataclass(frozen=True)

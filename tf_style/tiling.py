@@ -28,17 +28,17 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tf_style import objective
+from tf_style import objective, vgg
 from tf_style.tile_geometry import Tile, halo_for, layer_factor, layer_shape, tiles_covering
 
 
 def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
-                   tile_size: int, layer_names: Sequence[str]
+                   tile_size: int, layer_names: Sequence[str], model: str = "vgg19"
                    ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
     """Each tile of an (H, W, 3) image with the features at its inner positions, as the
     whole image's forward pass would give them (no tape)."""
     height, width = image.shape[:2]
-    for tile in tiles_covering(height, width, tile_size, halo_for(layer_names)):
+    for tile in tiles_covering(height, width, tile_size, halo_for(layer_names, model)):
         top, bottom, left, right = tile.crop
         crop_features = features(tf.constant(image[None, top:bottom, left:right], tf.float32))
         inner = {}
@@ -52,12 +52,12 @@ def inner_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image:
 
 def stitched_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
                       tile_size: int, layer_names: Sequence[str],
-                      device: Optional[str] = None) -> Dict[str, tf.Tensor]:
-    """The whole image's feature maps of `layer_names`, computed tile by tile, in the
-    features' own precision; kept on `device` (None: TensorFlow's default)."""
+                      device: Optional[str] = None, model: str = "vgg19") -> Dict[str, tf.Tensor]:
+    """The whole image's feature maps of `layer_names` in `model`, computed tile by tile, in
+    the features' own precision; kept on `device` (None: TensorFlow's default)."""
     height, width = image.shape[:2]
     maps = {}
-    for tile, inner in inner_features(features, image, tile_size, layer_names):
+    for tile, inner in inner_features(features, image, tile_size, layer_names, model):
         for name, values in inner.items():
             if name not in maps:
                 maps[name] = np.zeros((1, *layer_shape(height, width, name), values.shape[-1]),
@@ -71,11 +71,12 @@ def stitched_features(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], ima
 
 def tiled_moments(features: Callable[[tf.Tensor], Dict[str, tf.Tensor]], image: np.ndarray,
                   tile_size: int, layer_names: Sequence[str],
-                  guides: Optional[Dict[str, tf.Tensor]] = None) -> Dict[str, objective.Moments]:
-    """The `objective.Moments` of the whole image's features (guided by per-layer `guides`
-    when given), computed tile by tile."""
+                  guides: Optional[Dict[str, tf.Tensor]] = None, model: str = "vgg19"
+                  ) -> Dict[str, objective.Moments]:
+    """The `objective.Moments` of the whole image's features in `model` (guided by per-layer
+    `guides` when given), computed tile by tile."""
     sums = {name: None for name in layer_names}
-    for tile, inner in inner_features(features, image, tile_size, layer_names):
+    for tile, inner in inner_features(features, image, tile_size, layer_names, model):
         for name, values in inner.items():
             guide = None if guides is None else _inner_positions(guides[name], name, tile)
             tile_sums = objective.moment_sums(values, guide)
@@ -98,7 +99,7 @@ class TiledObjective:
         self.objective: objective.Objective = transfer.objective
         self.tile_size = tile_size
         self.layers = self.objective.layers
-        self.halo = halo_for(self.layers)
+        self.halo = halo_for(self.layers, vgg.architecture(transfer.feature_model))
         self._statistics = tf.function(self._tile_statistics, reduce_retracing=True)
         self._gradient = tf.function(self._tile_gradient, reduce_retracing=True)
         self._first_gradient_arguments = None  # for tile_gradient_graph

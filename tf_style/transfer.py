@@ -63,7 +63,7 @@ class StyleTransfer:
     With `temporal_weight` (a video) the loss has a `temporal` term too, and `next_frame`
     moves the same transfer (and its compiled step) on to the next frame.
 
-    The network computes in its own precision (`vgg.build_vgg19`); its features are cast
+    The network computes in its own precision (`vgg.build_vgg`); its features are cast
     to float32 before any statistic, and the image, its gradient and the optimizer's state
     are float32. In float16 the gradient comes from a dynamically scaled loss
     (`loss_scale`). `state_device` places the image-sized state (image, optimizer, content
@@ -120,7 +120,7 @@ class StyleTransfer:
         if tile_size:
             self.content_targets = tiling.stitched_features(
                 self.network_outputs, content_image, tile_size, self.content_layers,
-                self.state_device)
+                self.state_device, vgg.architecture(self.feature_model))
         else:
             content_features = self.network_outputs(tf.constant(content_image[None], tf.float32))
             # Variables, not constants: a video's next frame assigns its own (next_frame).
@@ -137,7 +137,8 @@ class StyleTransfer:
                       if style_masks else None)
             if tile_size:
                 style_moments.append(tiling.tiled_moments(
-                    self.network_outputs, style_image, tile_size, self.style_layers, guides))
+                    self.network_outputs, style_image, tile_size, self.style_layers, guides,
+                    vgg.architecture(self.feature_model)))
             else:
                 style_features = self.network_outputs(tf.constant(style_image[None], tf.float32))
                 style_moments.append({name: objective.moments_from_sums(objective.moment_sums(

@@ -1,7 +1,9 @@
-"""VGG19's convolutional part as a Keras functional model that returns named conv outputs.
+"""VGG19's or VGG16's convolutional part as a Keras functional model that returns named
+conv outputs.
 
-Built layer by layer with the names `keras.applications.VGG19` uses, so the official
-weight file loads by name. Gatys et al. replace max pooling with average pooling
+Built layer by layer from the table of blocks (`tf_style.config.MODEL_BLOCKS`) with the
+names `keras.applications.VGG19` and `VGG16` use, so the official weight files load by
+name. Gatys et al. replace max pooling with average pooling
 ("improves the gradient flow and one obtains slightly more appealing results"), so
 `pooling="avg"` is the default; `pooling="max"` reproduces the ImageNet classifier.
 """
@@ -15,20 +17,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from tf_style.config import POOLINGS, VGG19_CONV_LAYER_NAMES
+from tf_style.config import MODEL_BLOCKS, POOLINGS, conv_layer_names, layer_position
 
 # Caffe's ImageNet mean, in BGR order: the Keras weight file expects BGR inputs in
 # 0-255 units with this mean subtracted (`keras.applications.vgg19.preprocess_input`).
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-
-# (filters, convolutions) of each block.
-_BLOCKS: Tuple[Tuple[int, int], ...] = (
-    (64, 2),   # Block 1
-    (128, 2),  # Block 2
-    (256, 4),  # Block 3
-    (512, 4),  # Block 4
-    (512, 4),  # Block 5
-)
 
 # Keras dtype policies: weights stay float32, the layers compute in the named precision.
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -41,20 +34,22 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mix
 _FULL_PRECISION_CONV = "block1_conv1"
 
 
-def build_vgg19(output_layer_names: Iterable[str], pooling: str = "avg",
-                precision: str = "float32") -> keras.Model:
-    """VGG19 up to the deepest requested conv layer, returning `{name: activation}`.
+def build_vgg(output_layer_names: Iterable[str], pooling: str = "avg",
+              precision: str = "float32", model: str = "vgg19") -> keras.Model:
+    """`model` (vgg19 or vgg16) up to the deepest requested conv layer, returning
+    `{name: activation}`.
 
-    The model takes preprocessed images (`preprocess_input`) of any height and width and
+    The network takes preprocessed images (`preprocess_input`) of any height and width and
     computes in `precision` (float32, bfloat16 or float16; its outputs are in it too).
     Weights are left at Keras's initialisation; `tf_style.weights` fills them.
     """
     output_layer_names = tuple(output_layer_names)
     if not output_layer_names:
         raise ValueError("`output_layer_names` needs at least one layer. Received: ()")
-    unknown = [name for name in output_layer_names if name not in VGG19_CONV_LAYER_NAMES]
+    known = conv_layer_names(model)
+    unknown = [name for name in output_layer_names if name not in known]
     if unknown:
-        raise ValueError(f"Unknown VGG19 conv layer(s). Received: {', '.join(unknown)}")
+        raise ValueError(f"Unknown {model.upper()} conv layer(s). Received: {', '.join(unknown)}")
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
     if precision not in _POLICIES:
@@ -62,12 +57,12 @@ def build_vgg19(output_layer_names: Iterable[str], pooling: str = "avg",
                          f"Received: precision={precision!r}")
     policy = _POLICIES[precision]
     pool_layer = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}[pooling]
-    deepest = max(output_layer_names, key=VGG19_CONV_LAYER_NAMES.index)
+    deepest = max(output_layer_names, key=layer_position)
 
     image = keras.Input(shape=(None, None, 3), name="image")
     outputs = {}
     x = image
-    for block, (filters, convolutions) in enumerate(_BLOCKS, start=1):
+    for block, (filters, convolutions) in enumerate(MODEL_BLOCKS[model], start=1):
         if block > 1:
             x = pool_layer((2, 2), strides=(2, 2), name=f"block{block - 1}_pool",
                            dtype=policy)(x)
@@ -82,12 +77,17 @@ def build_vgg19(output_layer_names: Iterable[str], pooling: str = "avg",
             if name in output_layer_names:
                 outputs[name] = x
             if name == deepest:
-                return keras.Model(image, outputs, name="vgg19_features")
+                return keras.Model(image, outputs, name=f"{model}_features")
     raise AssertionError("unreachable: the deepest layer is always found")
 
 
+def architecture(model: keras.Model) -> str:
+    """Which network a model from `build_vgg` is: vgg19 or vgg16."""
+    return model.name.split("_")[0]
+
+
 def compute_precision(model: keras.Model) -> str:
-    """The precision a model from `build_vgg19` computes in: float32, bfloat16 or float16."""
+    """The precision a model from `build_vgg` computes in: float32, bfloat16 or float16."""
     return str(model.layers[-1].compute_dtype)
 
 

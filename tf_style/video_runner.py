@@ -76,7 +76,7 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
     clip, first, run_plan = _prepare(config, device, precision)
     if config.scales:
         logging.info("--scales is for pictures: a video's frames run at --size %d", config.size)
-    weights_source, feature_model = run_setup.load_network(config, precision)
+    config, weights_source, feature_model = run_setup.load_network(config, precision)
     record = run_directory.run_record(
         config, first.original_content.shape[:2], weights_source.identity(), precision)
     record["frames"] = clip.frame_count
