@@ -41,12 +41,14 @@ def test_content_targets_are_counted_as_the_transfer_keeps_them(precision, tile_
     assert memory.content_target_bytes(config, 72, 96, precision) == kept
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16"])
-def test_the_gpu_model_counts_the_activations_keras_makes(precision):
+@pytest.mark.parametrize("precision, model_name", [
+    ("float32", "vgg19"), ("bfloat16", "vgg19"), ("float16", "vgg19"), ("bfloat16", "vgg16")])
+def test_the_gpu_model_counts_the_activations_keras_makes(precision, model_name):
     """The layer-shape model against the shapes and dtypes of the model's own layers."""
     import keras
-    config = _config()
-    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision)
+    config = _config(model=model_name)
+    model = vgg.build_vgg(config.content_layers + config.style_layers, precision=precision,
+                          model=model_name)
     layers = [layer for layer in model.layers if "conv" in layer.name or "pool" in layer.name]
     probe = keras.Model(model.input, [layer.output for layer in layers])
     total = sum(output.numpy().nbytes for output in probe(np.zeros((1, 64, 96, 3), np.float32)))

@@ -23,8 +23,8 @@ GRADIENT_TOLERANCE = {"float32": 1e-4, "bfloat16": 5e-3, "float16": 3e-3}
 
 
 @functools.lru_cache(maxsize=None)
-def _model(layers, precision="float32"):
-    model = vgg.build_vgg(layers, precision=precision)
+def _model(layers, precision="float32", model_name="vgg19"):
+    model = vgg.build_vgg(layers, precision=precision, model=model_name)
     weights.load_weights(model, weights.WeightsSource("random", seed=0))
     return model
 
@@ -53,7 +53,7 @@ def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles, precis
 
 def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
               style_layers=DEFAULT_STYLE_LAYERS, styles=1, masks=False, precision="float32",
-              **settings):
+              model="vgg19", **settings):
     content = synthetic_image(height, width, seed=1).astype(np.float32)
     style_images = [synthetic_image(64 + 16 * index, 80, seed=2 + index).astype(np.float32)
                     for index in range(styles)]
@@ -65,10 +65,11 @@ def _transfer(height, width, content_layers=DEFAULT_CONTENT_LAYERS,
     config = TransferConfig(
         content="c.png", style=tuple(f"s{i}.png" for i in range(styles)),
         content_layers=tuple(content_layers), style_layers=tuple(style_layers),
-        content_mask=tuple(f"m{i}.png" for i in range(styles)) if masks else (), **settings)
+        content_mask=tuple(f"m{i}.png" for i in range(styles)) if masks else (), model=model,
+        **settings)
     inputs = PreparedInputs.from_arrays(content, style_images, content_masks=content_masks)
     transfer = StyleTransfer.from_config(
-        config, inputs, _model(tuple(content_layers) + tuple(style_layers), precision))
+        config, inputs, _model(tuple(content_layers) + tuple(style_layers), precision, model))
     image = tf.constant(np.random.default_rng(3).uniform(0, 255, (1, height, width, 3)),
                         tf.float32)
     return transfer, image
@@ -79,6 +80,15 @@ def test_halo_covers_the_receptive_field_and_is_aligned():
     assert tile_geometry.halo_sides(["block1_conv1"]) == (1, 1)
     assert tile_geometry.halo_for(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS) == (80, 96)
     assert tile_geometry.halo_for(["block2_conv1"]) == (16, 16)
+    # VGG16 has one conv fewer in blocks 3 and 4: 4 + 8 px less on each side by block5.
+    assert tile_geometry.halo_sides(["block5_conv1"], "vgg16") == (58, 73)
+
+
+def test_vgg16s_smaller_halo_still_tiles_exactly():
+    transfer, image = _transfer(144, 176, model="vgg16")
+    objective = tiling.TiledObjective(transfer, 64)
+    assert objective.halo == (64, 80)  # not VGG19's (80, 96)
+    _assert_tiled_equals_whole(transfer, image, tile_size=64, minimum_tiles=4)
 
 
 def test_tiles_cover_the_image_once():
