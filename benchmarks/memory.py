@@ -4,6 +4,7 @@
     python benchmarks/memory.py --fit            # also fit tf_style/memory.py's constants
     python benchmarks/memory.py --runs 3840:1024,7680x4320:1280 --iters 2
     python benchmarks/memory.py --precision bfloat16 --fit   # bfloat16's constants
+    python benchmarks/memory.py --model vgg16 --runs 512:0,1024:0,2048:1024   # VGG16's scaled model
 
 Each row is a real `train.py` run in its own process (`--weights random`, Tübingen x
 Starry Night from ../shared/images, one scale, `--iters` steps, `--tile_size` as listed):
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--fit", action="store_true", help="fit the model's constants")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--model", default="vgg19", choices=("vgg19", "vgg16"))
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, ROOT)
@@ -93,14 +95,15 @@ def main() -> None:
         settings = dict(content=content, style=style, weights="random", size=longest,
                         scales=(1,), iters=args.iters, tile_size=int(tile) or None,
                         memory_limit=1000.0, summary_every=1, progress=False,
-                        precision=args.precision)
+                        precision=args.precision, model=args.model)
         config = TransferConfig(**settings)
         predicted = plan(config)
         scale = predicted.scales[-1]
         arguments = [f"--content={content}", f"--style={style}", "--weights=random",
                      f"--size={longest}", "--scales=1", f"--iters={args.iters}",
                      "--memory_limit=1000", "--summary_every=1", "--progress=false",
-                     "--checkpoint_every=1000", "--save_every=1000", f"--precision={args.precision}"]
+                     "--checkpoint_every=1000", "--save_every=1000", f"--precision={args.precision}",
+                     f"--model={args.model}"]
         if int(tile):
             arguments.append(f"--tile_size={tile}")
         peak, seconds = _measure(arguments, os.path.join(directory, f"run{index}"))

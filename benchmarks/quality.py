@@ -143,28 +143,43 @@ def main() -> None:
 
 def _sheet(arguments, settings, starts) -> None:
     """Rows of pairs: photo, painting, then each setting's output, 256 px high."""
-    from PIL import Image
     rows = []
     for index in map(int, arguments.sheet_pairs.split(",")):
         folder = os.path.join(arguments.workdir, f"pair{index}")
         paths = [os.path.join(folder, "content.png"), os.path.join(folder, "style.png")] + [
             os.path.join(folder, f"{arguments.size}-{setting}-{starts[0]}", "output.png")
             for setting in settings]
-        pictures = [Image.open(path).convert("RGB") for path in paths]
-        pictures = [picture.resize((round(picture.width * 256 / picture.height), 256),
-                                   Image.LANCZOS) for picture in pictures]
-        row = Image.new("RGB", (sum(p.width for p in pictures) + 4 * (len(pictures) - 1), 256),
+        rows.append([(None, path) for path in paths])
+    contact_sheet(rows, arguments.sheet)
+
+
+def contact_sheet(rows, path: str, height: int = 256) -> None:
+    """Pictures side by side, `height` px high, a row per list of (label or None, path);
+    a label is written in its picture's corner."""
+    from PIL import Image, ImageDraw
+    made = []
+    for row_pictures in rows:
+        pictures = []
+        for label, picture_path in row_pictures:
+            picture = Image.open(picture_path).convert("RGB")
+            picture = picture.resize((round(picture.width * height / picture.height), height),
+                                     Image.LANCZOS)
+            if label:
+                ImageDraw.Draw(picture).text((4, 4), label, fill="white", stroke_width=2,
+                                             stroke_fill="black")
+            pictures.append(picture)
+        row = Image.new("RGB", (sum(p.width for p in pictures) + 4 * (len(pictures) - 1), height),
                         "white")
         left = 0
         for picture in pictures:
             row.paste(picture, (left, 0))
             left += picture.width + 4
-        rows.append(row)
-    sheet = Image.new("RGB", (max(r.width for r in rows), 260 * len(rows) - 4), "white")
-    for number, row in enumerate(rows):
-        sheet.paste(row, (0, 260 * number))
-    sheet.save(arguments.sheet, quality=88)
-    print(f"wrote {arguments.sheet}")
+        made.append(row)
+    sheet = Image.new("RGB", (max(r.width for r in made), (height + 4) * len(made) - 4), "white")
+    for number, row in enumerate(made):
+        sheet.paste(row, (0, (height + 4) * number))
+    sheet.save(path, quality=88)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

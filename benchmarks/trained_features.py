@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from quality import _pictures, _write  # benchmarks/quality.py, beside this script
+from quality import _pictures, _write, contact_sheet  # benchmarks/quality.py, beside this script
 from schedule import ROOT, _run
 
 sys.path.insert(0, ROOT)
@@ -146,29 +146,8 @@ def measure(arguments, weights, ratio) -> None:
 
 def sheet(arguments, weights, ratio) -> None:
     """One row per pair: the ladder, 192 px high, labelled."""
-    from PIL import Image, ImageDraw
-    height, rows = 192, []
-    for index in range(arguments.pairs):
-        pictures = []
-        for label, path in _ladder(arguments, index, weights, ratio):
-            picture = Image.open(path).convert("RGB")
-            picture = picture.resize((round(picture.width * height / picture.height), height),
-                                     Image.LANCZOS)
-            ImageDraw.Draw(picture).text((4, 4), label, fill="white", stroke_width=2,
-                                         stroke_fill="black")
-            pictures.append(picture)
-        row = Image.new("RGB", (sum(p.width for p in pictures) + 4 * (len(pictures) - 1), height),
-                        "white")
-        left = 0
-        for picture in pictures:
-            row.paste(picture, (left, 0))
-            left += picture.width + 4
-        rows.append(row)
-    out = Image.new("RGB", (max(r.width for r in rows), (height + 4) * len(rows) - 4), "white")
-    for number, row in enumerate(rows):
-        out.paste(row, (0, (height + 4) * number))
-    out.save(arguments.sheet, quality=88)
-    print(f"wrote {arguments.sheet}")
+    contact_sheet([_ladder(arguments, index, weights, ratio) for index in range(arguments.pairs)],
+                  arguments.sheet, height=192)
 
 
 def main() -> None:
