@@ -56,14 +56,16 @@ def run_ladders(arguments, weights, starts) -> None:
         style_path = _write(style, os.path.join(folder, "style.png"))
         for weight in weights:
             for ratio in starts:
-                key = f"{index}/{arguments.size}/{arguments.model}/{weight}/{ratio}"
-                workdir = os.path.join(folder, f"{arguments.size}-{arguments.model}-{weight}-{ratio}")
+                key = f"{index}/{arguments.size}/{_variant(arguments)}/{weight}/{ratio}"
+                workdir = os.path.join(folder,
+                                       f"{arguments.size}-{_variant(arguments)}-{weight}-{ratio}")
                 if key not in results:
                     model_flags = ([f"--model={arguments.model}", f"--weights={onnx_path}"]
                                    if arguments.model == "vgg16" else ["--weights=random"])
                     seconds, _ = _run([f"--content={content_path}", f"--style={style_path}",
                                        *model_flags, f"--size={arguments.size}",
                                        f"--style_weight={weight}",
+                                       f"--style_loss={arguments.style_loss}",
                                        f"--init_noise_ratio={ratio}", *arguments.extra],
                                       workdir)
                     results[key] = dict(steps=_steps(workdir), seconds=seconds)
@@ -74,14 +76,21 @@ def run_ladders(arguments, weights, starts) -> None:
                       f"{row['seconds']:6.0f}", flush=True)
 
 
+def _variant(arguments) -> str:
+    """The model, and the style loss where it is not gram: part of each run's name."""
+    return arguments.model + ("" if arguments.style_loss == "gram" else f"-{arguments.style_loss}")
+
+
 def _ladder(arguments, index, weights, ratio):
-    """The photo, the outputs from the weakest to the strongest style weight, the painting:
-    (label, path) each."""
+    """The photo, the outputs from the weakest to the strongest style weight (those that were
+    run), the painting: (label, path) each."""
     folder = os.path.join(arguments.workdir, f"pair{index}")
     rungs = [("photo", os.path.join(folder, "content.png"))]
-    rungs += [(f"{weight:g}", os.path.join(
-        folder, f"{arguments.size}-{arguments.model}-{weight}-{ratio}", "output.png"))
-        for weight in weights]
+    for weight in weights:
+        output = os.path.join(folder, f"{arguments.size}-{_variant(arguments)}-{weight}-{ratio}",
+                              "output.png")
+        if os.path.exists(output):
+            rungs.append((f"{weight:g}", output))
     rungs.append(("painting", os.path.join(folder, "style.png")))
     return rungs
 
@@ -160,6 +169,7 @@ def main() -> None:
                         help="the --init_noise_ratio of each start, comma-separated")
     parser.add_argument("--model", default="vgg16", choices=("vgg16", "vgg19"),
                         help="vgg16: trained (the ONNX file); vgg19: random weights")
+    parser.add_argument("--style_loss", default="gram", choices=("gram", "w2"))
     parser.add_argument("--workdir", default=os.path.join(ROOT, "runs", "trained_features"))
     parser.add_argument("--measure", action="store_true", help="score the ladders")
     parser.add_argument("--sheet", help="write the ladders side by side to this JPEG")

@@ -169,6 +169,21 @@ def test_stop_asks_the_running_process_and_resume_reruns_its_settings(client, la
     assert client.get(f"/api/runs/{run_id}").json()["error"] == "style x.png is not an image"
 
 
+def test_the_servers_model_and_weights_go_to_every_run_and_the_page_cannot_change_them(workdir):
+    from tf_style.web.events import EventHub
+    from tf_style.web.runs import Runs
+    launcher = FakeLauncher()
+    runs = Runs(workdir, EventHub(), launcher, weights="weights/vgg16.onnx", model="vgg16")
+    app = app_lib.create_app(workdir, runs=runs, launcher=launcher)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        settings = {"content": "example/content.png", "style": ["example/style.png"], "size": 64}
+        client.post("/api/runs", json=settings)
+        config = launcher.wait_for(1).request["config"]
+        assert (config["model"], config["weights"]) == ("vgg16", "weights/vgg16.onnx")
+        refused = client.post("/api/runs", json={**settings, "model": "vgg19"})
+        assert refused.status_code == 400
+
+
 def test_a_process_that_dies_without_a_word_is_a_failed_run_that_resumes(client, launcher):
     settings = {"content": "example/content.png", "style": ["example/style.png"], "size": 64}
     run_id = client.post("/api/runs", json=settings).json()["id"]

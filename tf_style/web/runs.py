@@ -121,14 +121,14 @@ class Runs:
 
     def __init__(self, workdir: str, hub: EventHub, launcher: Launcher = LocalProcess,
                  concurrent: int = 1, weights: str = "auto", weights_dir: str = "weights",
-                 max_image_megapixels: int = 180):
+                 max_image_megapixels: int = 180, model: str = "vgg19"):
         self.workdir = os.path.abspath(workdir)
         self.upload_root = os.path.join(self.workdir, uploads.UPLOAD_DIR)
         self.hub = hub
         self.launcher = launcher
         self.concurrent = concurrent
         self.server_settings = {"weights": weights, "weights_dir": os.path.abspath(weights_dir),
-                                "max_image_megapixels": max_image_megapixels}
+                                "max_image_megapixels": max_image_megapixels, "model": model}
         self._lock = threading.Condition()
         self._active: Dict[str, ActiveRun] = {}
         self._queue: collections.deque = collections.deque()

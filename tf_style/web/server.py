@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="largest picture the page may upload, MB")
     parser.add_argument("--weights", default="auto",
                         help="the network's weights for every run, as train.py --weights")
+    parser.add_argument("--model", choices=config_lib.MODELS, default="vgg19",
+                        help="the network for every run, as train.py --model (vgg16 for the "
+                        "ONNX file python -m tf_style.trained_features fetches)")
     return parser
 
 
@@ -103,7 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         except ImportError:
             _fail("--executor ray needs Ray: pip install -e '.[ray]'")
         concurrent = launcher.slots()
-    runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights)
+    runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights,
+                model=arguments.model)
     app = app_lib.create_app(arguments.workdir, token=token, runs=runs,
                              allowed_hosts=app_lib.LOOPBACK_HOSTS if loopback else None,
                              max_upload_mb=arguments.max_upload_mb, launcher=LocalProcess)
