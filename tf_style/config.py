@@ -83,10 +83,11 @@ FEATURE_KINDS: Tuple[str, ...] = ("trained", "random")
 # pulls harder near its target: at 1000 its pictures kept much less of the photo (content
 # score 0.08-0.43 against Gram's 0.34-0.69 on six pairs), at 100 about as much
 # (benchmarks/quality.py). Trained features respond to the style term far more strongly:
-# at Gram 1000 ImageNet VGG16 pasted the painting over the photo and never converged;
-# the trained defaults are chosen in docs/style-losses.md ("Trained features").
+# at Gram 1000 ImageNet VGG16 pasted the painting over the photo and never converged, at
+# 10 it kept every subject and converged; W2 at 1 barely moved the photo, at 10 painted it
+# as Gram does (docs/style-losses.md, "Trained features").
 DEFAULT_STYLE_WEIGHTS = {
-    "trained": {"gram": 10.0, "w2": 1.0},
+    "trained": {"gram": 10.0, "w2": 10.0},
     "random": {"gram": 1e3, "w2": 1e2},
 }
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
@@ -275,7 +276,7 @@ class TransferConfig:
         1.0, help="alpha, weight of the content loss", check=_require_positive_float)
     style_weight: Optional[float] = setting(
         None, help="beta, weight of the style loss; by default per style loss and kind of "
-        "weights: gram 10 (trained) or 1000 (random), w2 1 (trained) or 100 (random)",
+        "weights: gram 10 (trained) or 1000 (random), w2 10 (trained) or 100 (random)",
         check=_unless_none(_require_positive_float), shown_default="per style loss and weights")
     tv_weight: float = setting(
         1e-2, help="weight of the total-variation loss (smoothness)",
