@@ -31,11 +31,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (dict(optimizer="lbfgsx"), "optimizer"),
     (dict(pooling="min"), "pooling"),
     (dict(style_scale=0.0), "style_scale"),
+    (dict(iters=100_001), "at most 100,000"),
+    (dict(frame_iters=10**9), "at most 100,000"),
+    (dict(seed=-1), "from 0 to 4294967295"),
+    (dict(seed=2**32), "from 0 to 4294967295"),
+    (dict(seed=True), "from 0 to 4294967295"),
 ])
 def test_bad_settings_raise_value_error(override, message):
     with pytest.raises(ValueError, match=message) as error:
         TransferConfig(content="c.jpg", style="s.jpg", **override)
     assert "Received" in str(error.value)
+
+
+def test_a_blend_of_more_paintings_than_the_limit_is_refused():
+    TransferConfig(content="c.jpg", style=",".join(["s.jpg"] * 32))
+    with pytest.raises(ValueError, match="at most 32 paintings. Received: 33"):
+        TransferConfig(content="c.jpg", style=",".join(["s.jpg"] * 33))
 
 
 def test_layer_weights_normalise_to_one():

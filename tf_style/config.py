@@ -109,6 +109,14 @@ FRAME_INITS: Tuple[str, ...] = ("previous", "init")
 
 # VGG19 halves the image four times before block5; below this the deep layers vanish.
 MIN_IMAGE_SIDE = 32
+# Limits on what one run may ask for, checked before anything is allocated (the web page's
+# requests too). Steps: far more than any picture needs (the paper's L-BFGS settles within
+# ~1,000; Adam at 512 px within ~2,000), but a request cannot hold the machine for weeks.
+MAX_ITERS = 100_000
+# Paintings blended in one run: each is loaded, kept and matched at every scale.
+MAX_STYLES = 32
+# Seeds every seeded generator we use accepts (keras.utils.set_random_seed: 0 to 2**32 - 1).
+MAX_SEED = 2**32 - 1
 # Where runs go without --workdir: a run in RUNS_DIR/<content>-<style>, a batch's pairs in it.
 RUNS_DIR = "runs"
 
@@ -140,9 +148,16 @@ def _require_fraction(name: str, value) -> None:
         raise ValueError(f"`{name}` must be between 0 and 1. Received: {name}={value!r}")
 
 
-def _require_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"`{name}` must be an integer. Received: {name}={value!r}")
+def _require_steps(name: str, value) -> None:
+    _require_positive_int(name, value)
+    if value > MAX_ITERS:
+        raise ValueError(f"`{name}` must be at most {MAX_ITERS:,} steps. Received: {name}={value}")
+
+
+def _require_seed(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"`{name}` must be an integer from 0 to {MAX_SEED} (2**32 - 1). "
+                         f"Received: {name}={value!r}")
 
 
 def _require_image_side(name: str, value) -> None:
@@ -233,8 +248,8 @@ class TransferConfig:
     style_mask: Tuple[str, ...] = setting(
         (), help="one mask per style: take the style only from its white part", result=False)
     iters: int = setting(
-        500, help="total optimisation steps; a resumed run continues up to this",
-        result=False, check=_require_positive_int)
+        500, help=f"total optimisation steps (at most {MAX_ITERS:,}); a resumed run continues "
+        f"up to this", result=False, check=_require_steps)
     size: int = setting(
         512, help=f"longest side of the output, px (at least {MIN_IMAGE_SIDE})",
         check=_require_image_side)
@@ -343,7 +358,7 @@ class TransferConfig:
         choices=FRAME_INITS)
     frame_iters: Optional[int] = setting(
         None, help="video: steps for each frame after the first (it ends sooner once "
-        "converged)", result=False, check=_unless_none(_require_positive_int),
+        "converged)", result=False, check=_unless_none(_require_steps),
         shown_default="--iters")
     flow: str = setting(
         "dis", help="video: OpenCV optical flow, dis (DIS, fast) or farneback",
@@ -353,8 +368,8 @@ class TransferConfig:
         check=_require_nonempty)
     init_noise_ratio: float = setting(
         0.0, help="mix this much seeded noise (0-1) into the start image", check=_require_fraction)
-    seed: int = setting(0, help="seed for random weights and noise: same seed, same run",
-                        check=_require_int)
+    seed: int = setting(0, help=f"seed for random weights and noise (0 to {MAX_SEED}): same "
+                        f"seed, same run", check=_require_seed)
     deterministic: bool = setting(
         False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
     precision: str = setting(
@@ -430,6 +445,9 @@ class TransferConfig:
     def _check_style_settings(self) -> None:
         """Settings that must agree with the number of style images or style layers."""
         styles = len(self.style)
+        if styles > MAX_STYLES:
+            raise ValueError(f"`style` may blend at most {MAX_STYLES} paintings. "
+                             f"Received: {styles} paintings")
         if self.style_blend is not None and len(self.style_blend) != styles:
             raise ValueError(f"`style_blend` needs one weight per style image ({styles}). "
                              f"Received: {len(self.style_blend)} weights")

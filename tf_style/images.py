@@ -305,9 +305,27 @@ def _to_rgb_array(image: Image.Image, path: str) -> np.ndarray:
 def resize_longest_side(image: np.ndarray, longest_side: int) -> np.ndarray:
     """Resizes so the longer side is `longest_side` px, keeping the aspect ratio."""
     height, width = image.shape[:2]
+    return resize(image, scaled_size(height, width, longest_side))
+
+
+def scaled_size(height: int, width: int, longest_side: int) -> Tuple[int, int]:
+    """(width, height) of a (height, width) picture whose longer side becomes `longest_side`."""
     scale = longest_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return resize(image, size)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def header_size(path: str) -> Optional[Tuple[int, int]]:
+    """(height, width) as the file's header says, without decoding it; None when it cannot
+    be read (`load_image` then says why)."""
+    if not os.path.isfile(path):  # not a FIFO: opening one would block
+        return None
+    _register_heif_opener()
+    try:
+        with _pillow_checks_left_to_us(), Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - any damage is load_image's to report, in its words
+        return None
+    return height, width
 
 
 def resize(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -324,7 +342,11 @@ def resize(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 def check_size(image: np.ndarray, what: str) -> None:
     """VGG19 pools four times before block5: refuse images under MIN_IMAGE_SIDE px a side."""
-    height, width = image.shape[:2]
+    check_side(*image.shape[:2], what)
+
+
+def check_side(height: int, width: int, what: str) -> None:
+    """`check_size` of a picture known by its (height, width)."""
     if min(height, width) < MIN_IMAGE_SIDE:
         raise ImageError(
             f"{what} is {width}x{height} px; VGG19 needs at least {MIN_IMAGE_SIDE} px a side "

@@ -457,7 +457,7 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
             choices = [None] + tile_candidates(height, width)
         estimates = [(tile, peak_bytes(config, height, width, tile, input_bytes, model, precision))
                      for tile in choices]
-        fitting = [(tile, estimate) for tile, estimate in estimates if _fits(estimate, limit_bytes)]
+        fitting = [(tile, estimate) for tile, estimate in estimates if fits(estimate, limit_bytes)]
         tile_size, estimate = fitting[0] if fitting else estimates[-1]
         if not fitting and config.tile_size is None:
             raise MemoryPlanError(config, height, width, estimate, tile_size, limit_bytes,
@@ -468,7 +468,7 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
             host = host_bytes(config, height, width, input_bytes, precision)
             if host_limit is None:
                 host_limit, _ = (HostMemory() if device is None else device.host).available()
-            if not _fits(host, host_limit):
+            if not fits(host, host_limit):
                 raise TransferError(
                     f"{width}x{height} px in tiles keeps about {host * ESTIMATE_ALLOWANCE / GB:.3g} "
                     f"GB of image, gradient and optimizer state in the machine's memory, more "
@@ -480,7 +480,8 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
     return Plan(tuple(scales), limit_bytes, source, described, precision, model.source)
 
 
-def _fits(estimate: float, limit_bytes: float) -> bool:
+def fits(estimate: float, limit_bytes: float) -> bool:
+    """Whether an estimate, with ESTIMATE_ALLOWANCE to spare, stays under `limit_bytes`."""
     return estimate * ESTIMATE_ALLOWANCE <= limit_bytes
 
 
@@ -490,19 +491,19 @@ def largest_fitting_size(config: TransferConfig, height: int, width: int, input_
     """The largest --size (longest side) whose finest scale fits the limit in the smallest tiles."""
     longest = max(height, width)
 
-    def fits(side: int) -> bool:
+    def side_fits(side: int) -> bool:
         ratio = side / longest
         scaled_height, scaled_width = max(1, round(height * ratio)), max(1, round(width * ratio))
         tile = min(tile_candidates(scaled_height, scaled_width))
-        return _fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2,
-                                model, precision), limit_bytes)
+        return fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2,
+                               model, precision), limit_bytes)
 
     low, high = MIN_IMAGE_SIDE, longest
-    if not fits(low):
+    if not side_fits(low):
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
+        low, high = (middle, high) if side_fits(middle) else (low, middle)
     return low
 
 

@@ -34,6 +34,7 @@ def plan_picture(config: TransferConfig) -> memory.Plan:
     or tiles, within the device's memory. Raises TransferError when they are bad or
     nothing fits."""
     device, precision = run_setup.set_up_device(config)
+    run_setup.check_size_before_loading(config, device, precision)
     return run_setup.plan_scales(config, _prepare_scales(config), device, precision)
 
 
@@ -50,6 +51,7 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
     been checked.
     """
     device, precision = run_setup.set_up_run(config)
+    run_setup.check_size_before_loading(config, device, precision)
     scales = _prepare_scales(config)
     run_plan = run_setup.plan_scales(config, scales, device, precision)
     config, weights_source, feature_model = run_setup.load_network(config, precision)

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_style import devices, memory, outputs, run_directory, vgg, weights
+from tf_style import devices, limits, memory, outputs, run_directory, vgg, weights
 from tf_style.callbacks import (Callback, CallbackLike, IntermediateImages, ProgressBar,
                                 TensorBoard, as_callback)
 from tf_style.config import TransferConfig
@@ -35,6 +35,19 @@ def set_up_run(config: TransferConfig) -> Tuple[devices.Device, str]:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     return device, precision
+
+
+def check_size_before_loading(config: TransferConfig, device: devices.Device,
+                              precision: str) -> None:
+    """Refuses a --size whose image-sized state cannot fit in this machine's memory, before
+    the inputs are resized to it (`tf_style.limits`). On a GPU the machine keeps that state
+    for a tiled run, so it is the machine's memory that bounds it there too."""
+    if config.memory_limit is not None and device.kind == "cpu":
+        limit_bytes = config.memory_limit * memory.GB
+    else:
+        limit_bytes, _ = device.host.available()
+    model = memory.cost_model(device.kind, precision, config) if device.kind == "cpu" else None
+    limits.check_size(config, precision, limit_bytes, model)
 
 
 def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs],
