@@ -45,16 +45,17 @@ def main() -> None:
             paints = []
             for _ in range(3):
                 page.goto(address)
-                page.wait_for_function("performance.getEntriesByName('first-contentful-paint')"
+                page.wait_for_function("() => performance.getEntriesByName('first-contentful-paint')"
                                        ".length > 0")
                 paints.append(page.evaluate(
                     "performance.getEntriesByName('first-contentful-paint')[0].startTime"))
             page.wait_for_selector("#style_loss option[value=w2]", state="attached")
-            with page.expect_response("**/api/uploads?name=*"):
+            with page.expect_response("**/api/uploads?role=*"):
                 page.set_input_files("#content-file", arguments.content)
-            with page.expect_response("**/api/uploads?name=*"):
+            with page.expect_response("**/api/uploads?role=*"):
                 page.set_input_files("#style-file", arguments.style)
-            page.wait_for_function("document.querySelector('#style').selectedOptions.length == 1")
+            page.wait_for_function(
+                "() => document.querySelectorAll('#painting-list input:checked').length == 1")
             page.fill("#size", str(arguments.size))
             page.fill("#iters", str(arguments.steps))
             page.click("#start-button")

@@ -8,8 +8,9 @@ import contextlib
 import glob
 import hashlib
 import os
+import stat
 import tempfile
-from typing import IO, Iterator, List, Sequence
+from typing import IO, Iterator, List, Optional, Sequence
 
 from absl import logging
 
@@ -95,3 +96,17 @@ def path_digest(path: str) -> str:
         if not name.startswith(".") and os.path.isfile(member):
             digest.update(f"{name}\0{file_digest(member)}\0".encode())
     return digest.hexdigest()
+
+
+def regular_file_inside(root: str, path: str) -> Optional[str]:
+    """`path` with its links resolved, when that is a regular file inside `root` (whose own
+    links are resolved too); None otherwise. What a server may hand out."""
+    resolved_root = os.path.realpath(root)
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([resolved_root, resolved]) != resolved_root or resolved == resolved_root:
+        return None
+    try:
+        mode = os.stat(resolved, follow_symlinks=False).st_mode
+    except OSError:
+        return None
+    return resolved if stat.S_ISREG(mode) else None

@@ -1,5 +1,6 @@
 """The web app's API through Starlette's test client, runs played by a fake worker."""
 
+import base64
 import io
 import json
 import os
@@ -45,6 +46,7 @@ def workdir(tmp_path):
     make_run(workdir, "failed-run", output=False,
              web={"config": {"content": "x.png"}, "error": "image x.png is truncated"})
     make_run(workdir, "stopped-run", output=False, web={"config": {"content": "x.png"}})
+    make_run(workdir, "command-line-run", output=False)
     make_run(str(tmp_path / "other"), "elsewhere-run")
     return workdir
 
@@ -61,8 +63,8 @@ def client(workdir, launcher):
         yield test_client
 
 
-def upload(client, data, name="photo.png", **kwargs):
-    return client.post("/api/uploads", params={"name": name}, content=data, **kwargs)
+def upload(client, data, name="photo.png", role="photo", **kwargs):
+    return client.post("/api/uploads", params={"name": name, "role": role}, content=data, **kwargs)
 
 
 def wait_for_status(client, run_id, status, timeout=10):
@@ -77,7 +79,7 @@ def wait_for_status(client, run_id, status, timeout=10):
 
 def test_the_gallery_shows_every_run_with_its_status_settings_and_downloads(client, workdir):
     runs = {run["id"]: run for run in client.get("/api/runs").json()["runs"]}
-    assert set(runs) == {"finished-run", "failed-run", "stopped-run"}  # not the other workdir's
+    assert set(runs) == {"finished-run", "failed-run", "stopped-run", "command-line-run"}
     assert runs["finished-run"]["status"] == "finished"
     assert runs["finished-run"]["downloads"] == ["output", "sheet"]
     assert runs["finished-run"]["settings"] == {"size": 64, "style_loss": "gram"}
@@ -115,7 +117,7 @@ def test_an_upload_is_kept_once_by_content_and_listed(client, workdir):
     kept = os.path.join(workdir, "uploads", saved["id"])
     with open(kept, "rb") as file:
         assert file.read() == data
-    listed = [item["id"] for item in client.get("/api/uploads").json()["uploads"]]
+    listed = [item["id"] for item in client.get("/api/uploads").json()["photos"]]
     assert listed[0] == saved["id"] and "example/content.png" in listed
     assert client.get(f"/api/uploads/{saved['id']}").content == data
     dashed = upload(client, png_bytes(40, 50, seed=2), name="--help.png").json()
@@ -227,10 +229,11 @@ BAD_REQUESTS = [
     ("no painting", "POST", "/api/plan", {"content": "example/content.png"}, 400, "painting"),
     ("stopping a run that is not running", "POST", "/api/runs/finished-run/stop", None, 409,
      "not running"),
-    ("resuming a command-line run", "POST", "/api/runs/finished-run/resume", None, 409,
+    ("resuming a command-line run", "POST", "/api/runs/command-line-run/resume", None, 409,
      "command"),
+    ("resuming a finished run", "POST", "/api/runs/finished-run/resume", None, 409, "finished"),
     ("a static file outside the page", "GET", "/static/..%2fapp.py", None, 404, ""),
-    ("a method the API lacks", "DELETE", "/api/runs/finished-run", None, 405, "DELETE"),
+    ("a method the API lacks", "PUT", "/api/runs/finished-run", None, 405, "PUT"),
 ]
 
 
@@ -264,7 +267,7 @@ def test_a_chunked_upload_is_cut_off_at_the_limit(client, workdir):
 
 
 def test_a_token_is_checked_on_every_request(workdir, launcher):
-    app = app_lib.create_app(workdir, token="s3cret-token", allowed_hosts=None, launcher=launcher)
+    app = app_lib.create_app(workdir, token="s3cret-token", loopback_only=False, launcher=launcher)
     with TestClient(app, base_url="http://192.0.2.1") as client:
         for path in ("/", "/api/runs", "/api/events", "/api/runs/finished-run/files/output"):
             response = client.get(path)
@@ -311,7 +314,8 @@ def test_another_site_cannot_start_or_stop_runs_through_the_browser(client, work
     refused = client.post("/api/runs", json=settings,
                           headers={"Origin": "http://attacker.example"})
     assert refused.status_code == 403 and "attacker.example" in refused.json()["error"]
-    assert sorted(os.listdir(workdir)) == ["failed-run", "finished-run", "stopped-run"]
+    assert sorted(os.listdir(workdir)) == ["command-line-run", "failed-run", "finished-run",
+                                           "stopped-run"]
     same_site = client.post("/api/plan", json=settings, headers={"Origin": "http://127.0.0.1"})
     assert same_site.status_code == 200
 
@@ -326,3 +330,76 @@ def test_the_gallery_shows_a_large_output_small(client, workdir):
     assert small.size == (480, 270)
     reference = np.asarray(Image.open(path).resize((480, 270), Image.Resampling.BOX), np.float32)
     assert np.abs(np.asarray(small, np.float32) - reference).mean() < 3
+
+
+def test_photos_and_paintings_are_listed_apart_each_with_its_thumbnail(client):
+    smooth = Image.fromarray(synthetic_image(30, 20, 1)).resize((200, 300),
+                                                                Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    smooth.save(buffer, format="PNG")
+    photo = upload(client, buffer.getvalue(), name="photo.png", role="photo").json()
+    painting = upload(client, png_bytes(90, 120, seed=2), name="painting.png",
+                      role="painting").json()
+    listed = client.get("/api/uploads").json()
+    photos = [item["id"] for item in listed["photos"]]
+    paintings = [item["id"] for item in listed["paintings"]]
+    assert photos == [photo["id"], "example/content.png"]
+    assert paintings == [painting["id"], "example/style.png"]
+    both = upload(client, png_bytes(90, 120, seed=2), name="painting.png", role="photo").json()
+    assert both["id"] == painting["id"]
+    assert painting["id"] in [item["id"] for item in client.get("/api/uploads").json()["photos"]]
+
+    response = client.get(f"/api/uploads/{photo['id']}?thumbnail")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    small = Image.open(io.BytesIO(response.content))
+    assert small.size == (107, 160)  # 200 x 300 to 160 px on its longest side
+    reference = smooth.resize((107, 160), Image.Resampling.BOX)
+    difference = np.abs(np.asarray(small, np.float32) - np.asarray(reference, np.float32))
+    assert difference.mean() < 4
+    example = Image.open(io.BytesIO(client.get("/api/uploads/example/style.png?thumbnail").content))
+    assert max(example.size) <= 160
+
+
+def test_a_run_is_deleted_with_its_directory_unless_it_is_running(client, launcher, workdir):
+    assert client.delete("/api/runs/finished-run").json() == {"deleted": "finished-run"}
+    assert not os.path.exists(os.path.join(workdir, "finished-run"))
+    assert client.get("/api/runs/finished-run").status_code == 404
+    assert client.delete("/api/runs/finished-run").status_code == 404
+    assert client.delete("/api/runs/..%2f..%2fetc").status_code == 404
+    settings = {"content": "example/content.png", "style": ["example/style.png"], "size": 64}
+    run_id = client.post("/api/runs", json=settings).json()["id"]
+    wait_for_status(client, run_id, "running")
+    refused = client.delete(f"/api/runs/{run_id}")
+    assert refused.status_code == 409 and "stop it" in refused.json()["error"]
+    assert os.path.isdir(os.path.join(workdir, run_id))
+    launcher.wait_for(1).end(0)
+
+
+def test_the_page_has_a_favicon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/x-icon"
+    icon = Image.open(io.BytesIO(response.content))
+    assert icon.format == "ICO" and (32, 32) in icon.info["sizes"]
+
+
+def data_url(picture):
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue(), "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_stopped_run_keeps_its_last_image_and_step_for_a_page_opened_later(client, launcher):
+    settings = {"content": "example/content.png", "style": ["example/style.png"], "size": 64,
+                "iters": 100}
+    run_id = client.post("/api/runs", json=settings).json()["id"]
+    process = launcher.wait_for(1)
+    for step in (6, 7):
+        jpeg, url = data_url(synthetic_image(48, 64, step))
+        process.send({"event": "step", "step": step, "iters": 100, "image": url,
+                      "losses": {"total": 1.0}})
+    client.post(f"/api/runs/{run_id}/stop")
+    wait_for_status(client, run_id, "stopped")
+    run = client.get(f"/api/runs/{run_id}").json()
+    assert run["last_step"] == {"step": 7, "iters": 100} and run["preview"]
+    assert run["downloads"] == []  # the preview is shown, not offered as the output
+    assert client.get(f"/api/runs/{run_id}/files/preview?inline=1").content == jpeg

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_style.testing import write_image_pair
+from tf_style.testing import synthetic_image, write_image_pair
+
+from test_app import make_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
@@ -38,6 +40,23 @@ def server(tmp_path):
     yield line.split()[2]
     process.terminate()
     process.wait(timeout=60)
+
+
+@pytest.fixture
+def gallery_server(tmp_path, server):
+    """The server with a gallery as a user's looks: a finished run, a failed one with a
+    long name and error, a stopped one with its last image, and one with no picture."""
+    workdir = str(tmp_path / "runs")
+    make_run(workdir, "finished-run")
+    make_run(workdir, "failed-run-with-a-very-long-name-that-goes-on-and-on_and_on_and_on",
+             output=False, web={"config": {"content": "x.png"}, "error": "image /a/very/long/"
+                                "path/to/a/file/that/is/truncated_and_goes_on_and_on.png is "
+                                "truncated"})
+    stopped = make_run(workdir, "stopped-run", output=False, web={
+        "config": {"content": "x.png"}, "last_step": {"step": 7, "iters": 100}})
+    Image.fromarray(synthetic_image(48, 64, 7)).save(os.path.join(stopped, "preview.jpg"))
+    make_run(workdir, "no-picture-run", output=False, web={"config": {"content": "x.png"}})
+    return server
 
 
 @pytest.fixture
@@ -83,31 +102,35 @@ def run_from_the_page(page, server, content, style, size, tmp_path):
     not_a_picture = tmp_path / "notes.jpg"
     not_a_picture.write_text("a shopping list")
     page.set_input_files("#content-file", str(not_a_picture))
-    page.wait_for_function("document.querySelector('#form-error').textContent"
+    page.wait_for_function("() => document.querySelector('#form-error').textContent"
                            ".includes('notes.jpg')")
     assert "not an image" in page.inner_text("#form-error")
-    with page.expect_response("**/api/uploads?name=*"):
+    with page.expect_response("**/api/uploads?role=*"):
         page.set_input_files("#content-file", content)
-    with page.expect_response("**/api/uploads?name=*"):
+    with page.expect_response("**/api/uploads?role=*"):
         page.set_input_files("#style-file", style)
     photo, painting = (os.path.splitext(os.path.basename(path))[0] for path in (content, style))
-    page.wait_for_function(f"document.querySelector('#style').selectedOptions.length == 1 && "
-                           f"document.querySelector('#content').selectedOptions[0].text "
-                           f"== '{os.path.basename(content)}'")
+    # The photo just sent is the one chosen, the painting just sent is ticked, each in its
+    # own list.
+    page.wait_for_function(f"() => document.querySelectorAll('#painting-list input:checked').length == 1"
+                           f" && document.querySelector('#photo-list input:checked').value"
+                           f".endsWith('/{os.path.basename(content)}')")
+    assert page.eval_on_selector("#painting-list input:checked", "e => e.value").endswith(
+        "/" + os.path.basename(style))
     page.fill("#size", str(size))
     page.fill("#iters", str(STEPS))
     page.check("#deterministic")
     if os.environ.get("TF_STYLE_WEB_SCREENSHOT"):  # README's picture shows the plan too
         page.click("#plan-button")
-        page.wait_for_function("document.querySelector('#plan').textContent.includes('peak')")
+        page.wait_for_function("() => document.querySelector('#plan').textContent.includes('peak')")
     page.click("#start-button")
     run_id = f"{photo}-{painting}"
-    page.wait_for_function(f"document.querySelector('#live-run').textContent == '{run_id}'")
+    page.wait_for_function(f"() => document.querySelector('#live-run').textContent == '{run_id}'")
 
     # The live image changes as the run steps.
     seen = set()
     for _ in range(3):
-        page.wait_for_function(f"Number(document.querySelector('#live-image').dataset.step || 0)"
+        page.wait_for_function(f"() => Number(document.querySelector('#live-image').dataset.step || 0)"
                                f" > {max(seen, default=0)}", timeout=120_000)
         seen.add(live_step(page))
     assert len(seen) == 3
@@ -132,3 +155,69 @@ def run_from_the_page(page, server, content, style, size, tmp_path):
         page.screenshot(path=os.environ["TF_STYLE_WEB_SCREENSHOT"], full_page=True)
 
     return run_dir
+
+
+PAGE_PROBLEMS = """() => {
+  const shown = (e) => e.offsetParent !== null;
+  const problems = [];
+  for (const image of document.images) {
+    if (shown(image) && !(image.complete && image.naturalWidth > 0)) {
+      problems.push(`broken ${image.src || image.alt}`);
+    }
+  }
+  for (const status of document.querySelectorAll(".status")) {
+    if (shown(status) && !status.textContent.trim()) problems.push("an empty status");
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth) {
+    problems.push(`the page is ${document.documentElement.scrollWidth} px wide in ` +
+                  `${window.innerWidth}`);
+  }
+  for (const element of document.querySelectorAll(".card, section, .card *")) {
+    if (shown(element) && element.scrollWidth > element.clientWidth + 1
+        && getComputedStyle(element).overflowX !== "auto") {
+      problems.push(`${element.tagName}.${element.className} overflows ` +
+                    `(${element.scrollWidth} > ${element.clientWidth})`);
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 900)])
+def test_a_fresh_page_fits_the_screen_with_no_broken_picture(gallery_server, browser, width,
+                                                             height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(gallery_server)
+    page.wait_for_selector("[data-run='stopped-run']")
+    page.wait_for_selector("#photo-list input:checked", state="attached")
+    for details in page.query_selector_all(".card details"):
+        details.evaluate("e => e.open = true")
+    page.wait_for_function("() => [...document.images].every((image) => image.complete)")
+    assert page.evaluate(PAGE_PROBLEMS) == []
+    assert page.eval_on_selector("#photo-list input:checked", "e => e.value") == \
+        "example/content.png"
+    assert not page.query_selector_all("#painting-list input:checked")
+
+    # Watch on the last card scrolls to the live view, which shows where the run stopped.
+    page.locator("[data-run='stopped-run'] button.watch").click()
+    page.wait_for_function("() => { const top = document.querySelector('#live')"
+                           ".getBoundingClientRect().top; return top >= -1 && top < 50; }")
+    page.wait_for_function("() => document.querySelector('#live-image').naturalWidth == 64")
+    step = page.inner_text("#live-step")
+    assert "stopped at step 7/100" in step and "ETA" not in step
+    assert page.get_attribute("#live-status", "data-status") == "stopped"
+    assert page.evaluate(PAGE_PROBLEMS) == []
+
+
+def test_a_run_is_deleted_from_the_page_only_once_confirmed(gallery_server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(gallery_server)
+    card = page.locator("[data-run='no-picture-run']")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    card.locator("button.delete").click()
+    page.wait_for_timeout(300)
+    assert card.count() == 1 and (tmp_path / "runs" / "no-picture-run").is_dir()
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator("button.delete").click()
+    card.wait_for(state="detached")
+    assert not (tmp_path / "runs" / "no-picture-run").exists()

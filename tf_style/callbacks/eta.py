@@ -34,6 +34,10 @@ class Eta(Callback):
             self.recent_seconds.clear()  # the first step included tracing the function
         self.recent_seconds.append(report.seconds_per_step)
 
+    def measured(self) -> bool:
+        """Whether a step after this scale's first (which included tracing) was timed."""
+        return self.updates >= 2
+
     def average_seconds(self) -> float:
         """Seconds per step on this scale, recently."""
         return sum(self.recent_seconds) / max(1, len(self.recent_seconds))

@@ -18,13 +18,18 @@ from typing import List, Optional
 from PIL import Image
 
 from tf_style import run_directory
-from tf_style.files import atomic_write
+from tf_style.files import atomic_write, regular_file_inside
 
 # What the web server keeps beside a run's own files: the settings it was started with
 # (so Resume can rerun them) and, when it failed, the one-line error.
 WEB_RECORD = "web.json"
 # Files a run directory offers for download, by the name the page asks for.
 DOWNLOADS = {"output": "output.png", "sheet": run_directory.SHEET_FILE}
+# The last image the page saw of a run that stopped (the server keeps it, a JPEG).
+PREVIEW_FILE = "preview.jpg"
+# Every file the page may fetch from a run directory, and its type.
+RUN_FILES = {**{kind: (name, "image/png") for kind, name in DOWNLOADS.items()},
+             "preview": (PREVIEW_FILE, "image/jpeg")}
 # A name in a run id: no separators, no leading dot (so neither `..` nor hidden files).
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
 
@@ -48,11 +53,17 @@ class RunEntry:
     downloads: tuple = ()
     modified: float = 0.0
 
+    preview: bool = False
+
     def as_json(self) -> dict:
+        last_step = self.web.get("last_step")
         return {"id": self.id, "status": self.status, "settings": self.settings,
                 "content": self.web.get("content_name", ""),
                 "styles": self.web.get("style_names", []), "error": self.error,
-                "downloads": list(self.downloads), "resumable": bool(self.web.get("config")),
+                "downloads": list(self.downloads),
+                "resumable": bool(self.web.get("config")) and self.status != "finished",
+                "preview": self.preview,
+                "last_step": last_step if isinstance(last_step, dict) else None,
                 "modified": self.modified}
 
 
@@ -162,7 +173,8 @@ def entry(workdir: str, run_id: str, live_status: Optional[str] = None) -> RunEn
     path = run_path(workdir, run_id)
     record = read_json(os.path.join(path, run_directory.RUN_RECORD))
     web = read_json(os.path.join(path, WEB_RECORD))
-    output = web.get("config", {}).get("output") or os.path.join(path, DOWNLOADS["output"])
+    config = web.get("config") if isinstance(web.get("config"), dict) else {}
+    output = config.get("output") or os.path.join(path, DOWNLOADS["output"])
     error = web.get("error", "")
     if live_status is not None:
         status = live_status
@@ -174,11 +186,17 @@ def entry(workdir: str, run_id: str, live_status: Optional[str] = None) -> RunEn
         status = "finished"
     else:
         status = "stopped"
-    downloads = tuple(name for name, file in DOWNLOADS.items()
-                      if os.path.isfile(os.path.join(path, file)))
+    downloads = tuple(kind for kind in DOWNLOADS if run_file(path, kind) is not None)
     try:
         modified = os.path.getmtime(path)
     except OSError:
         modified = 0.0
     return RunEntry(run_id, status, record.get("settings", {}), web,
-                    error if status == "failed" else "", downloads, modified)
+                    error if status == "failed" else "", downloads, modified,
+                    run_file(path, "preview") is not None)
+
+
+def run_file(run_dir: str, kind: str) -> Optional[str]:
+    """The file of `kind` (RUN_FILES) in a run directory, links resolved, when it is a
+    regular file inside the directory; None otherwise (a link out of it included)."""
+    return regular_file_inside(run_dir, os.path.join(run_dir, RUN_FILES[kind][0]))

@@ -8,11 +8,13 @@ take turns; with Ray (`tf_style.web.ray_launcher`) each is a Ray task and Ray sc
 
 from __future__ import annotations
 
+import base64
 import collections
 import ctypes
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,10 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from absl import logging
 
+from tf_style import limits
 from tf_style.config import config_from_fields
+from tf_style.errors import TransferError
+from tf_style.files import atomic_write
 from tf_style.web import gallery, uploads
 from tf_style.web.events import EventHub
 
@@ -31,8 +36,15 @@ FORM_SETTINGS = ("size", "iters", "style_weight", "style_preset", "preserve_colo
                  "optimizer", "style_loss", "seed", "deterministic", "content_weight",
                  "tv_weight", "precision", "style_blend")
 LOG_FILE = "web.log"  # the run's own log lines (its process's stderr), in its run directory
-# How long a stopping run may take to finish its step and checkpoint when the server ends.
-SHUTDOWN_SECONDS = 30.0
+# How long the server waits, when it stops, for its runs to finish their step and
+# checkpoint. It does not wait for a slow step (Ctrl-C must end the server at once): a run
+# still stepping checkpoints and ends by itself, its SIGINT already sent.
+SHUTDOWN_SECONDS = 0.5
+# Runs the queue holds at most: more is refused (503), so requests cannot pile up work.
+MAX_QUEUED_RUNS = 100
+# Plans run one at a time, each in a process of its own; a request waits this long for
+# its turn before it is refused.
+PLAN_WAIT_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -111,6 +123,7 @@ class ActiveRun:
     status: str = "queued"
     process: Optional[Process] = None
     stop_requested: bool = False
+    last_step: Optional[dict] = None  # the newest step event: its image and step
 
 
 class Runs:
@@ -121,11 +134,14 @@ class Runs:
 
     def __init__(self, workdir: str, hub: EventHub, launcher: Launcher = LocalProcess,
                  concurrent: int = 1, weights: str = "auto", weights_dir: str = "weights",
-                 max_image_megapixels: int = 180, model: str = "vgg19"):
+                 max_image_megapixels: int = 180, model: str = "vgg19",
+                 plan_launcher: Launcher = LocalProcess):
         self.workdir = os.path.abspath(workdir)
         self.upload_root = os.path.join(self.workdir, uploads.UPLOAD_DIR)
         self.hub = hub
         self.launcher = launcher
+        self.plan_launcher = plan_launcher
+        self._plan_slot = threading.BoundedSemaphore(1)
         self.concurrent = concurrent
         self.server_settings = {"weights": weights, "weights_dir": os.path.abspath(weights_dir),
                                 "max_image_megapixels": max_image_megapixels, "model": model}
@@ -164,14 +180,32 @@ class Runs:
         fields.update(self.server_settings, content=content_path, style=style_paths,
                       workdir=run_dir, progress=False, sheet=True)
         try:
-            config_from_fields(fields)
-        except (ValueError, TypeError) as error:
+            limits.check_size(config_from_fields(fields))
+        except (ValueError, TypeError, TransferError) as error:
             raise RequestError(str(error)) from None
         return fields
 
-    def plan_fields(self, form: dict) -> dict:
-        """The fields to plan a run the page describes (nothing is written)."""
-        return self.config_fields(form, os.path.join(self.workdir, ".plan"))
+    def plan(self, form: dict) -> dict:
+        """The memory plan of the run the page describes: {"plan": text, "estimated_seconds"}.
+        Made by a worker process, one at a time; nothing is written. Blocks: call it from a
+        thread."""
+        fields = self.config_fields(form, os.path.join(self.workdir, ".plan"))
+        if not self._plan_slot.acquire(timeout=PLAN_WAIT_SECONDS):
+            raise RequestError("the server is busy making another plan; try again", 503)
+        try:
+            if self._closed:
+                raise RequestError("the server is shutting down", 503)
+            process = self.plan_launcher({"mode": "plan", "config": fields}, None)
+            found = list(process.events())
+            process.wait()
+        finally:
+            self._plan_slot.release()
+        for event in found:
+            if event.get("event") == "plan":
+                return {"plan": event["text"], "estimated_seconds": event.get("estimated_seconds")}
+            if event.get("event") == "failed":
+                raise RequestError(event.get("message", "the plan failed"))
+        raise RequestError("the plan could not be made; see the server's log")
 
     def start(self, form: dict) -> str:
         """Queues a new run; returns its id."""
@@ -200,6 +234,9 @@ class Runs:
                 raise RequestError(f"run {run_id} is already {self._active[run_id].status}", 409)
             if gallery.held_by_a_process(run_dir):
                 raise RequestError(f"run {run_id} is running in another process", 409)
+            if gallery.entry(self.workdir, run_id).status == "finished":
+                raise RequestError(f"run {run_id} has finished; start a new run to paint "
+                                   f"it again", 409)
             record = gallery.read_json(os.path.join(run_dir, gallery.WEB_RECORD))
             if not isinstance(record.get("config"), dict):
                 raise RequestError(f"run {run_id} was not started from this page; resume it "
@@ -221,6 +258,18 @@ class Runs:
             elif run.process is not None:
                 run.process.stop()
 
+    def delete(self, run_id: str) -> None:
+        """Removes a run's directory, unless it is queued or running."""
+        run_dir = gallery.run_path(self.workdir, run_id)
+        with self._lock:
+            if run_id in self._active:
+                raise RequestError(f"run {run_id} is {self._active[run_id].status}; stop it "
+                                   f"before deleting it", 409)
+            if gallery.held_by_a_process(run_dir):
+                raise RequestError(f"run {run_id} is running in another process", 409)
+            shutil.rmtree(run_dir)
+        self._publish_status(run_id, "deleted")
+
     def live_status(self, run_id: str) -> Optional[str]:
         with self._lock:
             run = self._active.get(run_id)
@@ -236,16 +285,24 @@ class Runs:
                 continue
         return [entry.as_json() for entry in sorted(found, key=lambda e: -e.modified)]
 
-    def shutdown(self, timeout: float = SHUTDOWN_SECONDS) -> None:
-        """Stops taking runs, and stops the running ones with a checkpoint."""
+    def stop_all(self) -> None:
+        """Stops taking runs and plans, and asks the running ones to checkpoint and stop;
+        returns at once. Each run's last image and step are kept for the next server."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._queue.clear()
             for run in self._active.values():
                 run.stop_requested = True
                 if run.process is not None:
                     run.process.stop()
+                    _keep_last_step(run)
             self._lock.notify_all()
+
+    def shutdown(self, timeout: float = SHUTDOWN_SECONDS) -> None:
+        """`stop_all`, then up to `timeout` seconds for the runs to end."""
+        self.stop_all()
         deadline = time.monotonic() + timeout
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -255,6 +312,9 @@ class Runs:
     def _enqueue(self, run: ActiveRun) -> None:
         if self._closed:
             raise RequestError("the server is shutting down", 503)
+        if len(self._queue) >= MAX_QUEUED_RUNS:
+            raise RequestError(f"{MAX_QUEUED_RUNS} runs are waiting already; try again when "
+                               f"some have run", 503)
         self._active[run.run_id] = run
         self._queue.append(run)
         self._publish_status(run.run_id, "queued")
@@ -288,6 +348,8 @@ class Runs:
             for event in run.process.events():
                 kind = event.get("event")
                 if kind in ("step", "tile", "plan"):
+                    if kind == "step":
+                        run.last_step = event
                     self.hub.publish({**event, "type": kind, "run": run.run_id})
                 elif kind in ("finished", "stopped", "failed"):
                     ended = event
@@ -310,6 +372,7 @@ class Runs:
             record["error"] = ended.get("message", "failed")
         try:
             gallery.write_web_record(run.run_dir, record)
+            _keep_last_step(run)
         except OSError as error:
             logging.warning("Could not record how run %s ended: %s", run.run_id, error)
         with self._lock:
@@ -321,6 +384,22 @@ class Runs:
     def _publish_status(self, run_id: str, status: str, message: str = "") -> None:
         self.hub.publish({"type": "status", "run": run_id, "status": status,
                           "message": message})
+
+
+def _keep_last_step(run: ActiveRun) -> None:
+    """The run's newest image (the preview the page saw) and its step, in its directory:
+    a stopped run shows where it got to, after a reload or a new server too."""
+    event = run.last_step
+    if not event or not str(event.get("image", "")).startswith("data:image/jpeg;base64,"):
+        return
+    try:
+        with atomic_write(os.path.join(run.run_dir, gallery.PREVIEW_FILE)) as file:
+            file.write(base64.b64decode(event["image"].split(",", 1)[1]))
+        record = gallery.read_json(os.path.join(run.run_dir, gallery.WEB_RECORD))
+        record["last_step"] = {"step": event.get("step"), "iters": event.get("iters")}
+        gallery.write_web_record(run.run_dir, record)
+    except (OSError, ValueError) as error:
+        logging.warning("Could not keep the last image of run %s: %s", run.run_id, error)
 
 
 def _free_name(workdir: str, name: str) -> str:

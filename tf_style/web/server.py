@@ -9,7 +9,6 @@ a token on every request: --token, or one made up and printed in the page's addr
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
 import signal
 import socket
@@ -18,6 +17,7 @@ from typing import Optional, Sequence
 
 from tf_style import config as config_lib
 from tf_style.web import uploads
+from tf_style.web.addresses import is_loopback
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -49,21 +49,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --executor ray: the cluster to join (default a local Ray)")
     parser.add_argument("--max_upload_mb", type=float, default=uploads.DEFAULT_MAX_UPLOAD_MB,
                         help="largest picture the page may upload, MB")
+    parser.add_argument("--max_image_megapixels", type=int, default=180,
+                        help="largest picture, in pixels, an upload may decode to; decoding "
+                        "one costs up to 8 bytes a pixel (an image with alpha)")
     parser.add_argument("--weights", default="auto",
                         help="the network's weights for every run, as train.py --weights")
     parser.add_argument("--model", choices=config_lib.MODELS, default="vgg19",
                         help="the network for every run, as train.py --model (vgg16 for the "
                         "ONNX file python -m tf_style.trained_features fetches)")
     return parser
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -73,6 +67,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         _fail(f"--port must be 0-65535 (0: any free port); got {arguments.port}")
     if arguments.max_upload_mb <= 0:
         _fail(f"--max_upload_mb must be positive; got {arguments.max_upload_mb:g}")
+    if arguments.max_image_megapixels <= 0:
+        _fail(f"--max_image_megapixels must be positive; got {arguments.max_image_megapixels}")
     if arguments.token is not None and len(arguments.token) < 8:
         _fail("--token must be at least 8 characters")
     loopback = is_loopback(arguments.host)
@@ -107,10 +103,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             _fail("--executor ray needs Ray: pip install -e '.[ray]'")
         concurrent = launcher.slots()
     runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights,
-                model=arguments.model)
-    app = app_lib.create_app(arguments.workdir, token=token, runs=runs,
-                             allowed_hosts=app_lib.LOOPBACK_HOSTS if loopback else None,
-                             max_upload_mb=arguments.max_upload_mb, launcher=LocalProcess)
+                model=arguments.model, plan_launcher=LocalProcess,
+                max_image_megapixels=arguments.max_image_megapixels)
+    app = app_lib.create_app(arguments.workdir, token=token, runs=runs, loopback_only=loopback,
+                             max_upload_mb=arguments.max_upload_mb,
+                             max_image_megapixels=arguments.max_image_megapixels)
     shown_host = "127.0.0.1" if arguments.host in ("0.0.0.0", "::") else arguments.host
     if ":" in shown_host and not shown_host.startswith("["):
         shown_host = f"[{shown_host}]"
@@ -118,19 +115,34 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.stdout.write(f"tf_style: serving {address}{'?token=' + token if token else ''} "
                      f"(runs in {runs.workdir}; Ctrl-C stops, running runs checkpoint first)\n")
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+    server = _server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1),
+                     on_exit=app.state.close)
 
     def stop_serving(signal_number, frame) -> None:
         server.should_exit = True
 
-    # uvicorn handles Ctrl-C and SIGTERM (it shuts down, and the runs checkpoint), then
-    # raises the signal again for the handler it found: this one, so we end quietly with
-    # 0. A signal before uvicorn has started stops it as it starts.
+    # uvicorn handles Ctrl-C and SIGTERM (`_Server.handle_exit`), then raises the signal
+    # again for the handler it found: this one, so we end quietly with 0. A signal before
+    # uvicorn has started stops it as it starts.
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, stop_serving)
     server.run(sockets=[listening])
-    logging.info("Stopped serving %s", address)
+    logging.info("Stopped serving %s; a run that was stepping checkpoints at its next step "
+                 "(Resume goes on from there)", address)
+
+
+def _server(config, on_exit):
+    """uvicorn's server, calling `on_exit` the moment it is told to stop: the open pages'
+    event streams end and the runs are asked to stop, so nothing holds the exit up."""
+    import uvicorn  # noqa: PLC0415 - the [web] extra
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if not self.should_exit:
+                on_exit()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def _fail(message: str) -> None:

@@ -21,6 +21,7 @@ import traceback
 from typing import Callable, Optional
 
 import numpy as np
+from absl import logging
 from PIL import Image
 
 from tf_style import signals
@@ -57,10 +58,15 @@ class EventStream(Callback):
 
     def on_step_end(self, report: StepReport) -> None:
         self.eta.on_step_end(report)
+        # A process's first step on a scale includes starting up (tracing the step, a
+        # resumed run's restore): no speed and no time left until a step without it.
+        measured = self.eta.measured()
         self.emit({"event": "step", "step": report.step, "iters": self.iters,
                    "scale": report.scale_index, "scales": len(self.eta.scales),
-                   "losses": report.losses, "seconds_per_step": self.eta.average_seconds(),
-                   "eta_seconds": self.eta.seconds_left(), "fraction": self.eta.fraction_done(),
+                   "losses": report.losses,
+                   "seconds_per_step": self.eta.average_seconds() if measured else None,
+                   "eta_seconds": self.eta.seconds_left() if measured else None,
+                   "fraction": self.eta.fraction_done(),
                    "image": preview_data_url(report.image), "time": time.time()})
 
     def on_tile_end(self, done: int, total: int) -> None:
@@ -90,6 +96,7 @@ def serve_request(request: dict, emit: Emit,
         emit({"event": "finished", "output": config.output_path})
         return 0
     except signals.Interrupted as interrupted:
+        logging.info("%s", interrupted)  # the run's log says it too: the server may be gone
         emit({"event": "stopped", "step": interrupted.step, "message": str(interrupted)})
         return 128 + interrupted.signal_number
     except TransferError as error:
@@ -120,7 +127,6 @@ def main() -> int:
         except (BrokenPipeError, OSError):  # the server is gone: the run goes on, saved
             pass
 
-    from absl import logging  # noqa: PLC0415
     logging.set_verbosity(logging.INFO)
     try:
         request = json.load(sys.stdin)

@@ -5,6 +5,7 @@
 const state = { selected: null, runs: new Map(), losses: new Map(), lastStep: new Map(), delays: [] };
 window.tfStyle = state;
 const $ = (id) => document.getElementById(id);
+const ACTIVE = ["running", "queued"];
 
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
@@ -13,11 +14,14 @@ async function api(path, options = {}) {
   return body;
 }
 
+function element(tag, properties = {}, children = []) {
+  const made = Object.assign(document.createElement(tag), properties);
+  made.append(...children);
+  return made;
+}
+
 function option(value, text) {
-  const element = document.createElement("option");
-  element.value = value;
-  element.textContent = text;
-  return element;
+  return element("option", { value, textContent: text });
 }
 
 async function loadOptions() {
@@ -26,6 +30,8 @@ async function loadOptions() {
   for (const name of options.color_modes) $("preserve_colors").append(option(name, name));
   for (const name of options.optimizers) $("optimizer").append(option(name, name));
   for (const name of options.style_losses) $("style_loss").append(option(name, name));
+  $("iters").max = options.max_iters;
+  $("seed").max = options.max_seed;
   for (const [name, value] of Object.entries(options.defaults)) {
     const input = $(name);
     if (!input || value === null) continue;
@@ -34,36 +40,51 @@ async function loadOptions() {
   }
 }
 
+// The id in a thumbnail's address: each part encoded, the slash between them kept.
+function uploadUrl(id) {
+  return `/api/uploads/${id.split("/").map(encodeURIComponent).join("/")}?thumbnail`;
+}
+
+function choice(upload, type, name, checked) {
+  const input = element("input", { type, name, value: upload.id, checked });
+  const image = element("img", { alt: "", loading: "lazy", src: uploadUrl(upload.id) });
+  return element("label", { className: "choice", title: upload.name },
+                 [input, image, element("span", { textContent: upload.name })]);
+}
+
+function chosen(list) {
+  return [...$(list).querySelectorAll("input:checked")].map((input) => input.value);
+}
+
+// `select`: ids to check from now on ({photo: id, paintings: [ids]}); else what was checked
+// stays checked, and the photo defaults to the first (the newest upload).
 async function loadUploads(select = {}) {
-  const { uploads } = await api("/api/uploads");
-  for (const id of ["content", "style"]) {
-    const chosen = new Set([...$(id).selectedOptions].map((o) => o.value).concat(select[id] || []));
-    $(id).replaceChildren(...uploads.map((u) => option(u.id, u.name)));
-    for (const element of $(id).options) element.selected = chosen.has(element.value);
-  }
-  if (!$("content").selectedOptions.length && $("content").options.length) $("content").options[0].selected = true;
+  const { photos, paintings } = await api("/api/uploads");
+  const photo = select.photo || chosen("photo-list")[0];
+  const ticked = new Set([...chosen("painting-list"), ...(select.paintings || [])]);
+  $("photo-list").replaceChildren(...photos.map((u) => choice(u, "radio", "content", u.id === photo)));
+  $("painting-list").replaceChildren(...paintings.map((u) => choice(u, "checkbox", "style", ticked.has(u.id))));
+  const radios = $("photo-list").querySelectorAll("input");
+  if (radios.length && !chosen("photo-list").length) radios[0].checked = true;
 }
 
-async function upload(file) {
-  return api(`/api/uploads?name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
-}
-
-async function uploadInto(input, target) {
-  $("form-error").textContent = "";
+async function uploadInto(input, role) {
+  clearError("form-error");
   const ids = [];
   try {
-    for (const file of input.files) ids.push((await upload(file)).id);
+    for (const file of input.files) {
+      ids.push((await api(`/api/uploads?role=${role}&name=${encodeURIComponent(file.name)}`,
+                          { method: "POST", body: file })).id);
+    }
   } catch (error) {
     $("form-error").textContent = error.message;
   }
   input.value = "";
-  if (target === "content") $("content").value = "";
-  await loadUploads({ [target]: ids });
-  if (target === "content" && ids.length) $("content").value = ids[ids.length - 1];
+  await loadUploads(role === "photo" ? { photo: ids[ids.length - 1] } : { paintings: ids });
 }
 
 function formSettings() {
-  const settings = { content: $("content").value, style: [...$("style").selectedOptions].map((o) => o.value) };
+  const settings = { content: chosen("photo-list")[0] || "", style: chosen("painting-list") };
   for (const name of ["size", "iters", "seed", "style_weight"]) {
     if ($(name).value !== "") settings[name] = Number($(name).value);
   }
@@ -74,8 +95,12 @@ function formSettings() {
   return settings;
 }
 
+function clearError(id) {
+  $(id).textContent = "";
+}
+
 async function plan() {
-  $("form-error").textContent = "";
+  clearError("form-error");
   $("plan").hidden = false;
   $("plan").textContent = "Planning…";
   try {
@@ -90,12 +115,12 @@ async function plan() {
 
 async function start(event) {
   event.preventDefault();
-  $("form-error").textContent = "";
+  clearError("form-error");
   try {
     const { id } = await api("/api/runs", { method: "POST", body: JSON.stringify(formSettings()),
                                              headers: { "Content-Type": "application/json" } });
-    select(id);
     await loadRuns();
+    select(id);
   } catch (error) {
     $("form-error").textContent = error.message;
   }
@@ -108,41 +133,69 @@ function duration(seconds) {
   return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
 
-function select(id) {
+function fileUrl(id, kind, inline) {
+  return `/api/runs/${id.split("/").map(encodeURIComponent).join("/")}/files/${kind}${inline ? "?inline=1" : ""}`;
+}
+
+// What the live view shows of a run with no step event on this page: its output when it
+// finished, else the last image the server kept, and the step it reached.
+function showKept(run) {
+  const kind = run.downloads.includes("output") ? "output" : run.preview ? "preview" : null;
+  $("live-image").hidden = kind === null;
+  if (kind) $("live-image").src = `${fileUrl(run.id, kind, true)}&t=${run.modified}`;
+  const step = run.last_step;
+  $("live-step").textContent = step && step.step ? `${run.status} at step ${step.step}/${step.iters}` : run.status;
+}
+
+function select(id, scroll = false) {
   state.selected = id;
-  $("live-run").textContent = id;
-  $("live-error").textContent = "";
+  $("live-run").textContent = id || "";
+  clearError("live-error");
   $("live-tiles").hidden = true;
   const step = state.lastStep.get(id);
   const run = state.runs.get(id);
   if (step) showStep(step);
+  else if (run) showKept(run);
   else {
-    $("live-image").hidden = !(run && run.downloads.includes("output"));
-    if (run && run.downloads.includes("output")) $("live-image").src = fileUrl(id, "output", true);
-    $("live-step").textContent = run ? `${run.status}` : "queued";
+    $("live-image").hidden = true;
+    $("live-step").textContent = id ? "queued" : "Start a run, or pick one in the gallery to watch it.";
   }
-  showStatus(run ? run.status : "queued", run ? run.error : "");
+  showStatus(id ? (run ? run.status : "queued") : "", run ? run.error : "");
   drawLosses();
+  if (scroll) $("live").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 function showStatus(status, error) {
   $("live-status").textContent = status;
+  $("live-status").hidden = !status;
   $("live-status").className = `status ${status}`;
   $("live-status").dataset.status = status;
   const run = state.runs.get(state.selected);
-  $("stop-button").disabled = !["running", "queued"].includes(status);
+  $("stop-button").disabled = !ACTIVE.includes(status);
   $("resume-button").disabled = !(["stopped", "failed"].includes(status) && (!run || run.resumable));
   $("live-error").textContent = error || "";
+  const step = state.lastStep.get(state.selected);
+  if (step && !ACTIVE.includes(status)) describeStep(step, status);
+}
+
+// "step 12/500 · loss … · 0.41 s/step · ETA 3 min" while running; a run that ended says
+// where it got to, with no speed and no time left.
+function describeStep(event, status) {
+  const scale = event.scales > 1 ? ` · scale ${event.scale + 1}/${event.scales}` : "";
+  let text = `step ${event.step}/${event.iters}${scale} · loss ${event.losses.total.toPrecision(4)}`;
+  if (status && !ACTIVE.includes(status)) text = `${status} at ${text}`;
+  else if (event.seconds_per_step === null) text += " · measuring speed…";
+  else text += ` · ${event.seconds_per_step.toFixed(2)} s/step · ETA ${duration(event.eta_seconds)}`;
+  $("live-step").textContent = text;
+  $("live-step").dataset.step = event.step;
 }
 
 function showStep(event) {
   $("live-image").hidden = false;
   $("live-image").src = event.image;
   $("live-image").dataset.step = event.step;
-  const scale = event.scales > 1 ? ` · scale ${event.scale + 1}/${event.scales}` : "";
-  $("live-step").textContent = `step ${event.step}/${event.iters}${scale} · loss ${event.losses.total.toPrecision(4)}` +
-    ` · ${event.seconds_per_step.toFixed(2)} s/step · ETA ${duration(event.eta_seconds)}`;
-  $("live-step").dataset.step = event.step;
+  const run = state.runs.get(event.run);
+  describeStep(event, run ? run.status : "running");
   $("live-tiles").hidden = true;
 }
 
@@ -151,6 +204,7 @@ function drawLosses() {
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   const history = state.losses.get(state.selected) || [];
+  canvas.hidden = history.length < 2;
   if (history.length < 2) return;
   const names = Object.keys(history[0].losses).filter((name) => !name.includes("/"));
   const colours = ["#263238", "#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa"];
@@ -174,59 +228,67 @@ function drawLosses() {
   context.fillText(`step ${first}–${last}, log scale`, canvas.width - 150, canvas.height - 2);
 }
 
-function fileUrl(id, kind, inline) {
-  return `/api/runs/${encodeURIComponent(id).replace(/%2F/g, "/")}/files/${kind}${inline ? "?inline=1" : ""}`;
+function cardPicture(run) {
+  const kind = run.downloads.includes("output") ? "output" : run.preview ? "preview" : null;
+  if (!kind) return element("div", { className: "no-picture", textContent: "no picture yet" });
+  return element("img", { alt: `${kind === "output" ? "Output" : "Last image"} of ${run.id}`, loading: "lazy",
+                          src: `${fileUrl(run.id, kind, true)}&thumbnail&t=${run.modified}` });
 }
 
 function card(run) {
-  const element = document.createElement("article");
-  element.className = "card";
-  element.dataset.run = run.id;
-  const image = document.createElement("img");
-  image.alt = `Output of ${run.id}`;
-  if (run.downloads.includes("output")) image.src = `${fileUrl(run.id, "output", true)}&thumbnail&t=${run.modified}`;
-  const name = document.createElement("div");
-  name.className = "name";
-  name.textContent = run.id;
-  const status = document.createElement("span");
-  status.className = `status ${run.status}`;
+  const status = element("span", { className: `status ${run.status}`, textContent: run.status });
   status.dataset.status = run.status;
-  status.textContent = run.status;
-  const links = document.createElement("div");
-  links.className = "links";
-  const watch = document.createElement("button");
-  watch.textContent = "Watch";
-  watch.className = "watch";
-  watch.onclick = () => select(run.id);
-  links.append(watch);
+  const watch = element("button", { type: "button", className: "watch", textContent: "Watch" });
+  watch.onclick = () => select(run.id, true);
+  const links = element("div", { className: "links" }, [watch]);
   for (const kind of run.downloads) {
-    const link = document.createElement("a");
-    link.href = fileUrl(run.id, kind, false);
-    link.className = `download-${kind}`;
-    link.textContent = `Download ${kind}`;
+    const link = element("a", { href: fileUrl(run.id, kind, false), className: `download-${kind}`,
+                                textContent: `Download ${kind}` });
     link.setAttribute("download", "");
     links.append(link);
   }
-  const settings = document.createElement("details");
-  const summary = document.createElement("summary");
-  summary.textContent = "Settings";
-  const list = document.createElement("pre");
-  list.textContent = Object.entries(run.settings).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n");
-  settings.append(summary, list);
-  const error = document.createElement("p");
-  error.className = "error";
-  error.textContent = run.error;
-  element.append(image, name, status, links, settings, error);
-  return element;
+  if (!ACTIVE.includes(run.status)) {
+    const remove = element("button", { type: "button", className: "delete", textContent: "Delete" });
+    remove.onclick = () => deleteRun(run.id);
+    links.append(remove);
+  }
+  const settings = element("details", {}, [
+    element("summary", { textContent: "Settings" }),
+    element("pre", { textContent: Object.entries(run.settings).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n") }),
+  ]);
+  const made = element("article", { className: "card" }, [
+    cardPicture(run), element("div", { className: "name", textContent: run.id }), status, links, settings,
+    element("p", { className: "error", textContent: run.error }),
+  ]);
+  made.dataset.run = run.id;
+  return made;
 }
 
 async function loadRuns() {
   const { runs } = await api("/api/runs");
   state.runs = new Map(runs.map((run) => [run.id, run]));
   $("cards").replaceChildren(...runs.map(card));
+  $("no-runs").hidden = runs.length > 0;
   if (state.selected && state.runs.has(state.selected)) {
     const run = state.runs.get(state.selected);
+    if (!state.lastStep.has(run.id)) showKept(run);
     showStatus(run.status, run.error);
+  } else if (state.selected && !state.lastStep.has(state.selected)) {
+    select(null);
+  }
+}
+
+async function deleteRun(id) {
+  if (!window.confirm(`Delete run ${id} and all its files (output, checkpoints, logs)?`)) return;
+  try {
+    await api(`/api/runs/${id.split("/").map(encodeURIComponent).join("/")}`, { method: "DELETE" });
+    state.lastStep.delete(id);
+    state.losses.delete(id);
+    if (state.selected === id) select(null);
+    await loadRuns();
+  } catch (error) {
+    if (state.selected === id) $("live-error").textContent = error.message;
+    else window.alert(error.message);
   }
 }
 
@@ -253,18 +315,22 @@ function listen() {
     } else if (event.type === "status") {
       const run = state.runs.get(event.run);
       if (run) run.status = event.status;
-      if (event.run === state.selected) showStatus(event.status, event.status === "failed" ? event.message : "");
+      if (event.run === state.selected && event.status !== "deleted") {
+        showStatus(event.status, event.status === "failed" ? event.message : "");
+      }
       loadRuns();
     }
   };
 }
 
 async function stopSelected() {
+  clearError("live-error");
   try { await api(`/api/runs/${state.selected}/stop`, { method: "POST" }); }
   catch (error) { $("live-error").textContent = error.message; }
 }
 
 async function resumeSelected() {
+  clearError("live-error");
   try {
     state.lastStep.delete(state.selected);
     await api(`/api/runs/${state.selected}/resume`, { method: "POST" });
@@ -273,10 +339,11 @@ async function resumeSelected() {
 }
 
 window.addEventListener("DOMContentLoaded", async () => {
-  $("content-file").onchange = () => uploadInto($("content-file"), "content");
-  $("style-file").onchange = () => uploadInto($("style-file"), "style");
+  $("content-file").onchange = () => uploadInto($("content-file"), "photo");
+  $("style-file").onchange = () => uploadInto($("style-file"), "painting");
   $("plan-button").onclick = plan;
   $("run-form").onsubmit = start;
+  $("run-form").oninput = () => clearError("form-error");
   $("stop-button").onclick = stopSelected;
   $("resume-button").onclick = resumeSelected;
   listen();
