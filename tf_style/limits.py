@@ -73,7 +73,7 @@ def check_size(config: TransferConfig, precision: str = "float32",
             config, scaled_height, scaled_width,
             input_bytes(config, [(scaled_height, scaled_width)]) * inputs_share, limit_bytes,
             model, precision)
-    advice = (f"--size {largest} fits" if largest else
+    advice = (f"about --size {largest} is the largest that fits" if largest else
               "not even the smallest size fits; free some memory")
     raise SizeError(
         f"--size {config.size} makes the picture {width}x{height} px, whose image, gradient, "
@@ -85,7 +85,9 @@ def check_size(config: TransferConfig, precision: str = "float32",
 def _state_bytes(config: TransferConfig, height: int, width: int, precision: str,
                  inputs_share: float) -> float:
     inputs = input_bytes(config, [(height, width)]) * inputs_share
-    return memory.host_bytes(config, height, width, inputs, precision)
+    # The state alone, without TensorFlow's own memory: a bound that refuses what can never
+    # fit and leaves the rest (a limit under TensorFlow's own size included) to the plan.
+    return memory.state_bytes(config, height, width, inputs, memory.CPU_FLOAT32, precision)
 
 
 def _largest_fitting_side(config: TransferConfig, height: int, width: int, precision: str,
