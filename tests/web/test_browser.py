@@ -187,6 +187,9 @@ PAGE_PROBLEMS = """() => {
 def test_a_fresh_page_fits_the_screen_with_no_broken_picture(gallery_server, browser, width,
                                                              height):
     page = browser.new_page(viewport={"width": width, "height": height})
+    complaints = []  # the console's errors: a script or style the policy blocked, a 404
+    page.on("console", lambda message: complaints.append(message.text)
+            if message.type == "error" else None)
     page.goto(gallery_server)
     page.wait_for_selector("[data-run='stopped-run']")
     page.wait_for_selector("#photo-list input:checked", state="attached")
@@ -207,6 +210,7 @@ def test_a_fresh_page_fits_the_screen_with_no_broken_picture(gallery_server, bro
     assert "stopped at step 7/100" in step and "ETA" not in step
     assert page.get_attribute("#live-status", "data-status") == "stopped"
     assert page.evaluate(PAGE_PROBLEMS) == []
+    assert complaints == []
 
 
 def test_a_run_is_deleted_from_the_page_only_once_confirmed(gallery_server, browser, tmp_path):

@@ -169,13 +169,15 @@ def test_a_client_that_leaves_mid_upload_costs_one_line_and_no_file(workdir, lau
     assert os.listdir(os.path.join(workdir, "uploads", ".incoming")) == []
 
 
-def test_an_upload_that_stalls_is_dropped(workdir, launcher, monkeypatch):
-    monkeypatch.setattr(app_lib, "UPLOAD_STALL_SECONDS", 0.2)
+def test_a_request_body_that_stalls_is_dropped(workdir, launcher, monkeypatch):
+    monkeypatch.setattr(app_lib, "STALLED_BODY_SECONDS", 0.2)
     app = app_lib.create_app(workdir, launcher=launcher, max_upload_mb=8)
     status, sent = call_app(app, "POST", "/api/uploads", "name=photo.png&role=photo",
                             [b"\x89PNG", None])
     assert status == 408 and b"sent nothing" in sent[-1]["body"]
     assert os.listdir(os.path.join(workdir, "uploads", ".incoming")) == []
+    status, sent = call_app(app, "POST", "/api/runs", "", [b'{"content": ', None])
+    assert status == 408 and os.listdir(workdir) == ["finished-run", "uploads"]
 
 
 def test_no_other_site_may_frame_the_page_and_it_runs_no_inline_script(client):

@@ -34,9 +34,12 @@ TOKEN_COOKIE = "tf_style_token"
 # A comment line on the event stream this often keeps proxies and the browser from closing it.
 KEEPALIVE_SECONDS = 15.0
 MAX_JSON_BYTES = 64 * 1024
-# An upload that sends nothing for this long is dropped (a stalled client holds a connection
-# and a file).
-UPLOAD_STALL_SECONDS = 60.0
+# A request body (an upload, settings) that sends nothing for this long is dropped: a
+# stalled client holds a connection, and an upload a file.
+STALLED_BODY_SECONDS = 60.0
+# Connections served at once (each open page holds one for its events); uvicorn answers
+# 503 beyond.
+MAX_CONNECTIONS = 256
 # On every response: no page of another site may frame this one (Start, Stop and Delete
 # could be clickjacked), scripts and styles come only from our own files (the page has no
 # inline ones), and the token in the address never leaves in a Referer.
@@ -116,7 +119,7 @@ async def read_json(request: Request) -> dict:
     """The request's JSON object; RequestError when it is too large, not JSON, nested
     deeper than Python's parser goes, or not an object."""
     body = b""
-    async for chunk in request.stream():
+    async for chunk in _stalling_stops(request.stream(), STALLED_BODY_SECONDS):
         body += chunk
         if len(body) > MAX_JSON_BYTES:
             raise RequestError("the request is too large for settings", 413)
@@ -140,7 +143,7 @@ async def _stalling_stops(chunks: AsyncIterator[bytes], seconds: float) -> Async
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise RequestError(f"the upload sent nothing for {seconds:g} s", 408) from None
+            raise RequestError(f"the request sent nothing for {seconds:g} s", 408) from None
         yield chunk
 
 
@@ -189,7 +192,7 @@ def create_app(workdir: str, token: Optional[str] = None, loopback_only: bool = 
         saved = await uploads.save_upload(
             runs.upload_root, request.query_params.get("name", ""),
             request.query_params.get("role", ""),
-            _stalling_stops(request.stream(), UPLOAD_STALL_SECONDS), max_bytes, max_pixels,
+            _stalling_stops(request.stream(), STALLED_BODY_SECONDS), max_bytes, max_pixels,
             decode_slot, declared_bytes=int(declared) if declared.isdigit() else None)
         return JSONResponse(saved, status_code=201)
 

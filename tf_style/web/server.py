@@ -115,7 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.stdout.write(f"tf_style: serving {address}{'?token=' + token if token else ''} "
                      f"(runs in {runs.workdir}; Ctrl-C stops, running runs checkpoint first)\n")
     sys.stdout.flush()
-    server = _server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1),
+    server = _server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1,
+                                    limit_concurrency=app_lib.MAX_CONNECTIONS),
                      on_exit=app.state.close)
 
     def stop_serving(signal_number, frame) -> None:

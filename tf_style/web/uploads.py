@@ -164,7 +164,10 @@ def thumbnail(upload_root: str, upload_id: str) -> bytes:
     small). UploadError when there is none."""
     path = upload_path(upload_root, upload_id)
     if upload_id.startswith(EXAMPLE_PREFIX):
-        return thumbnail_jpeg(images.load_image(path, longest_side=THUMBNAIL_SIDE))
+        try:
+            return thumbnail_jpeg(images.load_image(path, longest_side=THUMBNAIL_SIDE))
+        except TransferError as error:
+            raise UploadError(str(error)) from None
     found = regular_file_inside(upload_root, os.path.join(os.path.dirname(path), THUMBNAIL_FILE))
     if found is None:
         raise UploadError(f"no thumbnail of {upload_id!r}", status=404)
