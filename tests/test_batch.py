@@ -16,6 +16,8 @@ from tf_style.errors import TransferError
 from tf_style.executors import LocalExecutor
 from tf_style.testing import synthetic_image
 
+pytestmark = pytest.mark.slow  # batches of whole runs
+
 SETTINGS = dict(weights="random", size=48, iters=3, progress=False, scales=(1,))
 
 

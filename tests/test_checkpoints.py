@@ -20,6 +20,7 @@ def _checkpoints(directory, transfer, scale_index=0):
                        convergence=Convergence(0.01, 5))
 
 
+@pytest.mark.slow
 def test_a_restored_transfer_continues_as_the_saved_one_would(tmp_path):
     saved = _precision_transfer("float32")
     checkpoints = _checkpoints(tmp_path, saved, scale_index=2)

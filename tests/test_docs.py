@@ -106,6 +106,7 @@ def sandbox(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arguments", _train_commands())
 def test_every_command_runs_on_tiny_inputs(arguments, sandbox, monkeypatch, capsys):
     if "--ray_address" in arguments:

@@ -16,6 +16,8 @@ from tf_style.errors import TransferError
 from tf_style.executors import LocalExecutor, RayExecutor, make_executor
 from tf_style.testing import run_pair_killed_once, synthetic_image
 
+pytestmark = pytest.mark.slow  # Ray
+
 SETTINGS = dict(weights="random", size=48, iters=4, progress=False, scales=(1,),
                 checkpoint_every=1)
 

@@ -24,6 +24,8 @@ from tf_style import TransferConfig, TransferError, images, memory, plan, run
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.callbacks import Callback, StepReport
 
+pytestmark = pytest.mark.slow  # whole runs, resumed, interrupted, planned
+
 SMALL = ["--weights", "random", "--size", "48", "--summary_every", "1", "--save_every", "3",
          "--checkpoint_every", "2", "--progress=false"]
 

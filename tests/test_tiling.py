@@ -14,6 +14,8 @@ from tf_style.inputs import PreparedInputs
 from tf_style.testing import synthetic_image
 from tf_style.transfer import StyleTransfer
 
+pytestmark = pytest.mark.slow  # tiled steps against whole ones
+
 
 # Tiled against whole, relative gradient difference. Measured worst over three shapes
 # (176x208 in 64 px tiles, 128x160 in 48, 192x192 in 96, default layers): float32 6.5e-7,

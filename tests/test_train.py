@@ -195,6 +195,7 @@ def test_console_command_is_train_py():
                                               text=True, timeout=60).stdout
 
 
+@pytest.mark.slow
 def test_a_run_shows_only_our_lines_and_auto_weights_fall_back_once(tmp_path):
     content, style = write_image_pair(str(tmp_path))
     workdir = str(tmp_path / "auto")
@@ -250,6 +251,7 @@ def test_a_signal_while_starting_is_one_line_with_the_conventional_status(tmp_pa
     assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_run_directory_in_use_is_refused(tmp_path):
     content, style = write_image_pair(str(tmp_path))
     workdir = tmp_path / "run"

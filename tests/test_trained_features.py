@@ -47,6 +47,7 @@ def test_the_file_is_imagenets_vgg16_and_our_network_computes_its_features(onnx_
         assert np.abs(np.asarray(ours[name]) - value).max() <= 1e-4 * np.abs(value).max(), name
 
 
+@pytest.mark.slow
 def test_a_tiny_run_on_trained_features_takes_their_defaults(onnx_path, tmp_path):
     content, style = write_image_pair(str(tmp_path))
     workdir = str(tmp_path / "run")

@@ -139,6 +139,7 @@ def test_content_mask_keeps_the_style_inside_its_region():
     assert unmasked_change[-32:].mean() > 4 * masked_change[-32:].mean()
 
 
+@pytest.mark.slow
 def test_lbfgs_descends_monotonically_and_beats_adam_in_the_same_steps():
     lbfgs, _, _ = make_transfer(initial="noise", lr=1.0, optimizer="lbfgs")
     adam, _, _ = make_transfer(initial="noise", lr=5.0, optimizer="adam")
@@ -227,6 +228,7 @@ def _loss_and_gradient(transfer):
 PRECISION_TOLERANCE = {"bfloat16": (7e-3, 7e-2), "float16": (4e-4, 3e-2)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_half_precision_loss_and_gradient_match_float32(precision):
     loss_tolerance, gradient_tolerance = PRECISION_TOLERANCE[precision]
@@ -255,6 +257,7 @@ def test_half_precision_keeps_statistics_image_and_optimizer_state_in_float32(pr
     assert all(value.dtype == tf.float32 for value in transfer.train_step().values())
 
 
+@pytest.mark.slow
 def test_float16_needs_the_loss_scaled():
     """float16 keeps nothing below 2^-24 (6e-8). With the loss weights at 1e-4 of the defaults
     the backward pass's gradients lie under that, so unscaled they all flush to zero; scaled
@@ -280,6 +283,7 @@ def test_float16_needs_the_loss_scaled():
     assert scaled < PRECISION_TOLERANCE["float16"][1]
 
 
+@pytest.mark.slow
 def test_float16_steps_follow_float32():
     """float16 has 3 more mantissa bits than bfloat16, so three L-BFGS steps in it land
     nearer float32's than bfloat16's do (measured: 0.52 against 1.16 grey levels, of 9.6
@@ -301,6 +305,7 @@ def test_float16_steps_follow_float32():
     assert float16_error < 0.1 * moved
 
 
+@pytest.mark.slow
 def test_a_non_finite_float16_gradient_halves_the_scale_and_retakes_the_step():
     transfer = _precision_transfer("float16")
     reference = _precision_transfer("float32")

@@ -22,6 +22,8 @@ from tf_style.executors import LocalExecutor  # noqa: E402
 from tf_style.signals import Interrupted  # noqa: E402
 from tf_style.testing import panned_frames, snapshot, synthetic_image, write_clip  # noqa: E402
 
+pytestmark = pytest.mark.slow  # videos
+
 FRAMES = 5
 SETTINGS = dict(weights="random", size=64, iters=8, frame_iters=5, progress=False,
                 convergence_tolerance=0)

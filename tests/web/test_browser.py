@@ -24,8 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
                                  "(pip install -e '.[test]')")
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="chromium is not installed "
-                                "(apt-get install chromium; .ci/run does)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(BROWSER is None, reason="chromium is not installed "
+                                 "(apt-get install chromium; .ci/run does)")]
 STEPS = 40
 
 

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Ray
+
 
 def test_a_run_on_ray_reports_each_step_and_stops_with_a_checkpoint(image_files, tmp_path):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")

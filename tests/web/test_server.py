@@ -14,6 +14,8 @@ import pytest
 
 from tf_style.web import gallery
 
+pytestmark = pytest.mark.slow  # a real server, some with a real run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
