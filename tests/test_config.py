@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
@@ -170,6 +171,26 @@ def test_the_documented_flag_table_is_the_one_made_from_the_fields():
     start = readme.index("| flag | default | meaning |")
     end = readme.index("\n\n", start) + 1
     assert readme[start:end] == flag_table()
+    # and the table names exactly the flags the command itself offers, as its --help (absl's
+    # own listing, not ours) says, with absl's defaults where it prints one.
+    documented = dict(re.findall(r"^\| `--(\w+)` \| ([^|]*) \|", readme[start:end], flags=re.M))
+    shown = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--help"],
+                           capture_output=True, text=True, timeout=120).stdout
+    offered = re.findall(r"^  --(?:\[no\])?(\w+):", shown, flags=re.M)
+    assert sorted(documented) == sorted(offered)
+    for block in re.split(r"\n(?=  --)", shown):
+        found = re.match(r"  --(?:\[no\])?(\w+):.*\(default: '([^']*)'\)", block, flags=re.S)
+        if not found:
+            continue
+        name, default = found.groups()
+        cell = documented[name].strip().strip("`")
+        if cell in ("none", "(required)") or cell.startswith(("--", "equal")):
+            continue
+        try:
+            assert float(cell) == float(default), (name, cell, default)
+        except ValueError:
+            assert cell.replace(" ", "").lower() == default.replace(" ", "").lower(), \
+                (name, cell, default)
 
 
 def test_every_field_documents_itself_and_says_whether_it_changes_the_picture():

@@ -128,4 +128,9 @@ def test_every_command_runs_on_tiny_inputs(arguments, sandbox, monkeypatch, caps
     if "--dry_run" in arguments:
         assert "est. peak memory" in capsys.readouterr().out
     else:
-        assert glob.glob(os.path.join(workdir, "**", "output.*"), recursive=True)
+        outputs = glob.glob(os.path.join(workdir, "**", "output.*"), recursive=True)
+        assert outputs
+        for output in outputs:  # a picture at the size asked (the tiny 64 px), not a stand-in
+            if output.endswith((".png", ".jpg", ".tif", ".tiff", ".webp")):
+                with Image.open(output) as picture:
+                    assert max(picture.size) == 64, (output, picture.size)

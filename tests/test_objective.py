@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from tf_style import objective, wasserstein
+from tf_style import losses, objective, wasserstein
 
 LAYER = "block1_conv1"
 
@@ -34,6 +34,10 @@ def test_gram_loss_matches_a_hand_computed_gram():
     target = objective.moments_from_sums(objective.moment_sums(tf.constant(features)))
     np.testing.assert_allclose(target.second_moment[0], np.array([[10.0, 14.0], [14.0, 20.0]]) / 2)
     np.testing.assert_allclose(target.mean[0], [2.0, 3.0])
+    # The painting S = [[2, 0], [0, 2]]: A = S^T S / 2 = 2 I, ||A||^2 = 8; G - A = [[3, 7],
+    # [7, 8]], ||G - A||^2 = 171: the loss is 171 / 8.
+    painting = np.array([[[[2.0, 0.0], [0.0, 2.0]]]], dtype=np.float32)
+    assert _style_loss("gram", features, painting) == pytest.approx(171 / 8, rel=1e-6)
 
 
 def test_gram_loss_matches_numpy_and_ignores_activation_scale():
@@ -151,16 +155,31 @@ def test_objective_adds_its_weighted_terms_and_reports_their_parts():
     rng = np.random.default_rng(10)
     features = rng.normal(size=(1, 6, 6, 4)).astype(np.float32)
     image = rng.uniform(0, 255, (1, 12, 12, 3)).astype(np.float32)
+    deeper = rng.normal(size=(1, 3, 3, 6)).astype(np.float32)
+    painting, deeper_painting = features * 2.0 + 0.5, rng.normal(size=(1, 4, 4, 6)).astype(np.float32)
     content = objective.ContentLoss({LAYER: tf.constant(features + 1.0)})
-    target = objective.moments_from_sums(objective.moment_sums(tf.constant(features * 2.0)))
-    style = objective.GramLoss({LAYER: 1.0}, [objective.StyleRegion(1.0, {LAYER: target})])
+    targets = {layer: objective.moments_from_sums(objective.moment_sums(tf.constant(value)))
+               for layer, value in ((LAYER, painting), ("deeper", deeper_painting))}
+    style = objective.GramLoss({LAYER: 0.25, "deeper": 0.75}, [objective.StyleRegion(1.0, targets)])
     total_variation = objective.TotalVariation()
     terms = objective.Objective([(2.0, content), (3.0, style)], [(5.0, total_variation)])
-    sums = terms.statistics({LAYER: tf.constant(features)}, terms.position_maps())
+    found = {LAYER: tf.constant(features), "deeper": tf.constant(deeper)}
+    sums = terms.statistics(found, terms.position_maps())
     result = {name: float(value) for name, value in terms.losses(sums, tf.constant(image)).items()}
-    assert set(result) == {"total", "content", "style", "tv", f"style/{LAYER}"}
+    assert set(result) == {"total", "content", "style", "tv", f"style/{LAYER}", "style/deeper"}
     assert terms.names == ("content", "style", "tv")
-    assert result["style"] == pytest.approx(result[f"style/{LAYER}"])
+    # Each part against NumPy: Gatys' relative content error, each layer's relative Gram
+    # error, the layers by their weights, the terms by theirs.
+    assert result["content"] == pytest.approx(np.sum(1.0 ** 2 * np.ones_like(features))
+                                              / np.sum((features + 1.0) ** 2), rel=1e-5)
+    per_layer = {}
+    for layer, value, style_value in ((LAYER, features, painting), ("deeper", deeper, deeper_painting)):
+        target = _numpy_gram(style_value)
+        per_layer[layer] = np.sum((_numpy_gram(value) - target) ** 2) / np.sum(target ** 2)
+        assert result[f"style/{layer}"] == pytest.approx(per_layer[layer], rel=1e-5)
+    assert result["style"] == pytest.approx(0.25 * per_layer[LAYER] + 0.75 * per_layer["deeper"],
+                                            rel=1e-5)
+    assert result["tv"] == pytest.approx(float(losses.total_variation_loss(tf.constant(image))))
     assert result["total"] == pytest.approx(2 * result["content"] + 3 * result["style"]
                                             + 5 * result["tv"], rel=1e-6)
 

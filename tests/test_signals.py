@@ -49,7 +49,10 @@ def test_a_signal_while_starting_raises_interrupted_and_is_remembered():
     # A library that swallowed that exception does not make the run go on.
     with pytest.raises(signals.Interrupted):
         startup.raise_if_received()
-    signals.StartupStop().raise_if_received()  # no signal: nothing to raise
+    assert startup.received == signal.SIGINT
+    quiet = signals.StartupStop()
+    quiet.raise_if_received()  # no signal: nothing to raise, nothing remembered
+    assert quiet.received is None
 
 
 def test_interrupted_at_a_step_says_where_and_how_to_go_on():

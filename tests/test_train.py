@@ -45,13 +45,56 @@ def _parse(capsys, *argv):
         flags.FLAGS.unparse_flags()
 
 
-def test_every_setting_is_a_flag_with_the_fields_default(capsys):
+# Settings whose other value cannot be derived from their default (None, tuples), and the
+# value they must then hold.
+OTHER_VALUES = {
+    "style_blend": (["--style", "a.jpg,b.jpg", "--style_blend", "3,1"], (3.0, 1.0)),
+    "content_mask": (["--content_mask", "m.png"], ("m.png",)),
+    "style_mask": (["--style_mask", "m.png"], ("m.png",)),
+    "content_layers": (["--content_layers", "block3_conv1"], ("block3_conv1",)),
+    "style_layers": (["--style_layers", "block1_conv1,block2_conv1"],
+                     ("block1_conv1", "block2_conv1")),
+    "style_layer_weights": (["--style_layer_weights", "1,2,3,4,5"], (1.0, 2.0, 3.0, 4.0, 5.0)),
+    "style_weight": (["--style_weight", "7.5"], 7.5),
+    "lr": (["--lr", "2.5"], 2.5),
+    "scales": (["--scales", "128,512"], (128, 512)),
+    "tile_size": (["--tile_size", "256"], 256),
+    "memory_limit": (["--memory_limit", "3.5"], 3.5),
+    "fps": (["--fps", "12"], 12.0),
+    "frame_iters": (["--frame_iters", "5"], 5),
+    "workdir": (["--workdir", "runs/x"], "runs/x"),
+    "output": (["--output", "out.png"], "out.png"),
+}
+
+
+def _other_value(field):
+    """Flags that give `field` a value other than its default, and that value."""
+    if field.name in OTHER_VALUES:
+        return OTHER_VALUES[field.name]
+    default, choices = field.default, field.metadata["choices"]
+    if choices:
+        value = next(choice for choice in choices if choice != default)
+    elif isinstance(default, bool):
+        return [f"--{field.name}={str(not default).lower()}"], not default
+    elif isinstance(default, (int, float)):
+        value = default * 2 + 16 if isinstance(default, int) else default * 2 + 0.25
+    else:
+        value = default + "_x"
+    return [f"--{field.name}", str(value)], value
+
+
+def test_every_setting_is_a_flag_that_reaches_the_config(capsys):
     config, status, _ = _parse(capsys, "--content", "c.jpg", "--style", "s.jpg")
     assert status == 0
-    assert config == TransferConfig(content="c.jpg", style="s.jpg")
+    assert config == TransferConfig(content="c.jpg", style="s.jpg")  # every default
     for field in dataclasses.fields(TransferConfig):
-        assert field.name in flags.FLAGS, field.name
-        assert flags.FLAGS[field.name].help.endswith(field.metadata["help"])
+        if field.default is dataclasses.MISSING:
+            continue
+        arguments, expected = _other_value(field)
+        config, status, error = _parse(capsys, "--content", "c.jpg", "--style", "s.jpg",
+                                       *arguments)
+        assert status == 0, (field.name, error)
+        assert getattr(config, field.name) == expected != field.default, field.name
 
 
 def test_flags_reach_the_settings_with_their_types(capsys):
