@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from tf_style import images
 from tf_style.testing import synthetic_image
 from tf_style.web import app as app_lib
-from tf_style.web import uploads
+from tf_style.web import bodies, uploads
 
 from test_app import make_run, png_bytes, upload
 from web_fakes import FakeLauncher
@@ -170,7 +170,7 @@ def test_a_client_that_leaves_mid_upload_costs_one_line_and_no_file(workdir, lau
 
 
 def test_a_request_body_that_stalls_is_dropped(workdir, launcher, monkeypatch):
-    monkeypatch.setattr(app_lib, "STALLED_BODY_SECONDS", 0.2)
+    monkeypatch.setattr(bodies, "STALLED_BODY_SECONDS", 0.2)
     app = app_lib.create_app(workdir, launcher=launcher, max_upload_mb=8)
     status, sent = call_app(app, "POST", "/api/uploads", "name=photo.png&role=photo",
                             [b"\x89PNG", None])

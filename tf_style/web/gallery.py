@@ -19,6 +19,7 @@ from PIL import Image
 
 from tf_style import run_directory
 from tf_style.files import atomic_write, regular_file_inside
+from tf_style.web.errors import Unknown
 
 # What the web server keeps beside a run's own files: the settings it was started with
 # (so Resume can rerun them) and, when it failed, the one-line error.
@@ -34,7 +35,7 @@ RUN_FILES = {**{kind: (name, "image/png") for kind, name in DOWNLOADS.items()},
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
 
 
-class UnknownRun(LookupError):
+class UnknownRun(Unknown):
     """A run id that names no run directory under the workdir."""
 
     def __init__(self, run_id: str):

@@ -29,6 +29,7 @@ from tf_style.config import config_from_fields
 from tf_style.errors import TransferError
 from tf_style.files import atomic_write
 from tf_style.web import gallery, uploads
+from tf_style.web.errors import Busy, InUse, Refused
 from tf_style.web.events import EventHub
 
 # What the page's form may set; everything else is the server's (paths, weights, outputs).
@@ -46,14 +47,6 @@ MAX_QUEUED_RUNS = 100
 # its turn before it is refused.
 PLAN_WAIT_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
-
-
-class RequestError(ValueError):
-    """A request the server refuses, with its HTTP status and a one-line reason."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 class Process:
@@ -134,13 +127,11 @@ class Runs:
 
     def __init__(self, workdir: str, hub: EventHub, launcher: Launcher = LocalProcess,
                  concurrent: int = 1, weights: str = "auto", weights_dir: str = "weights",
-                 max_image_megapixels: int = 180, model: str = "vgg19",
-                 plan_launcher: Launcher = LocalProcess):
+                 max_image_megapixels: int = 180, model: str = "vgg19"):
         self.workdir = os.path.abspath(workdir)
         self.upload_root = os.path.join(self.workdir, uploads.UPLOAD_DIR)
         self.hub = hub
         self.launcher = launcher
-        self.plan_launcher = plan_launcher
         self._plan_slot = threading.BoundedSemaphore(1)
         self.concurrent = concurrent
         self.server_settings = {"weights": weights, "weights_dir": os.path.abspath(weights_dir),
@@ -158,23 +149,21 @@ class Runs:
 
     def config_fields(self, form: dict, run_dir: str) -> dict:
         """The TransferConfig fields of a run the page asks for: its pictures (upload ids),
-        its form settings and the server's own. RequestError when any is bad."""
+        its form settings and the server's own. Refused (or Unknown, for a picture) when any
+        is bad."""
         if not isinstance(form, dict):
-            raise RequestError("the settings must be a JSON object")
+            raise Refused("the settings must be a JSON object")
         unknown = sorted(set(form) - set(FORM_SETTINGS) - {"content", "style"})
         if unknown:
-            raise RequestError(f"settings the page cannot set: {', '.join(unknown)}")
+            raise Refused(f"settings the page cannot set: {', '.join(unknown)}")
         content, styles = form.get("content"), form.get("style")
         if not isinstance(content, str) or not content:
-            raise RequestError("choose a photo (content)")
+            raise Refused("choose a photo (content)")
         if (not isinstance(styles, list) or not styles
                 or not all(isinstance(style, str) for style in styles)):
-            raise RequestError("choose one or more paintings (style)")
-        try:
-            content_path = uploads.upload_path(self.upload_root, content)
-            style_paths = [uploads.upload_path(self.upload_root, style) for style in styles]
-        except uploads.UploadError as error:
-            raise RequestError(str(error), error.status) from None
+            raise Refused("choose one or more paintings (style)")
+        content_path = uploads.upload_path(self.upload_root, content)
+        style_paths = [uploads.upload_path(self.upload_root, style) for style in styles]
         fields = {name: value for name, value in form.items() if name in FORM_SETTINGS
                   and value is not None and value != ""}
         fields.update(self.server_settings, content=content_path, style=style_paths,
@@ -182,20 +171,20 @@ class Runs:
         try:
             limits.check_size(config_from_fields(fields))
         except (ValueError, TypeError, TransferError) as error:
-            raise RequestError(str(error)) from None
+            raise Refused(str(error)) from None
         return fields
 
     def plan(self, form: dict) -> dict:
         """The memory plan of the run the page describes: {"plan": text, "estimated_seconds"}.
-        Made by a worker process, one at a time; nothing is written. Blocks: call it from a
-        thread."""
+        Made by a worker started as runs are (on Ray with `--executor ray`, where the run
+        would go), one at a time; nothing is written. Blocks: call it from a thread."""
         fields = self.config_fields(form, os.path.join(self.workdir, ".plan"))
         if not self._plan_slot.acquire(timeout=PLAN_WAIT_SECONDS):
-            raise RequestError("the server is busy making another plan; try again", 503)
+            raise Busy("the server is busy making another plan; try again")
         try:
             if self._closed:
-                raise RequestError("the server is shutting down", 503)
-            process = self.plan_launcher({"mode": "plan", "config": fields}, None)
+                raise Busy("the server is shutting down")
+            process = self.launcher({"mode": "plan", "config": fields}, None)
             found = list(process.events())
             process.wait()
         finally:
@@ -204,8 +193,8 @@ class Runs:
             if event.get("event") == "plan":
                 return {"plan": event["text"], "estimated_seconds": event.get("estimated_seconds")}
             if event.get("event") == "failed":
-                raise RequestError(event.get("message", "the plan failed"))
-        raise RequestError("the plan could not be made; see the server's log")
+                raise Refused(event.get("message", "the plan failed"))
+        raise Refused("the plan could not be made; see the server's log")
 
     def start(self, form: dict) -> str:
         """Queues a new run; returns its id."""
@@ -231,16 +220,15 @@ class Runs:
         run_dir = gallery.run_path(self.workdir, run_id)
         with self._lock:
             if run_id in self._active:
-                raise RequestError(f"run {run_id} is already {self._active[run_id].status}", 409)
+                raise InUse(f"run {run_id} is already {self._active[run_id].status}")
             if gallery.held_by_a_process(run_dir):
-                raise RequestError(f"run {run_id} is running in another process", 409)
+                raise InUse(f"run {run_id} is running in another process")
             if gallery.entry(self.workdir, run_id).status == "finished":
-                raise RequestError(f"run {run_id} has finished; start a new run to paint "
-                                   f"it again", 409)
+                raise InUse(f"run {run_id} has finished; start a new run to paint it again")
             record = gallery.read_json(os.path.join(run_dir, gallery.WEB_RECORD))
             if not isinstance(record.get("config"), dict):
-                raise RequestError(f"run {run_id} was not started from this page; resume it "
-                                   f"with the command that started it", 409)
+                raise InUse(f"run {run_id} was not started from this page; resume it "
+                            f"with the command that started it")
             self._enqueue(ActiveRun(run_id, run_dir, record["config"]))
 
     def stop(self, run_id: str) -> None:
@@ -249,7 +237,7 @@ class Runs:
         with self._lock:
             run = self._active.get(run_id)
             if run is None:
-                raise RequestError(f"run {run_id} is not running", 409)
+                raise InUse(f"run {run_id} is not running")
             run.stop_requested = True
             if run.status == "queued":
                 self._queue.remove(run)
@@ -263,10 +251,10 @@ class Runs:
         run_dir = gallery.run_path(self.workdir, run_id)
         with self._lock:
             if run_id in self._active:
-                raise RequestError(f"run {run_id} is {self._active[run_id].status}; stop it "
-                                   f"before deleting it", 409)
+                raise InUse(f"run {run_id} is {self._active[run_id].status}; stop it "
+                            f"before deleting it")
             if gallery.held_by_a_process(run_dir):
-                raise RequestError(f"run {run_id} is running in another process", 409)
+                raise InUse(f"run {run_id} is running in another process")
             shutil.rmtree(run_dir)
         self._publish_status(run_id, "deleted")
 
@@ -311,10 +299,10 @@ class Runs:
 
     def _enqueue(self, run: ActiveRun) -> None:
         if self._closed:
-            raise RequestError("the server is shutting down", 503)
+            raise Busy("the server is shutting down")
         if len(self._queue) >= MAX_QUEUED_RUNS:
-            raise RequestError(f"{MAX_QUEUED_RUNS} runs are waiting already; try again when "
-                               f"some have run", 503)
+            raise Busy(f"{MAX_QUEUED_RUNS} runs are waiting already; try again when "
+                       f"some have run")
         self._active[run.run_id] = run
         self._queue.append(run)
         self._publish_status(run.run_id, "queued")

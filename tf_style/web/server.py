@@ -103,8 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             _fail("--executor ray needs Ray: pip install -e '.[ray]'")
         concurrent = launcher.slots()
     runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights,
-                model=arguments.model, plan_launcher=LocalProcess,
-                max_image_megapixels=arguments.max_image_megapixels)
+                model=arguments.model, max_image_megapixels=arguments.max_image_megapixels)
     app = app_lib.create_app(arguments.workdir, token=token, runs=runs, loopback_only=loopback,
                              max_upload_mb=arguments.max_upload_mb,
                              max_image_megapixels=arguments.max_image_megapixels)

@@ -26,6 +26,7 @@ from PIL import Image
 from tf_style import images
 from tf_style.errors import TransferError
 from tf_style.files import IMAGE_EXTENSIONS, regular_file_inside
+from tf_style.web.errors import Refused, TooLarge, Unknown
 
 UPLOAD_DIR = "uploads"
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -43,14 +44,6 @@ _DIGEST = re.compile(r"[0-9a-f]{16}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class UploadError(TransferError):
-    """An upload refused: too large, not an image the loader reads, or a bad name."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 def safe_name(name: str) -> str:
     """`name`'s last part with anything but letters, digits, `_.-` made `_`, and no `._-` at
     its ends (a run named after it must not start with one)."""
@@ -66,17 +59,17 @@ async def save_upload(upload_root: str, name: str, role: str, chunks: AsyncItera
     """Streams an upload to disk (refused past `max_bytes`, or at once when its declared
     size is larger), checks it with the image loader in a worker thread (one at a time:
     `decode_slot`) and keeps it as a `role`; returns its id, name and size. Raises
-    UploadError."""
+    Refused, TooLarge or Stalled (from `chunks`)."""
     name = safe_name(name)
     if role not in ROLES:
-        raise UploadError(f"an upload is a photo or a painting (role=photo|painting); "
+        raise Refused(f"an upload is a photo or a painting (role=photo|painting); "
                           f"got role={role[:40]!r}")
-    too_large = UploadError(f"{name} is larger than the server's limit of {max_bytes / 2**20:g} "
-                            f"MB (tf-style serve --max_upload_mb)", status=413)
+    too_large = TooLarge(f"{name} is larger than the server's limit of {max_bytes / 2**20:g} "
+                         f"MB (tf-style serve --max_upload_mb)")
     if declared_bytes is not None and declared_bytes > max_bytes:
         raise too_large
     if os.path.splitext(name)[1] not in IMAGE_EXTENSIONS:
-        raise UploadError(f"{name} is not a picture file tf_style reads (it reads "
+        raise Refused(f"{name} is not a picture file tf_style reads (it reads "
                           f"{', '.join(IMAGE_EXTENSIONS)})")
     incoming = os.path.join(upload_root, ".incoming")
     os.makedirs(incoming, exist_ok=True)
@@ -92,7 +85,7 @@ async def save_upload(upload_root: str, name: str, role: str, chunks: AsyncItera
                 digest.update(chunk)
                 file.write(chunk)
         if size == 0:
-            raise UploadError(f"{name} is empty")
+            raise Refused(f"{name} is empty")
         async with decode_slot:
             (height, width), thumbnail = await asyncio.to_thread(
                 _checked_picture, temporary, name, max_pixels)
@@ -106,7 +99,7 @@ async def save_upload(upload_root: str, name: str, role: str, chunks: AsyncItera
 
 def _checked_picture(path: str, name: str, max_pixels: int) -> Tuple[Tuple[int, int], bytes]:
     """(height, width) of the picture at `path` as the run will see it, and its thumbnail;
-    UploadError, in the loader's words, when a run could not read it.
+    Refused, in the loader's words, when a run could not read it.
 
     The picture is decoded once, whole (a damaged one is refused), and shrunk as it is
     read: its cost is its decoded pixels, never a float copy of them."""
@@ -116,7 +109,7 @@ def _checked_picture(path: str, name: str, max_pixels: int) -> Tuple[Tuple[int, 
             images.check_side(header[0], header[1], name)
         reduced = images.load_image(path, max_pixels=max_pixels, longest_side=THUMBNAIL_SIDE)
     except TransferError as error:
-        raise UploadError(str(error).replace(path, name)) from None
+        raise Refused(str(error).replace(path, name)) from None
     height, width = header if header is not None else reduced.shape[:2]
     if (reduced.shape[0] > reduced.shape[1]) != (height > width):  # turned by its EXIF tag
         height, width = width, height
@@ -143,7 +136,7 @@ def _keep(upload_root: str, upload_id: str, temporary: str, thumbnail: bytes, ro
 
 def upload_path(upload_root: str, upload_id: str) -> str:
     """The file of an upload id (or of a bundled example, `example/<name>`), links resolved;
-    UploadError unless it names a regular file inside the uploads (or the examples)."""
+    Unknown unless it names a regular file inside the uploads (or the examples)."""
     if upload_id.startswith(EXAMPLE_PREFIX):
         name = upload_id[len(EXAMPLE_PREFIX):]
         if name in example_names():
@@ -156,21 +149,21 @@ def upload_path(upload_root: str, upload_id: str) -> str:
             found = regular_file_inside(upload_root, os.path.join(upload_root, digest, name))
             if found:
                 return found
-    raise UploadError(f"no uploaded picture {upload_id!r}; upload it first", status=404)
+    raise Unknown(f"no uploaded picture {upload_id!r}; upload it first")
 
 
 def thumbnail(upload_root: str, upload_id: str) -> bytes:
     """The thumbnail of an upload (kept when it came) or of an example (made now: they are
-    small). UploadError when there is none."""
+    small). Unknown when there is none."""
     path = upload_path(upload_root, upload_id)
     if upload_id.startswith(EXAMPLE_PREFIX):
         try:
             return thumbnail_jpeg(images.load_image(path, longest_side=THUMBNAIL_SIDE))
         except TransferError as error:
-            raise UploadError(str(error)) from None
+            raise Unknown(str(error)) from None
     found = regular_file_inside(upload_root, os.path.join(os.path.dirname(path), THUMBNAIL_FILE))
     if found is None:
-        raise UploadError(f"no thumbnail of {upload_id!r}", status=404)
+        raise Unknown(f"no thumbnail of {upload_id!r}")
     with open(found, "rb") as file:
         return file.read()
 
