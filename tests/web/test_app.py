@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from tf_style import run_directory
 from tf_style.testing import png_declaring, snapshot, synthetic_image
 from tf_style.web import app as app_lib
-from tf_style.web import gallery
+from tf_style.web import events, gallery
 
 from web_fakes import FakeLauncher
 
@@ -146,7 +146,7 @@ def test_runs_wait_their_turn_and_a_queued_run_stops_without_starting(client, la
     assert client.post(f"/api/runs/{third}/stop").status_code == 202
     assert client.get(f"/api/runs/{third}").json()["status"] == "stopped"
     Image.fromarray(synthetic_image(48, 64, 5)).save(os.path.join(workdir, first, "output.png"))
-    process.send({"event": "finished", "output": "output.png"})
+    process.send(events.Finished("output.png"))
     process.end(0)
     wait_for_status(client, first, "finished")
     launcher.wait_for(2).end(0)
@@ -165,7 +165,7 @@ def test_stop_asks_the_running_process_and_resume_reruns_its_settings(client, la
     assert client.post(f"/api/runs/{run_id}/resume").status_code == 202
     resumed = launcher.wait_for(2)
     assert resumed.request == process.request
-    resumed.send({"event": "failed", "message": "style x.png is not an image"})
+    resumed.send(events.Failed("style x.png is not an image"))
     resumed.end(2)
     wait_for_status(client, run_id, "failed")
     assert client.get(f"/api/runs/{run_id}").json()["error"] == "style x.png is not an image"
@@ -395,8 +395,7 @@ def test_a_stopped_run_keeps_its_last_image_and_step_for_a_page_opened_later(cli
     process = launcher.wait_for(1)
     for step in (6, 7):
         jpeg, url = data_url(synthetic_image(48, 64, step))
-        process.send({"event": "step", "step": step, "iters": 100, "image": url,
-                      "losses": {"total": 1.0}})
+        process.send(events.Step(step=step, iters=100, losses={"total": 1.0}, image=url))
     client.post(f"/api/runs/{run_id}/stop")
     wait_for_status(client, run_id, "stopped")
     run = client.get(f"/api/runs/{run_id}").json()

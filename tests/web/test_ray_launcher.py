@@ -22,14 +22,14 @@ def test_a_run_on_ray_reports_each_step_and_stops_with_a_checkpoint(image_files,
         events = []
         for event in process.events():
             events.append(event)
-            if event["event"] == "step" and event["step"] == 2:
+            if event.type == "step" and event.step == 2:
                 process.stop()
         code = process.wait()
     finally:
         ray.shutdown()
-    kinds = [event["event"] for event in events]
+    kinds = [event.type for event in events]
     assert kinds[0] == "plan" and kinds[-1] == "stopped" and code == 130
-    steps = [event["step"] for event in events if event["event"] == "step"]
+    steps = [event.step for event in events if event.type == "step"]
     assert steps == list(range(1, len(steps) + 1))
-    assert events[-1]["step"] == steps[-1]  # stopped after the last step it reported
+    assert events[-1].step == steps[-1]  # stopped after the last step it reported
     assert os.path.isfile(os.path.join(workdir, "checkpoints", "checkpoint"))

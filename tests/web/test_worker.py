@@ -23,27 +23,27 @@ def test_each_step_sends_the_image_the_run_saves(image_files, tmp_path):
         {"mode": "run", "config": run_fields(content, style, workdir, save_every=1)},
         events.append)
     assert code == 0
-    kinds = [event["event"] for event in events]
+    kinds = [event.type for event in events]
     assert kinds == ["plan", "step", "step", "step", "finished"]
-    assert "est. peak" in events[0]["text"]
+    assert "est. peak" in events[0].text
     saved = {step: np.asarray(Image.open(os.path.join(workdir, "images", f"step_{step:06d}.png")),
                               np.float32) for step in (1, 2, 3)}
     # The first step included tracing the step: no speed and no time left from it; the
     # speed after it is of the steps since (their mean is under their sum).
-    assert events[1]["seconds_per_step"] is None and events[1]["eta_seconds"] is None
-    assert 0 < events[3]["seconds_per_step"] <= events[3]["time"] - events[1]["time"]
+    assert events[1].seconds_per_step is None and events[1].eta_seconds is None
+    assert 0 < events[3].seconds_per_step <= events[3].time - events[1].time
     for event in events[1:4]:
-        assert event["iters"] == 3 and 0 <= event["fraction"] <= 1
-        assert event is events[1] or event["eta_seconds"] >= 0
-        header, data = event["image"].split(",", 1)
+        assert event.iters == 3 and 0 <= event.fraction <= 1
+        assert event is events[1] or event.eta_seconds >= 0
+        header, data = event.image.split(",", 1)
         assert header == "data:image/jpeg;base64"
         sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))), np.float32)
         assert sent.shape == (48, 64, 3)
         distances = {step: np.abs(sent - image).mean() for step, image in saved.items()}
-        assert distances[event["step"]] < 3.0  # JPEG at quality 90
-        assert min(distances, key=distances.get) == event["step"]
-    assert [event["step"] for event in events[1:4]] == [1, 2, 3]
-    assert events[-1]["output"] == os.path.join(workdir, "output.png")
+        assert distances[event.step] < 3.0  # JPEG at quality 90
+        assert min(distances, key=distances.get) == event.step
+    assert [event.step for event in events[1:4]] == [1, 2, 3]
+    assert events[-1].output == os.path.join(workdir, "output.png")
 
 
 def test_a_run_that_fails_says_why_in_one_line(image_files, tmp_path):
@@ -55,8 +55,8 @@ def test_a_run_that_fails_says_why_in_one_line(image_files, tmp_path):
         events.append)
     assert code == 2
     (event,) = events
-    assert event["event"] == "failed" and missing in event["message"]
-    assert "\n" not in event["message"]
+    assert event.type == "failed" and missing in event.message
+    assert "\n" not in event.message
     assert not os.path.exists(tmp_path / "run")
 
 
@@ -64,4 +64,4 @@ def test_settings_the_config_refuses_fail_before_tensorflow_is_asked(tmp_path):
     events = []
     code = worker.serve_request({"mode": "plan", "config": {"content": "a.png", "style": ["b.png"],
                                                             "size": 4}}, events.append)
-    assert code == 2 and events[0]["event"] == "failed" and "size" in events[0]["message"]
+    assert code == 2 and events[0].type == "failed" and "size" in events[0].message

@@ -3,6 +3,7 @@
 import queue
 import threading
 
+from tf_style.web import events
 from tf_style.web.runs import Process
 
 _END = None
@@ -19,8 +20,7 @@ class FakeLauncher:
     def __call__(self, request, log_path):
         if request["mode"] == "plan":
             process = FakeProcess(request)
-            process.send({"event": "plan", "text": f"plan of {request['config']['size']} px",
-                          "estimated_seconds": 1.0})
+            process.send(events.Plan(f"plan of {request['config']['size']} px", 1.0))
             process.end(0)
             return process
         process = FakeProcess(request)
@@ -64,7 +64,7 @@ class FakeProcess(Process):
 
     def stop(self):
         self.stop_count += 1
-        self.send({"event": "stopped", "step": 1})
+        self.send(events.Stopped(step=1))
         self.end(130)
 
     def wait(self):

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 import ray
 
 from tf_style.executors import DEFAULT_MAX_RETRIES
+from tf_style.web import events
 from tf_style.web.runs import LocalProcess, Process
 
 # Runs the server hands Ray at once; Ray itself queues those its CPUs cannot take yet.
@@ -31,7 +32,7 @@ class Mailbox:
         self.events = {}
         self.stops = set()
 
-    def put(self, key: str, event: dict) -> bool:
+    def put(self, key: str, event: dict) -> bool:  # an event as JSON
         """Keeps an event; returns whether the run was asked to stop."""
         self.events.setdefault(key, []).append(event)
         return key in self.stops
@@ -53,7 +54,7 @@ def _run_worker(request: dict, log_path: Optional[str], mailbox, key: str) -> in
     # Asked after each event (a step or a tile pass): the run stops at the next one.
     stopping = False
     for event in process.events():
-        if ray.get(mailbox.put.remote(key, event)) and not stopping:
+        if ray.get(mailbox.put.remote(key, event.as_json())) and not stopping:
             process.stop()
             stopping = True
     return process.wait()
@@ -66,12 +67,12 @@ class RayProcess(Process):
         remote = ray.remote(num_cpus=task_cpus, max_retries=DEFAULT_MAX_RETRIES)(_run_worker)
         self.task = remote.remote(request, log_path, mailbox, self.key)
 
-    def events(self) -> Iterator[dict]:
+    def events(self) -> Iterator[events.Event]:
         while True:
             done, _ = ray.wait([self.task], timeout=_POLL_SECONDS)
-            yield from ray.get(self.mailbox.take.remote(self.key))
+            yield from map(events.from_json, ray.get(self.mailbox.take.remote(self.key)))
             if done:
-                yield from ray.get(self.mailbox.take.remote(self.key))
+                yield from map(events.from_json, ray.get(self.mailbox.take.remote(self.key)))
                 return
 
     def stop(self) -> None:

@@ -28,7 +28,7 @@ from tf_style import limits
 from tf_style.config import config_from_fields
 from tf_style.errors import TransferError
 from tf_style.files import atomic_write
-from tf_style.web import gallery, uploads
+from tf_style.web import events, gallery, uploads
 from tf_style.web.errors import Busy, InUse, Refused
 from tf_style.web.events import EventHub
 
@@ -52,7 +52,7 @@ _PR_SET_PDEATHSIG = 1
 class Process:
     """A run's worker: its events as they come, a stop, and how it ended."""
 
-    def events(self) -> Iterator[dict]:
+    def events(self) -> Iterator[events.Event]:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -79,10 +79,10 @@ class LocalProcess(Process):
         self.process.stdin.write(json.dumps(request))
         self.process.stdin.close()
 
-    def events(self) -> Iterator[dict]:
+    def events(self) -> Iterator[events.Event]:
         for line in self.process.stdout:
             try:
-                yield json.loads(line)
+                yield events.from_json(json.loads(line))
             except ValueError:
                 logging.warning("A worker wrote a line that is not an event: %.200s", line)
 
@@ -116,7 +116,7 @@ class ActiveRun:
     status: str = "queued"
     process: Optional[Process] = None
     stop_requested: bool = False
-    last_step: Optional[dict] = None  # the newest step event: its image and step
+    last_step: Optional[events.Step] = None  # the newest: its image and step
 
 
 class Runs:
@@ -190,10 +190,10 @@ class Runs:
         finally:
             self._plan_slot.release()
         for event in found:
-            if event.get("event") == "plan":
-                return {"plan": event["text"], "estimated_seconds": event.get("estimated_seconds")}
-            if event.get("event") == "failed":
-                raise Refused(event.get("message", "the plan failed"))
+            if isinstance(event, events.Plan):
+                return {"plan": event.text, "estimated_seconds": event.estimated_seconds}
+            if isinstance(event, events.Failed):
+                raise Refused(event.message)
         raise Refused("the plan could not be made; see the server's log")
 
     def start(self, form: dict) -> str:
@@ -327,37 +327,36 @@ class Runs:
 
     def _run(self, run: ActiveRun) -> None:
         """Starts the run's process, relays its events, and records how it ended."""
-        ended: Optional[dict] = None
+        ended: Optional[events.Event] = None
         try:
             run.process = self.launcher({"mode": "run", "config": run.fields},
                                         os.path.join(run.run_dir, LOG_FILE))
             if run.stop_requested:
                 run.process.stop()
             for event in run.process.events():
-                kind = event.get("event")
-                if kind in ("step", "tile", "plan"):
-                    if kind == "step":
-                        run.last_step = event
-                    self.hub.publish({**event, "type": kind, "run": run.run_id})
-                elif kind in ("finished", "stopped", "failed"):
+                if isinstance(event, events.ENDINGS):
                     ended = event
+                    continue
+                if isinstance(event, events.Step):
+                    run.last_step = event
+                self.hub.publish(run.run_id, event)
             code = run.process.wait()
         except Exception as error:  # noqa: BLE001 - the process could not start, or Ray failed
             logging.exception("Run %s", run.run_id)
-            ended, code = {"event": "failed", "message": f"could not run: {error}"}, 1
+            ended, code = events.Failed(f"could not run: {error}"), 1
         if ended is None:
-            ended = ({"event": "stopped"} if run.stop_requested else
-                     {"event": "failed", "message": f"the run's process ended with status "
-                                                    f"{code}; see {LOG_FILE} in its run directory"})
+            ended = (events.Stopped() if run.stop_requested else
+                     events.Failed(f"the run's process ended with status {code}; see "
+                                   f"{LOG_FILE} in its run directory"))
         self._record_end(run, ended)
 
-    def _record_end(self, run: ActiveRun, ended: dict) -> None:
-        status = ended["event"]
+    def _record_end(self, run: ActiveRun, ended: events.Event) -> None:
+        status = ended.type
         record_path = os.path.join(run.run_dir, gallery.WEB_RECORD)
         record = gallery.read_json(record_path)
         record.pop("error", None)
-        if status == "failed":
-            record["error"] = ended.get("message", "failed")
+        if isinstance(ended, events.Failed):
+            record["error"] = ended.message
         try:
             gallery.write_web_record(run.run_dir, record)
             _keep_last_step(run)
@@ -367,24 +366,23 @@ class Runs:
             self._active.pop(run.run_id, None)
             self._running -= 1
             self._lock.notify_all()
-        self._publish_status(run.run_id, status, ended.get("message", ""))
+        self._publish_status(run.run_id, status, getattr(ended, "message", ""))
 
     def _publish_status(self, run_id: str, status: str, message: str = "") -> None:
-        self.hub.publish({"type": "status", "run": run_id, "status": status,
-                          "message": message})
+        self.hub.publish(run_id, events.Status(status, message))
 
 
 def _keep_last_step(run: ActiveRun) -> None:
     """The run's newest image (the preview the page saw) and its step, in its directory:
     a stopped run shows where it got to, after a reload or a new server too."""
     event = run.last_step
-    if not event or not str(event.get("image", "")).startswith("data:image/jpeg;base64,"):
+    if event is None or not str(event.image).startswith("data:image/jpeg;base64,"):
         return
     try:
         with atomic_write(os.path.join(run.run_dir, gallery.PREVIEW_FILE)) as file:
-            file.write(base64.b64decode(event["image"].split(",", 1)[1]))
+            file.write(base64.b64decode(event.image.split(",", 1)[1]))
         record = gallery.read_json(os.path.join(run.run_dir, gallery.WEB_RECORD))
-        record["last_step"] = {"step": event.get("step"), "iters": event.get("iters")}
+        record["last_step"] = {"step": event.step, "iters": event.iters}
         gallery.write_web_record(run.run_dir, record)
     except (OSError, ValueError) as error:
         logging.warning("Could not keep the last image of run %s: %s", run.run_id, error)

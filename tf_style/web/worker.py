@@ -29,13 +29,14 @@ from tf_style.callbacks.callback import Callback, StepReport
 from tf_style.callbacks.eta import Eta
 from tf_style.config import config_from_fields
 from tf_style.errors import TransferError
+from tf_style.web import events
 
 # The live image is sent at most this many px on its longest side: enough for the page,
 # and a 4K picture's step event stays small.
 PREVIEW_SIDE = 768
 PREVIEW_QUALITY = 90
 
-Emit = Callable[[dict], None]
+Emit = Callable[[events.Event], None]
 
 
 def preview_data_url(image: np.ndarray, longest_side: int = PREVIEW_SIDE) -> str:
@@ -61,16 +62,16 @@ class EventStream(Callback):
         # A process's first step on a scale includes starting up (tracing the step, a
         # resumed run's restore): no speed and no time left until a step without it.
         measured = self.eta.measured()
-        self.emit({"event": "step", "step": report.step, "iters": self.iters,
-                   "scale": report.scale_index, "scales": len(self.eta.scales),
-                   "losses": report.losses,
-                   "seconds_per_step": self.eta.average_seconds() if measured else None,
-                   "eta_seconds": self.eta.seconds_left() if measured else None,
-                   "fraction": self.eta.fraction_done(),
-                   "image": preview_data_url(report.image), "time": time.time()})
+        self.emit(events.Step(
+            step=report.step, iters=self.iters, losses=report.losses,
+            image=preview_data_url(report.image), scale=report.scale_index,
+            scales=len(self.eta.scales),
+            seconds_per_step=self.eta.average_seconds() if measured else None,
+            eta_seconds=self.eta.seconds_left() if measured else None,
+            fraction=self.eta.fraction_done(), time=time.time()))
 
     def on_tile_end(self, done: int, total: int) -> None:
-        self.emit({"event": "tile", "done": done, "total": total})
+        self.emit(events.Tile(done, total))
 
 
 def serve_request(request: dict, emit: Emit,
@@ -79,33 +80,32 @@ def serve_request(request: dict, emit: Emit,
     try:
         config = config_from_fields(request["config"])
     except (ValueError, TypeError) as error:
-        emit({"event": "failed", "message": str(error)})
+        emit(events.Failed(str(error)))
         return 2
     try:
         import tf_style.runner as runner  # noqa: PLC0415 - TensorFlow, after the settings
         if startup is not None:
             startup.raise_if_received()
         plan = runner.plan(config)
-        emit({"event": "plan", "text": plan.describe(config),
-              "estimated_seconds": plan.estimated_seconds(config)})
+        emit(events.Plan(plan.describe(config), plan.estimated_seconds(config)))
         if request.get("mode") == "plan":
             return 0
         eta = Eta(config.iters, [(steps, scale.seconds_per_step or 1.0) for steps, scale
                                  in zip(plan.expected_steps(config), plan.scales)])
         runner.run(config, callbacks=[EventStream(emit, eta, config.iters)])
-        emit({"event": "finished", "output": config.output_path})
+        emit(events.Finished(config.output_path))
         return 0
     except signals.Interrupted as interrupted:
         logging.info("%s", interrupted)  # the run's log says it too: the server may be gone
-        emit({"event": "stopped", "step": interrupted.step, "message": str(interrupted)})
+        emit(events.Stopped(interrupted.step, str(interrupted)))
         return 128 + interrupted.signal_number
     except TransferError as error:
-        emit({"event": "failed", "message": str(error)})
+        emit(events.Failed(str(error)))
         return 2
     except Exception as error:  # noqa: BLE001 - a bug: traceback to the log, a line to the page
         traceback.print_exc()
-        emit({"event": "failed", "message": f"internal error: {type(error).__name__}: "
-                                             f"{str(error).splitlines()[0] if str(error) else ''}"})
+        emit(events.Failed(f"internal error: {type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else ''}"))
         return 1
 
 
@@ -118,12 +118,12 @@ def main() -> int:
         signal.signal(signal_number, startup)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The events keep stdout to themselves; anything a library prints goes to the log.
-    events = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    said = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-    def emit(event: dict) -> None:
+    def emit(event: events.Event) -> None:
         try:
-            events.write(json.dumps(event) + "\n")
+            said.write(json.dumps(event.as_json()) + "\n")
         except (BrokenPipeError, OSError):  # the server is gone: the run goes on, saved
             pass
 
@@ -131,7 +131,7 @@ def main() -> int:
     try:
         request = json.load(sys.stdin)
     except ValueError as error:
-        emit({"event": "failed", "message": f"a request that is not JSON: {error}"})
+        emit(events.Failed(f"a request that is not JSON: {error}"))
         return 2
     return serve_request(request, emit, startup)
 
