@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tf_style.config import TransferConfig, conv_layer_names, flag_table
+from tf_style.config import TransferConfig, flag_table
+from tf_style.architecture import conv_layer_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,7 +8,7 @@ pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from tf_style import onnx_weights, tile_geometry, vgg, weights  # noqa: E402
-from tf_style.config import MODEL_BLOCKS  # noqa: E402
+from tf_style.architecture import MODEL_BLOCKS  # noqa: E402
 from tf_style.testing import write_onnx_vgg  # noqa: E402
 
 PROBES = ["block1_conv2", "block3_conv1", "block4_conv2", "block5_conv1"]

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_style import config, vgg
+from tf_style import architecture, vgg
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def test_conv_layer_names_match_keras_applications(keras_vgg19):
                    if isinstance(layer, keras.layers.Conv2D)]
     model = vgg.build_vgg(["block5_conv4"])
     assert [layer.name for layer in vgg.conv_layers(model)] == keras_names
-    assert list(config.VGG19_CONV_LAYER_NAMES) == keras_names
+    assert list(architecture.VGG19_CONV_LAYER_NAMES) == keras_names
 
 
 def test_kernel_shapes_match_keras_applications(keras_vgg19):
@@ -31,9 +31,9 @@ def test_kernel_shapes_match_keras_applications(keras_vgg19):
 def test_each_model_has_keras_applications_layers_and_shapes(model, reference):
     built = reference(weights=None, include_top=False)
     keras_convs = [layer for layer in built.layers if isinstance(layer, keras.layers.Conv2D)]
-    ours = vgg.conv_layers(vgg.build_vgg([config.conv_layer_names(model)[-1]], model=model))
+    ours = vgg.conv_layers(vgg.build_vgg([architecture.conv_layer_names(model)[-1]], model=model))
     assert [layer.name for layer in ours] == [layer.name for layer in keras_convs]
-    assert list(config.conv_layer_names(model)) == [layer.name for layer in keras_convs]
+    assert list(architecture.conv_layer_names(model)) == [layer.name for layer in keras_convs]
     for mine, theirs in zip(ours, keras_convs):
         assert mine.kernel.shape == theirs.kernel.shape
     assert len(ours) == {"vgg19": 16, "vgg16": 13}[model]

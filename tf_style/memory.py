@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 
 from tf_style import tile_geometry
-from tf_style.config import (MIN_IMAGE_SIDE, TransferConfig, conv_layer_names, layer_channels,
-                             layer_position)
+from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
+from tf_style.architecture import conv_layer_names, layer_channels, layer_position
 from tf_style.durations import format_duration
 from tf_style.errors import TransferError
 

@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from tf_style.config import conv_layer_names
+from tf_style.architecture import conv_layer_names
 from tf_style.errors import WeightsError
 
 # torchvision's normalisation, RGB: x = (rgb / 255 - mean) / deviation.

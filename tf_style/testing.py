@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from tf_style.config import MODEL_BLOCKS, VGG19_CONV_LAYER_NAMES, conv_layer_names
+from tf_style.architecture import MODEL_BLOCKS, VGG19_CONV_LAYER_NAMES, conv_layer_names
 
 LayerWeights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 

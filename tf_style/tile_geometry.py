@@ -8,7 +8,7 @@ import dataclasses
 import math
 from typing import List, Sequence, Tuple
 
-from tf_style.config import conv_layer_names, layer_block, layer_position
+from tf_style.architecture import conv_layer_names, layer_block, layer_position
 
 # Every pool halves the image: tiles start on multiples of this so pooling lines up.
 ALIGNMENT = 16

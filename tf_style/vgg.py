@@ -1,7 +1,7 @@
 """VGG19's or VGG16's convolutional part as a Keras functional model that returns named
 conv outputs.
 
-Built layer by layer from the table of blocks (`tf_style.config.MODEL_BLOCKS`) with the
+Built layer by layer from the table of blocks (`tf_style.architecture.MODEL_BLOCKS`) with the
 names `keras.applications.VGG19` and `VGG16` use, so the official weight files load by
 name. Gatys et al. replace max pooling with average pooling
 ("improves the gradient flow and one obtains slightly more appealing results"), so
@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from tf_style.config import MODEL_BLOCKS, POOLINGS, conv_layer_names, layer_position
+from tf_style.config import POOLINGS
+from tf_style.architecture import MODEL_BLOCKS, conv_layer_names, layer_position
 
 # Caffe's ImageNet mean, in BGR order: the Keras weight file expects BGR inputs in
 # 0-255 units with this mean subtracted (`keras.applications.vgg19.preprocess_input`).

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from tf_style import onnx_weights, vgg
-from tf_style.config import MODELS, conv_layer_names
+from tf_style.architecture import MODELS, conv_layer_names
 from tf_style.errors import WeightsError
 from tf_style.files import file_digest
 

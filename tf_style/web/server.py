@@ -16,6 +16,7 @@ import sys
 from typing import Optional, Sequence
 
 from tf_style import config as config_lib
+from tf_style.architecture import MODELS
 from tf_style.web import uploads
 from tf_style.web.addresses import is_loopback
 
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                         "one costs up to 8 bytes a pixel (an image with alpha)")
     parser.add_argument("--weights", default="auto",
                         help="the network's weights for every run, as train.py --weights")
-    parser.add_argument("--model", choices=config_lib.MODELS, default="vgg19",
+    parser.add_argument("--model", choices=MODELS, default="vgg19",
                         help="the network for every run, as train.py --model (vgg16 for the "
                         "ONNX file python -m tf_style.trained_features fetches)")
     return parser
