@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tf_style.config import TransferConfig, flag_table
+from tf_style.config import TransferConfig
+from tf_style.flag_docs import flag_table
 from tf_style.architecture import conv_layer_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,7 +167,8 @@ def test_bad_scales_raise_value_error(override, message):
 
 
 def test_the_documented_flag_table_is_the_one_made_from_the_fields():
-    """docs/usage.md's table must be `flag_table()`; to update it, paste `print(flag_table())`."""
+    """docs/usage.md's table must be `flag_docs.flag_table()`; to update it, paste what it
+    prints."""
     with open(os.path.join(ROOT, "docs", "usage.md"), encoding="utf8") as file:
         readme = file.read()
     start = readme.index("| flag | default | meaning |")

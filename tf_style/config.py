@@ -639,36 +639,6 @@ def _check_fields(settings) -> None:
             field.metadata["check"](field.name, value)
 
 
-def flag_table() -> str:
-    """docs/usage.md's table of flags, made from the fields: flag, default, meaning."""
-    rows = ["| flag | default | meaning |", "|---|---|---|"]
-    for field in (*dataclasses.fields(TransferConfig), *dataclasses.fields(BatchConfig)):
-        if field.default is dataclasses.MISSING:
-            shown = "(required)"
-        else:
-            shown = field.metadata["shown_default"] or format_default(field.default)
-        cells = (f"`--{field.name}`", shown, field.metadata["help"])
-        rows.append("| " + " | ".join(_markdown_cell(cell) for cell in cells) + " |")
-    return "\n".join(rows) + "\n"
-
-
-def format_default(value) -> str:
-    """A default as a user would type it on the command line."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return format(value, "g")
-    if isinstance(value, tuple):
-        return _joined(value) if value else "none"
-    return str(value)
-
-
-def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
     total = sum(weights)
     return tuple(weight / total for weight in weights)
