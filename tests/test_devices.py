@@ -5,15 +5,15 @@ import types
 
 import pytest
 
-from tf_style import devices, memory
+from tf_style import devices, machine_memory
 
 
 def _cpu(native):
-    return devices.Device("cpu", "test CPU", memory.HostMemory(), native)
+    return devices.Device("cpu", "test CPU", machine_memory.HostMemory(), native)
 
 
 def _gpu(capability):
-    return devices.Device("gpu", "test GPU", memory.FixedMemory(8e9, "test"),
+    return devices.Device("gpu", "test GPU", machine_memory.FixedMemory(8e9, "test"),
                           capability >= (8, 0), capability)
 
 
@@ -75,7 +75,7 @@ def test_gpu_memory_comes_from_nvml_else_from_tensorflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     limit, source = devices.GpuMemory("test GPU").available()
-    assert limit == pytest.approx(6e9 * (1 - memory.DEFAULT_MARGIN))
+    assert limit == pytest.approx(6e9 * (1 - machine_memory.DEFAULT_MARGIN))
     assert source == "free GPU memory (NVML) less 10%" and calls == ["init", "shutdown"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # CUDA's GPU:0 is the one named first
     assert devices.GpuMemory("test GPU").available()[0] == pytest.approx(2e9 * 0.9)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import TransferConfig, memory, vgg, weights
+from tf_style import TransferConfig, machine_memory, memory, vgg, weights
 from tf_style.inputs import PreparedInputs
 from tf_style.lbfgs import LBFGS
 from tf_style.testing import synthetic_image
@@ -58,7 +58,7 @@ def test_the_gpu_model_counts_the_activations_keras_makes(precision, model_name)
 def test_a_fake_2_gb_gpu_plans_3840_px_in_tiles_that_fit_it():
     from tf_style import devices
     config = _config(size=3840)
-    gpu = devices.Device("gpu", "fake", memory.FixedMemory(2e9, "a fake 2 GB GPU"), True, (8, 0))
+    gpu = devices.Device("gpu", "fake", machine_memory.FixedMemory(2e9, "a fake 2 GB GPU"), True, (8, 0))
     plan = memory.plan_run(config, [(2160, 3840)], 1e8, device=gpu, precision="bfloat16")
     scale = plan.scales[0]
     model = memory.cost_model("gpu", "bfloat16", config)
@@ -148,12 +148,12 @@ def test_tile_candidates_split_the_longest_side_evenly_in_multiples_of_16():
 
 
 def test_the_limit_is_the_smaller_of_machine_and_cgroup_less_the_margin(monkeypatch):
-    monkeypatch.setattr(memory, "_read_meminfo", lambda: {"MemAvailable": 20e9})
-    monkeypatch.setattr(memory, "_resident_bytes", lambda: 1e9)
+    monkeypatch.setattr(machine_memory, "_read_meminfo", lambda: {"MemAvailable": 20e9})
+    monkeypatch.setattr(machine_memory, "_resident_bytes", lambda: 1e9)
     numbers = {"/sys/fs/cgroup/memory.max": int(12e9), "/sys/fs/cgroup/memory.current": int(4e9)}
-    monkeypatch.setattr(memory, "_read_number", numbers.get)
-    limit, source = memory.available_bytes()
+    monkeypatch.setattr(machine_memory, "_read_number", numbers.get)
+    limit, source = machine_memory.available_bytes()
     assert limit == pytest.approx((8e9 + 1e9) * 0.9) and source.startswith("cgroup")
     numbers["/sys/fs/cgroup/memory.max"] = None  # "max": no limit
-    limit, source = memory.available_bytes()
+    limit, source = machine_memory.available_bytes()
     assert limit == pytest.approx((20e9 + 1e9) * 0.9) and source.startswith("available")

@@ -398,12 +398,13 @@ def test_dry_run_names_the_device_and_the_precision_auto_picks(capsys, tmp_path)
 
 def test_dry_run_on_a_fake_2_gb_gpu_tiles_3840_px_to_fit_it(capsys, tmp_path, monkeypatch):
     from PIL import Image
-    from tf_style import devices, memory
+    from tf_style import devices, machine_memory, memory
     from tf_style.testing import synthetic_image
     content = str(tmp_path / "wide.png")
     Image.fromarray(synthetic_image(216, 384, seed=1)).save(content)
     _, style = write_image_pair(str(tmp_path))
-    gpu = devices.Device("gpu", "Fake", memory.FixedMemory(2e9, "a fake 2 GB GPU"), True, (8, 6))
+    gpu = devices.Device("gpu", "Fake", machine_memory.FixedMemory(2e9, "a fake 2 GB GPU"), True,
+                         (8, 6))
     monkeypatch.setattr(devices, "find_device", lambda requested: gpu)
     monkeypatch.setattr(devices, "configure", lambda device: None)
     output = _dry_run(capsys, "--content", content, "--style", style, "--size", "3840",

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
-from tf_style import memory
+from tf_style import machine_memory
 from tf_style.errors import TransferError
 
 # GPUs from this compute capability on (Ampere, Ada, Hopper) compute bfloat16 natively,
@@ -40,7 +40,7 @@ class GpuMemory:
     name: str
 
     def available(self) -> Tuple[float, str]:
-        margin = memory.DEFAULT_MARGIN
+        margin = machine_memory.DEFAULT_MARGIN
         free, reader = _nvml_free_bytes(self.name), "NVML"
         if free is None:
             free, reader = _tensorflow_free_bytes(), "TensorFlow"
@@ -54,10 +54,10 @@ class Device:
 
     kind: str  # "cpu" or "gpu"
     name: str
-    memory: memory.MemorySource
+    memory: machine_memory.MemorySource
     native_bfloat16: bool
     compute_capability: Optional[Tuple[int, int]] = None
-    host: memory.MemorySource = memory.HostMemory()
+    host: machine_memory.MemorySource = machine_memory.HostMemory()
 
     @property
     def tensorflow_name(self) -> str:
@@ -76,7 +76,7 @@ def cpu_device() -> Device:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     native = [flag.upper() for flag in BFLOAT16_CPU_FLAGS if flag in flags]
     return Device("cpu", f"{model} ({cores} cores{''.join(', ' + flag for flag in native)})",
-                  memory.HostMemory(), bool(native))
+                  machine_memory.HostMemory(), bool(native))
 
 
 def _cpu_flags_and_model() -> Tuple[set, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from tf_style import images, memory
+from tf_style import images, machine_memory, memory
 from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
 from tf_style.errors import TransferError
 
@@ -59,7 +59,7 @@ def check_size(config: TransferConfig, precision: str = "float32",
     if not shapes:
         return
     if limit_bytes is None:
-        limit_bytes, _ = memory.HostMemory().available()
+        limit_bytes, _ = machine_memory.HostMemory().available()
     height, width = shapes[-1]
     # The coarser scales' inputs as a share of the finest's, for sizes said in advice.
     inputs_share = input_bytes(config, shapes) / input_bytes(config, shapes[-1:])

@@ -13,7 +13,7 @@ bytes per element until measured there; and a tiled step on a GPU keeps the imag
 state (image, gradient, optimizer, content targets) in the machine's memory, so the GPU
 holds the network and one tile.
 
-Where a limit comes from is a `MemorySource`: the machine's memory (`HostMemory`), a GPU's
+Where a limit comes from is a `machine_memory.MemorySource`: the machine's memory, a GPU's
 (`tf_style.devices.GpuMemory`), or a number (`FixedMemory`: --memory_limit, tests).
 """
 
@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tf_style import tile_geometry
+from tf_style import machine_memory, tile_geometry
 from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
 from tf_style.architecture import conv_layer_names, layer_channels, layer_position
 from tf_style.durations import format_duration
@@ -85,38 +84,8 @@ ESTIMATE_ALLOWANCE = 1.15
 MIN_TILE_SIZE = 128
 # The smallest tiles a run falls back to after running out of memory (tile_geometry.ALIGNMENT x 2).
 MIN_FALLBACK_TILE_SIZE = 32
-# What --memory_limit leaves for everything else on the machine by default.
-DEFAULT_MARGIN = 0.10
 # Bytes of a number in each precision the network computes in.
 PRECISION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-
-
-class MemorySource(Protocol):
-    """Where a memory limit comes from: `available()` gives the bytes a run may use and
-    a few words saying whence."""
-
-    def available(self) -> Tuple[float, str]:
-        ...
-
-
-@dataclasses.dataclass(frozen=True)
-class FixedMemory:
-    """A limit given as a number: --memory_limit, or a fake device in tests."""
-
-    limit_bytes: float
-    description: str
-
-    def available(self) -> Tuple[float, str]:
-        return self.limit_bytes, self.description
-
-
-@dataclasses.dataclass(frozen=True)
-class HostMemory:
-    """This machine's memory: what this process may grow to, from free memory (cgroup or
-    machine, the smaller) and what it holds already, less DEFAULT_MARGIN."""
-
-    def available(self) -> Tuple[float, str]:
-        return available_bytes()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,58 +241,6 @@ def conv_multiply_adds_per_pixel(config: TransferConfig) -> float:
     return total
 
 
-def available_bytes() -> Tuple[float, str]:
-    """What this process may grow to: free memory (cgroup or machine, the smaller) plus what
-    it holds already, less DEFAULT_MARGIN; and where that number came from."""
-    candidates = []
-    meminfo = _read_meminfo()
-    if "MemAvailable" in meminfo:
-        candidates.append((meminfo["MemAvailable"], "available memory"))
-    cgroup = _cgroup_free_bytes()
-    if cgroup is not None:
-        candidates.append((cgroup, "cgroup limit"))
-    if not candidates:
-        return 8 * GB, "a guess: no /proc/meminfo or cgroup limit found"
-    free, source = min(candidates)
-    return (free + _resident_bytes()) * (1 - DEFAULT_MARGIN), f"{source} less {DEFAULT_MARGIN:.0%}"
-
-
-def _read_meminfo() -> dict:
-    try:
-        with open("/proc/meminfo") as file:
-            return {line.split(":")[0]: int(line.split()[1]) * 1024 for line in file}
-    except (OSError, ValueError, IndexError):
-        return {}
-
-
-def _read_number(path: str) -> Optional[int]:
-    try:
-        with open(path) as file:
-            text = file.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _cgroup_free_bytes() -> Optional[float]:
-    """The cgroup's limit less its usage (v2, then v1), or None without a limit."""
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        limit, usage = _read_number(limit_file), _read_number(usage_file)
-        if limit is not None and usage is not None and limit < 2 ** 60:
-            return float(limit - usage)
-    return None
-
-
-def _resident_bytes() -> float:
-    try:
-        with open("/proc/self/statm") as file:
-            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def optimizer_bytes(config: TransferConfig, pixels: int) -> float:
     """The optimizer's image-sized state: L-BFGS's history (16-bit) and three float32
     buffers; Adam's two moments; RMSprop's one."""
@@ -439,7 +356,7 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
     else in the largest tiles that do, with ESTIMATE_ALLOWANCE to spare. Raises
     MemoryPlanError when not even the smallest tiles fit.
     """
-    memory_source = HostMemory() if device is None else device.memory
+    memory_source = machine_memory.HostMemory() if device is None else device.memory
     if config.memory_limit is not None:
         limit_bytes, source = config.memory_limit * GB, "--memory_limit"
     elif limit_bytes is not None:
@@ -467,7 +384,8 @@ def plan_run(config: TransferConfig, shapes: Sequence[Tuple[int, int]], input_by
         if tile_size is not None and not model.state_in_device_memory_when_tiled:
             host = host_bytes(config, height, width, input_bytes, precision)
             if host_limit is None:
-                host_limit, _ = (HostMemory() if device is None else device.host).available()
+                host_source = machine_memory.HostMemory() if device is None else device.host
+                host_limit, _ = host_source.available()
             if not fits(host, host_limit):
                 raise TransferError(
                     f"{width}x{height} px in tiles keeps about {host * ESTIMATE_ALLOWANCE / GB:.3g} "
