@@ -9,7 +9,8 @@ from tf_style import TransferConfig, machine_memory, memory, vgg, weights
 from tf_style.inputs import PreparedInputs
 from tf_style.lbfgs import LBFGS
 from tf_style.testing import synthetic_image
-from tf_style.transfer import StyleTransfer, make_optimizer
+from tf_style.optimizers import make_optimizer
+from tf_style.transfer import StyleTransfer
 
 
 def _config(**overrides):

@@ -11,38 +11,12 @@ import tensorflow as tf
 
 from tf_style import objective, tile_geometry, tiling, vgg
 from tf_style.config import TransferConfig
-from tf_style.lbfgs import LBFGS
+from tf_style.optimizers import make_optimizer
 from tf_style.loss_scale import MAX_HALVINGS, DynamicLossScale, all_finite
 from tf_style.objective import StyleRegion
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
-
-
-# The relative noise L-BFGS allows in the losses of a network in each precision. In
-# bfloat16 (8-bit mantissa) the loss of one picture is 0.3% from float32's; at 256 px
-# with the defaults, a sufficient-decrease test without slack stalled at step 164 at
-# +9.4% loss against float32's result, with 1e-3 it ran 338 steps to +1.0%
-# (benchmarks/precision.py). float16's loss error measured 19x smaller: 1e-4.
-LOSS_TOLERANCE = {"float32": 0.0, "bfloat16": 1e-3, "float16": 1e-4}
-
-
-def make_optimizer(name: str, learning_rate: float, lbfgs_history: int = 10,
-                   precision: str = "float32") -> Union[keras.optimizers.Optimizer, LBFGS]:
-    """The optimizer for `--optimizer`; Adam's and RMSprop's rates are in 0-255 pixel units.
-    L-BFGS allows for the loss noise of a network computing in `precision`."""
-    if name == "lbfgs":
-        # No pixel moves more than 32 per step: on 48 px images from noise this trust region
-        # took L-BFGS from 223 to 48 after 30 steps (Adam: 118); from the content it cost nothing.
-        return LBFGS(learning_rate=learning_rate, history_size=lbfgs_history, bounds=(0.0, 255.0),
-                     max_element_step=32.0, loss_tolerance=LOSS_TOLERANCE[precision])
-    if name == "adam":
-        # Keras's epsilon (1e-7) is far below the gradients of the normalised losses;
-        # the TF tutorial's 0.1 would swamp them and the image would barely move.
-        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
 
 
 class StyleTransfer:
@@ -281,10 +255,7 @@ class StyleTransfer:
 
     def _update_image(self, total: tf.Tensor, gradient: tf.Tensor) -> None:
         with tf.name_scope("optimizer"):
-            if isinstance(self.optimizer, LBFGS):
-                self.optimizer.apply(self.image, total, gradient)
-            else:
-                self.optimizer.apply_gradients([(gradient, self.image)])
+            self.optimizer.update(self.image, total, gradient)
         with tf.name_scope("clip"):
             self.image.assign(tf.clip_by_value(self.image, 0.0, 255.0))
         with tf.name_scope("step"):
@@ -305,12 +276,7 @@ class StyleTransfer:
     def restart(self, image: np.ndarray) -> None:
         """Starts again from `image` with the optimizer's state (moments, history) forgotten."""
         self.image.assign(image[None].astype(np.float32))
-        if isinstance(self.optimizer, LBFGS):
-            self.optimizer.restart()
-        else:
-            for variable in self.optimizer.variables:
-                if "learning_rate" not in variable.path:
-                    variable.assign(tf.zeros_like(variable))
+        self.optimizer.forget()
 
     def next_frame(self, content_image: np.ndarray, initial_image: np.ndarray,
                    warped: Optional[np.ndarray] = None, reliable: Optional[np.ndarray] = None,
@@ -334,31 +300,24 @@ class StyleTransfer:
 
     def halve_step(self) -> float:
         """Halves the learning rate (L-BFGS: also forgets its history); returns the new rate."""
-        if isinstance(self.optimizer, LBFGS):
-            self.optimizer.restart()
-        rate = self.optimizer.learning_rate
-        rate.assign(rate * 0.5)
-        return float(rate.numpy())
+        return self.optimizer.halve_rate()
 
     def result(self) -> np.ndarray:
         """The current image as an (H, W, 3) float32 RGB array in 0-255."""
         return self.image.numpy()[0]
 
     def best_result(self) -> np.ndarray:
-        """The image to keep when the optimisation ends here: L-BFGS's last step is a trial
-        that the next step would have judged, so when its loss is above the last point
-        L-BFGS accepted, that point (one forward pass decides). In bfloat16 at 512 px, runs
-        past ~300 steps ended on such a trial 4% above it (benchmarks/precision.py)."""
-        if not isinstance(self.optimizer, LBFGS) or int(self.optimizer.iterations) == 0:
-            return self.result()
+        """The image to keep when the optimisation ends here: the current one, or the point
+        its optimizer would rather keep (L-BFGS: the last point it accepted, when its last
+        step was a worse trial; one forward pass decides)."""
+        kept = self.optimizer.point_to_keep(self.image, self._current_loss)
+        return self.result() if kept is None else kept.numpy()[0]
+
+    def _current_loss(self) -> float:
         image = tf.convert_to_tensor(self.image)
         if self.tiled is not None:
-            loss = self.tiled.losses(image)["total"]
-        else:
-            loss = self._total_loss(image)
-        if float(loss) <= float(self.optimizer.accepted_loss):
-            return self.result()
-        return tf.reshape(self.optimizer.accepted_position, self.image.shape).numpy()[0]
+            return float(self.tiled.losses(image)["total"])
+        return float(self._total_loss(image))
 
     @tf.function(reduce_retracing=True)
     def _total_loss(self, image: tf.Tensor) -> tf.Tensor:
