@@ -142,7 +142,7 @@ def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints, convergence: C
         transfer.restart(start_image)
         transfer.step.assign(back_to)
         convergence.reset()
-    rate = transfer.halve_step()
+    rate = transfer.halve_learning_rate()
     logging.warning("The loss became %s at step %d; going back to step %d with the learning "
                     "rate halved to %g", loss, step, back_to, rate)
     return back_to

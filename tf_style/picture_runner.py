@@ -74,7 +74,7 @@ def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_p
         progress_bar = ProgressBar(config.iters, enabled=config.progress, scales=[
             (steps, scale.seconds_per_step)
             for steps, scale in zip(expected_steps, run_plan.scales)])
-        all_callbacks = run_setup.run_callbacks(config, progress_bar, callbacks)
+        all_callbacks = run_setup.make_callbacks(config, progress_bar, callbacks)
         transfer = None
         start = None  # (image, step) the next scale starts from; None: from its checkpoint
         failed = True

@@ -119,8 +119,8 @@ def claimed_run_directory(config: TransferConfig, record: dict,
         yield
 
 
-def run_callbacks(config: TransferConfig, progress_bar: ProgressBar,
-                  callbacks: Sequence[CallbackLike]) -> List[Callback]:
+def make_callbacks(config: TransferConfig, progress_bar: ProgressBar,
+                   callbacks: Sequence[CallbackLike]) -> List[Callback]:
     """The built-in callbacks (the progress bar, TensorBoard, intermediate images), then the
     user's."""
     return [

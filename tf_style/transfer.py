@@ -298,7 +298,7 @@ class StyleTransfer:
         if learning_rate is not None:
             self.optimizer.learning_rate.assign(learning_rate)
 
-    def halve_step(self) -> float:
+    def halve_learning_rate(self) -> float:
         """Halves the learning rate (L-BFGS: also forgets its history); returns the new rate."""
         return self.optimizer.halve_rate()
 

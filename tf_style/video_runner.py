@@ -116,7 +116,7 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
         progress_bar = ProgressBar(
             total_steps, enabled=config.progress, unit="frame",
             scales=[(first_expected, 1.0)] + [(later_expected, 1.0)] * (clip.frame_count - 1))
-        all_callbacks = run_setup.run_callbacks(config, progress_bar, callbacks)
+        all_callbacks = run_setup.make_callbacks(config, progress_bar, callbacks)
         if done:
             logging.info("%d of %d frames were done before; resuming at frame %d", done,
                          clip.frame_count, done + 1)
