@@ -27,9 +27,10 @@ from tf_style.loop import (OutOfMemory, between_tiles, end_callbacks, is_out_of_
                            train_until)
 from tf_style.signals import stop_on_signals
 from tf_style.transfer import StyleTransfer
+from tf_style.run_plan import Plan
 
 
-def plan_picture(config: TransferConfig) -> memory.Plan:
+def plan_picture(config: TransferConfig) -> Plan:
     """Finds the device, loads the inputs at every scale and plans each scale: whole image
     or tiles, within the device's memory. Raises TransferError when they are bad or
     nothing fits."""
@@ -61,7 +62,7 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
         return _run_claimed(config, scales, run_plan, feature_model, callbacks, device)
 
 
-def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_plan: memory.Plan,
+def _run_claimed(config: TransferConfig, scales: Sequence[PreparedInputs], run_plan: Plan,
                  feature_model: keras.Model, callbacks: Sequence[CallbackLike],
                  device: devices.Device) -> np.ndarray:
     """The loop over scales and the outputs, in a run directory this process holds.

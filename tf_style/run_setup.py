@@ -18,6 +18,7 @@ from tf_style.callbacks import (Callback, CallbackLike, IntermediateImages, Prog
                                 TensorBoard, as_callback)
 from tf_style.config import TransferConfig
 from tf_style.inputs import PreparedInputs
+from tf_style.run_plan import Plan
 
 
 def set_up_device(config: TransferConfig) -> Tuple[devices.Device, str]:
@@ -51,7 +52,7 @@ def check_size_before_loading(config: TransferConfig, device: devices.Device,
 
 
 def plan_scales(config: TransferConfig, scales: Sequence[PreparedInputs],
-                device: Optional[devices.Device] = None, precision: str = "float32") -> memory.Plan:
+                device: Optional[devices.Device] = None, precision: str = "float32") -> Plan:
     """The memory plan of `scales` on `device` (None: this machine's CPU) in `precision`."""
     arrays = []
     for inputs in scales:

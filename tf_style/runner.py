@@ -12,14 +12,15 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from tf_style import memory, run_setup
+from tf_style import run_setup
 from tf_style.callbacks import CallbackLike
 from tf_style.config import TransferConfig
 from tf_style.picture_runner import plan_picture, run_picture
 from tf_style.video_runner import plan_video, run_video
+from tf_style.run_plan import Plan
 
 
-def plan(config: TransferConfig) -> memory.Plan:
+def plan(config: TransferConfig) -> Plan:
     """The plan of a run, without running it (`--dry_run`): the network, its weights and the
     defaults they bring, the device, the precision, and per scale the whole image or tiles,
     with estimated memory and time. Raises TransferError when the inputs or weights are bad

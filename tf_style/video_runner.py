@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from tf_style import color, devices, flow, images, memory, run_directory, run_setup, video
+from tf_style import color, devices, flow, images, run_directory, run_setup, video
 from tf_style.callbacks import Callback, CallbackLike, ProgressBar
 from tf_style.checkpoints import Checkpoints
 from tf_style.config import TransferConfig
@@ -36,6 +36,7 @@ from tf_style.inputs import PreparedInputs, prepare_frame, prepare_inputs
 from tf_style.loop import end_callbacks, train_until
 from tf_style.signals import Interrupted, stop_on_signals
 from tf_style.transfer import StyleTransfer
+from tf_style.run_plan import Plan
 
 
 def frame_start_step(config: TransferConfig, index: int) -> int:
@@ -43,14 +44,14 @@ def frame_start_step(config: TransferConfig, index: int) -> int:
     return 0 if index == 0 else config.iters + (index - 1) * config.later_frame_iters
 
 
-def plan_video(config: TransferConfig) -> memory.Plan:
+def plan_video(config: TransferConfig) -> Plan:
     """Reads the clip through and plans a frame (whole, at --size); TransferError when the
     clip is bad or a frame does not fit."""
     return _prepare(config, *run_setup.set_up_device(config))[2]
 
 
 def _prepare(config: TransferConfig, device: devices.Device, precision: str
-             ) -> Tuple[video.Clip, PreparedInputs, memory.Plan]:
+             ) -> Tuple[video.Clip, PreparedInputs, Plan]:
     clip = video.open_clip(config.content, config.frames, config.fps,
                            config.max_image_megapixels * 1_000_000)
     flow.require_opencv()
@@ -95,7 +96,7 @@ def run_video(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) ->
 
 
 def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
-                run_plan: memory.Plan, feature_model: keras.Model,
+                run_plan: Plan, feature_model: keras.Model,
                 callbacks: Sequence[CallbackLike]) -> None:
     """Every frame not yet written, in order; the frame in progress resumes from its
     checkpoint. SIGINT/SIGTERM stop at the next step, checkpointed."""
@@ -106,7 +107,7 @@ def _run_frames(config: TransferConfig, clip: video.Clip, first: PreparedInputs,
     total_steps = frame_start_step(config, clip.frame_count)
     frame_config = dataclasses.replace(config, iters=total_steps)
     # For the ETA: the first frame as a picture's first scale, each later one as a finer
-    # scale started from a coarser result (memory.Plan.expected_steps).
+    # scale started from a coarser result (run_plan.Plan.expected_steps).
     first_expected = run_plan.expected_steps(config)[0]
     later_expected = config.later_frame_iters
     if config.convergence_tolerance > 0:
