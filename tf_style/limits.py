@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 from tf_style import images, machine_memory, memory
-from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
+from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 
 # Bytes per pixel the inputs take at least: each picture is kept as float32 RGB.
@@ -92,7 +92,7 @@ def _state_bytes(config: TransferConfig, height: int, width: int, precision: str
 
 def _largest_fitting_side(config: TransferConfig, height: int, width: int, precision: str,
                           limit_bytes: float, inputs_share: float) -> Optional[int]:
-    """The largest longest side whose state fits (a bisection; nothing is tiled)."""
+    """The largest longest side whose state fits (nothing is tiled)."""
     longest = max(height, width)
 
     def fits(side: int) -> bool:
@@ -100,10 +100,4 @@ def _largest_fitting_side(config: TransferConfig, height: int, width: int, preci
         return memory.fits(_state_bytes(config, scaled_height, scaled_width, precision,
                                         inputs_share), limit_bytes)
 
-    low, high = MIN_IMAGE_SIDE, longest
-    if not fits(low):
-        return None
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
-    return low
+    return memory.largest_side(fits, longest)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -330,6 +330,12 @@ def largest_fitting_size(config: TransferConfig, height: int, width: int, input_
         return fits(peak_bytes(config, scaled_height, scaled_width, tile, input_bytes * ratio ** 2,
                                model, precision), limit_bytes)
 
+    return largest_side(side_fits, longest)
+
+
+def largest_side(side_fits: Callable[[int], bool], longest: int) -> Optional[int]:
+    """The largest side from MIN_IMAGE_SIDE up to `longest` for which `side_fits` holds, by
+    bisection (it must hold for every smaller side too); None when not even the smallest."""
     low, high = MIN_IMAGE_SIDE, longest
     if not side_fits(low):
         return None
