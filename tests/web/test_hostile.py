@@ -238,11 +238,13 @@ def test_any_loopback_host_is_answered(client, host):
     assert client.get("/api/runs", headers={"Host": host}).status_code == 200
 
 
-def test_the_queue_is_bounded(client, launcher, monkeypatch):
+def test_the_queue_is_bounded(client, launcher, workdir, monkeypatch):
     from tf_style.web import runs as runs_lib
     monkeypatch.setattr(runs_lib, "MAX_QUEUED_RUNS", 2)
+    before = set(os.listdir(workdir))
     codes = [client.post("/api/runs", json=SETTINGS).status_code for _ in range(4)]
     assert codes == [201, 201, 201, 503]  # one running, two waiting
+    assert len(set(os.listdir(workdir)) - before) == 3  # the refused one made no directory
     launcher.wait_for(1).end(0)
 
 

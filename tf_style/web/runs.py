@@ -204,6 +204,7 @@ class Runs:
         name = "-".join([uploads.display_name(content),
                          "+".join(uploads.display_name(style) for style in styles)])
         with self._lock:
+            self._check_room()  # before its directory is made
             run_id = _free_name(self.workdir, name.replace(".", "_")[:150])
             run_dir = os.path.join(self.workdir, run_id)
             os.makedirs(run_dir)
@@ -297,12 +298,16 @@ class Runs:
 
     # The queue.
 
-    def _enqueue(self, run: ActiveRun) -> None:
+    def _check_room(self) -> None:
+        """Busy when the server is shutting down or the queue is full."""
         if self._closed:
             raise Busy("the server is shutting down")
         if len(self._queue) >= MAX_QUEUED_RUNS:
             raise Busy(f"{MAX_QUEUED_RUNS} runs are waiting already; try again when "
                        f"some have run")
+
+    def _enqueue(self, run: ActiveRun) -> None:
+        self._check_room()
         self._active[run.run_id] = run
         self._queue.append(run)
         self._publish_status(run.run_id, "queued")
