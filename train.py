@@ -17,8 +17,9 @@ import typing
 
 from absl import app, flags, logging
 
+from tf_style import batch_config as batch_config_lib
 from tf_style import config as config_lib
-from tf_style import batch, executors, signals, stderr
+from tf_style import batch, executors, run_identity, signals, stderr
 from tf_style.errors import TransferError
 
 # Our own modules: at default verbosity only their log lines reach the terminal.
@@ -40,7 +41,7 @@ def _flag_type(annotation) -> typing.Tuple[type, bool]:
 
 
 # The dataclasses whose fields are the flags: one run's settings, and a batch's.
-_SETTINGS = (config_lib.TransferConfig, config_lib.BatchConfig)
+_SETTINGS = (config_lib.TransferConfig, batch_config_lib.BatchConfig)
 
 
 def _define_flags() -> None:
@@ -104,9 +105,9 @@ def config_from_flags() -> config_lib.TransferConfig:
     return _settings_from_flags(config_lib.TransferConfig)
 
 
-def batch_config_from_flags() -> config_lib.BatchConfig:
+def batch_config_from_flags() -> batch_config_lib.BatchConfig:
     """The batch flags as a `BatchConfig`; a bad value exits with one line."""
-    return _settings_from_flags(config_lib.BatchConfig)
+    return _settings_from_flags(batch_config_lib.BatchConfig)
 
 
 def _settings_from_flags(settings_class):
@@ -201,11 +202,11 @@ def main(argv, startup: typing.Optional[signals.StartupStop] = None):
 
 
 def _run_batch(tf_style, config: config_lib.TransferConfig,
-               batch_config: config_lib.BatchConfig) -> None:
+               batch_config: batch_config_lib.BatchConfig) -> None:
     """Every (content, style) pair; exits 2 with one line when some failed."""
     if config.dry_run:
         for pair in batch.pair_configs(config):
-            sys.stdout.write(f"{pair.run_dir}:\n{tf_style.plan(pair).describe(pair)}")
+            sys.stdout.write(f"{run_identity.run_dir(pair)}:\n{tf_style.plan(pair).describe(pair)}")
         return
     results = batch.run_batch(config, executors.make_executor(batch_config))
     failed = [result for result in results if result.status == "failed"]

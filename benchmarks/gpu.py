@@ -28,11 +28,11 @@ import statistics
 import sys
 import tempfile
 import time
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "images")
-CONTENT = os.path.join(SHARED, "tubingen.jpg")
-STYLE = os.path.join(SHARED, "starry_night.jpg")
+CONTENT = pictures.picture("tubingen")
+STYLE = pictures.picture("starry_night")
 
 
 def _shape(size: str):

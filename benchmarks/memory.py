@@ -22,16 +22,16 @@ import sys
 import tempfile
 
 import numpy as np
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "images")
 DEFAULT_RUNS = "256:0,512:0,1024:0,1536:0,2048:0,2048:1024,2048:512,2048:256,1024:256"
 
 
 def _content_for(size: str, directory: str):
     """The photo for a size: the file itself for a longest side, else cropped to WxH's shape."""
     from tf_style import images
-    photo = os.path.join(SHARED, "tubingen.jpg")
+    photo = pictures.picture("tubingen")
     if "x" not in size:
         return photo, int(size)
     width, height = (int(v) for v in size.split("x"))
@@ -85,7 +85,7 @@ def main() -> None:
     from tf_style import TransferConfig, memory, plan
 
     directory = tempfile.mkdtemp(prefix="tf_style_memory_")
-    style = os.path.join(SHARED, "starry_night.jpg")
+    style = pictures.picture("starry_night")
     rows = []
     print(f"{'size':>10} {'tile':>6} {'tiles':>5} {'predicted GB':>12} {'measured GB':>11} "
           f"{'error':>6} {'pred. s/step':>12} {'s/step':>7}", flush=True)

@@ -17,7 +17,8 @@ import statistics
 import sys
 import time
 
-from schedule import ROOT, SHARED  # benchmarks/schedule.py, beside this script
+from schedule import ROOT  # benchmarks/schedule.py, beside this script
+import pictures  # benchmarks/pictures.py, beside this script
 
 
 def main() -> None:
@@ -30,9 +31,9 @@ def main() -> None:
     from tf_style import TransferConfig, devices, images, memory, vgg, weights
     from tf_style.inputs import PreparedInputs
     from tf_style.transfer import StyleTransfer
-    content, style = (images.resize_longest_side(images.load_image(os.path.join(SHARED, name)),
+    content, style = (images.resize_longest_side(images.load_image(pictures.picture(name)),
                                                  arguments.size)
-                      for name in ("tubingen.jpg", "starry_night.jpg"))
+                      for name in ("tubingen", "starry_night"))
     precision = devices.resolve_precision("auto", devices.cpu_device())
     transfers, configs = {}, {}
     for model_name in ("vgg19", "vgg16"):

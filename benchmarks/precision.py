@@ -30,10 +30,11 @@ import time
 
 import numpy as np
 
-from schedule import ROOT, SHARED, _evaluate, _run  # benchmarks/schedule.py, beside this script
+from schedule import ROOT, _evaluate, _run  # benchmarks/schedule.py, beside this script
+import pictures  # benchmarks/pictures.py, beside this script
 
-CONTENT = os.path.join(SHARED, "tubingen.jpg")
-STYLE = os.path.join(SHARED, "starry_night.jpg")
+CONTENT = pictures.picture("tubingen")
+STYLE = pictures.picture("starry_night")
 
 
 def _transfers(size: int, tile_size):

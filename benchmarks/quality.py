@@ -25,10 +25,11 @@ import sys
 
 import numpy as np
 
-from schedule import ROOT, SHARED, _run  # benchmarks/schedule.py, beside this script
+from schedule import ROOT, _run  # benchmarks/schedule.py, beside this script
 
 sys.path.insert(0, ROOT)
 from tf_style import images, quality
+import pictures  # benchmarks/pictures.py, beside this script
 
 SETTINGS = {
     "gram": [],
@@ -43,7 +44,7 @@ STARTS = (0.001, 0.002)
 
 
 def _pictures():
-    load = {name: images.load_image(os.path.join(SHARED, f"{name}.jpg"))
+    load = {name: images.load_image(pictures.picture(name))
             for name in ("tubingen", "starry_night", "the_scream")}
     tubingen, starry, scream = load["tubingen"], load["starry_night"], load["the_scream"]
     third = tubingen.shape[1] // 3

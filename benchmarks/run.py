@@ -27,9 +27,9 @@ import resource
 import subprocess
 import sys
 import time
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "images")
 OPTIMIZERS = ("adam", "lbfgs")
 # Modes raced to the quality target: TransferConfig settings, and their --iters as a
 # share of the reference's steps (each scale gets iters / len(scales) of them: no
@@ -45,7 +45,7 @@ MODES = {
 
 def _shared_paths():
     """Tübingen and Starry Night from ../shared/images, or None when they are absent."""
-    paths = os.path.join(SHARED, "tubingen.jpg"), os.path.join(SHARED, "starry_night.jpg")
+    paths = pictures.picture("tubingen"), pictures.picture("starry_night")
     return paths if all(os.path.exists(path) for path in paths) else None
 
 
@@ -161,6 +161,7 @@ def _quality(task: dict) -> dict:
     """A whole run of one mode until it reaches the target loss at full size (or its iters)."""
     import tempfile
     import tf_style
+    from tf_style import schedule
     content, style = _input_paths(task["size"])
     losses = []
 
@@ -169,7 +170,8 @@ def _quality(task: dict) -> dict:
             content=content, style=style, size=task["size"], weights="random", seed=0,
             workdir=workdir, progress=False, summary_every=10 ** 6, save_every=10 ** 6,
             checkpoint_every=10 ** 6, **task["settings"])
-        final_scale_start = config.scale_ends[-2] if len(config.scale_ends) > 1 else 0
+        ends = schedule.scale_ends(config)
+        final_scale_start = ends[-2] if len(ends) > 1 else 0
 
         def watch(report) -> None:
             # A step reports the loss of the image it starts from: from the final scale's
@@ -187,7 +189,7 @@ def _quality(task: dict) -> dict:
         seconds = time.perf_counter() - started
     # losses[i] is the loss of the image after final_scale_start + i steps.
     return {"seconds": seconds, "steps": final_scale_start + len(losses) - 1,
-            "final_loss": losses[-1], "scale_sizes": list(config.scale_sizes),
+            "final_loss": losses[-1], "scale_sizes": list(schedule.scale_sizes(config)),
             "reached": task.get("target") is None or losses[-1] <= task["target"]}
 
 

@@ -21,9 +21,9 @@ import tempfile
 import time
 
 import numpy as np
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "images")
 SCHEDULES = {
     # What `train.py` did by default before the schedule: one scale, all 500 steps.
     "one scale, 500 steps": ["--scales=1", "--convergence_tolerance=0", "--iters=500"],
@@ -58,8 +58,8 @@ def _evaluate(config, paths):
     losses = []
     for path in paths:
         picture = images.load_image(path).astype(np.float32)
-        if transfer.tiled is not None:
-            step_losses, _ = transfer.tiled.losses_and_gradient(tf.constant(picture[None]))
+        if transfer.evaluator.tile_size is not None:
+            step_losses, _ = transfer.evaluator.losses_and_gradient(tf.constant(picture[None]))
         else:
             step_losses = transfer.compute_losses(tf.constant(picture[None]))
         losses.append(float(step_losses["total"]))
@@ -69,8 +69,8 @@ def _evaluate(config, paths):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--content", default=os.path.join(SHARED, "tubingen.jpg"))
-    parser.add_argument("--style", default=os.path.join(SHARED, "starry_night.jpg"))
+    parser.add_argument("--content", default=pictures.picture("tubingen"))
+    parser.add_argument("--style", default=pictures.picture("starry_night"))
     parser.add_argument("--only", choices=sorted(SCHEDULES), help="run one schedule")
     parser.add_argument("--workdir", help="keep the runs here (default: a new temporary folder)")
     parser.add_argument("--evaluate_tile_size", type=int,

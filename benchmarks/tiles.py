@@ -4,7 +4,7 @@
     python benchmarks/tiles.py --size 1024 --tiles 512,256 --steps 3
 
 Each row runs in its own process (`--weights random --seed 0`, Tübingen x Starry Night
-from ../shared/images, synthetic images when absent, default layers, L-BFGS): the median
+from ../shared/images, the drawn examples when absent, default layers, L-BFGS): the median
 seconds of `--steps` steps after one warm-up step, the cost per pixel relative to the
 whole step, and the process's peak RSS (targets and start-up included).
 """
@@ -43,7 +43,7 @@ def worker(size: int, tile_size: int, steps: int) -> dict:
     height, width = content.shape[:2]
     return {"size": f"{width}x{height}", "tile_size": tile_size, "inputs": source,
             "median_seconds": seconds[len(seconds) // 2],
-            "tiles": len(transfer.tiled.tiles(height, width)) if transfer.tiled else 1,
+            "tiles": len(transfer.evaluator.tiles(height, width)),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

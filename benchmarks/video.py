@@ -3,7 +3,7 @@
     python benchmarks/video.py                   # 12 frames at 256 px, ~15 min on 2 cores
     python benchmarks/video.py --frames 6 --size 128   # a quick look
 
-Makes its own clip from ../shared/images/tubingen.jpg (a synthetic picture when absent):
+Makes its own clip from ../shared/images/tubingen.jpg (the drawn example when absent):
 a camera panning right and slowly zooming in, with a dark ball rolling the other way in
 front (so some pixels are occluded and revealed). Runs it in starry_night.jpg's style
 (--weights random --seed 0) three ways:
@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 from PIL import Image, ImageDraw
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SHARED = os.path.join(ROOT, "..", "shared", "images")
 
 WAYS = {
     "independent": ["--frame_init", "init", "--temporal_weight", "0"],
@@ -47,7 +47,7 @@ def make_clip(path: str, frames: int, height: int, width: int) -> list:
     """Writes the clip (lossless) and returns its frames (uint8 RGB)."""
     from tf_style import testing
 
-    photo_path = os.path.join(SHARED, "tubingen.jpg")
+    photo_path = pictures.picture("tubingen")
     if os.path.exists(photo_path):
         photo = Image.open(photo_path).convert("RGB")
     else:
@@ -105,7 +105,7 @@ def main() -> None:
 
     from tf_style import flow, images, run_directory
 
-    style = os.path.join(SHARED, "starry_night.jpg")
+    style = pictures.picture("starry_night")
     if not os.path.exists(style):
         style = os.path.join(ROOT, "tf_style", "examples", "style.png")
     height, width = round(args.size * 3 / 4), args.size

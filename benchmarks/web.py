@@ -18,17 +18,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import pictures  # benchmarks/pictures.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PICTURES = os.path.join(ROOT, "..", "shared", "images")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--content", default=os.path.join(PICTURES, "tubingen.jpg"))
-    parser.add_argument("--style", default=os.path.join(PICTURES, "starry_night.jpg"))
+    parser.add_argument("--content", default=pictures.picture("tubingen"))
+    parser.add_argument("--style", default=pictures.picture("starry_night"))
     arguments = parser.parse_args()
     from playwright.sync_api import sync_playwright
 

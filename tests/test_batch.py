@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_train
-from tf_style import batch, images, runner
+from tf_style import batch, images, run_identity, runner
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.executors import LocalExecutor
@@ -79,7 +79,7 @@ def test_a_rerun_skips_finished_pairs_and_resumes_the_rest(folders, tmp_path):
     config = TransferConfig(content=os.path.join(photos, "*.png"), style=styles,
                             workdir=workdir, **SETTINGS)
     # One pair stopped half way, as after Ctrl-C: 2 of its 3 steps in a checkpoint.
-    pairs = {os.path.basename(c.run_dir): c for c in batch.pair_configs(config)}
+    pairs = {os.path.basename(run_identity.run_dir(c)): c for c in batch.pair_configs(config)}
     runner.run(dataclasses.replace(pairs["beach-waves"], iters=2, checkpoint_every=1))
 
     first = {r.name: r for r in batch.run_batch(config)}
@@ -109,7 +109,7 @@ def test_comma_separated_styles_stay_one_blend_and_folders_split_them(folders, t
     assert batch.style_sets((styles,)) == [(dots,), (waves,)]
     assert batch.style_sets((styles, waves)) == [(dots,), (waves,), (waves,)]
     config = TransferConfig(content=photos, style=(waves, dots), workdir=str(tmp_path / "r"))
-    names = [os.path.basename(c.run_dir) for c in batch.pair_configs(config)]
+    names = [os.path.basename(run_identity.run_dir(c)) for c in batch.pair_configs(config)]
     assert names == ["beach-waves+dots", "broken-waves+dots", "city-waves+dots"]
     assert batch.is_batch(config)
     assert not batch.is_batch(dataclasses.replace(config, content=waves))

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tf_style import run_identity, schedule
 from tf_style.config import TransferConfig
 from tf_style.flag_docs import flag_table
 from tf_style.architecture import conv_layer_names
@@ -62,15 +63,16 @@ def test_layer_weights_normalise_to_one():
 
 def test_default_run_dir_and_output_follow_the_inputs():
     config = TransferConfig(content="photos/tubingen.jpg", style="art/starry_night.jpg")
-    assert config.run_dir == "runs/tubingen-starry_night"
-    assert config.output_path == "runs/tubingen-starry_night/output.png"
+    assert run_identity.run_dir(config) == "runs/tubingen-starry_night"
+    assert run_identity.output_path(config) == "runs/tubingen-starry_night/output.png"
 
 
 def test_result_settings_ignore_run_length_but_not_the_picture():
     base = TransferConfig(content="c", style="s")
-    assert (base.result_settings()
-            == dataclasses.replace(base, iters=9000, save_every=7).result_settings())
-    assert base.result_settings() != dataclasses.replace(base, style_weight=5.0).result_settings()
+    assert (run_identity.result_settings(base)
+            == run_identity.result_settings(dataclasses.replace(base, iters=9000, save_every=7)))
+    assert run_identity.result_settings(base) != run_identity.result_settings(
+        dataclasses.replace(base, style_weight=5.0))
 
 
 def test_config_module_does_not_import_tensorflow():
@@ -112,25 +114,25 @@ def test_several_styles_from_a_comma_list_and_blend():
     config = TransferConfig(content="c.jpg", style="x/a.jpg,y/b.jpg", style_blend=(7.0, 3.0))
     assert config.style == ("x/a.jpg", "y/b.jpg")
     assert config.normalized_style_blend == pytest.approx((0.7, 0.3))
-    assert config.run_dir == "runs/c-a+b"
+    assert run_identity.run_dir(config) == "runs/c-a+b"
 
 
 def test_scales_as_sizes_or_octaves_end_at_size():
     def sizes(**overrides):
-        return TransferConfig(content="c", style="s", size=512, **overrides).scale_sizes
+        return schedule.scale_sizes(TransferConfig(content="c", style="s", size=512, **overrides))
     assert sizes(scales=()) == sizes(scales=(1,)) == (512,)
     assert sizes(scales=(3,)) == (128, 256, 512)
     assert sizes(scales=(256,)) == sizes(scales=(256, 512)) == (256, 512)
     config = TransferConfig(content="c", style="s", iters=10, scales=(2,), size=100)
-    assert config.scale_sizes == (50, 100)
+    assert schedule.scale_sizes(config) == (50, 100)
     # Both spellings of the same scales are the same run.
-    assert (TransferConfig(content="c", style="s", scales=(2,)).result_settings()
-            == TransferConfig(content="c", style="s", scales=(256, 512)).result_settings())
+    assert (run_identity.result_settings(TransferConfig(content="c", style="s", scales=(2,)))
+            == run_identity.result_settings(TransferConfig(content="c", style="s", scales=(256, 512))))
 
 
 def test_default_pyramid_halves_size_while_at_least_400_px():
     def sizes(size):
-        return TransferConfig(content="c", style="s", size=size).scale_sizes
+        return schedule.scale_sizes(TransferConfig(content="c", style="s", size=size))
     assert sizes(512) == (512,)
     assert sizes(800) == (400, 800)
     assert sizes(1000) == (500, 1000)  # 250 is under 400
@@ -139,16 +141,16 @@ def test_default_pyramid_halves_size_while_at_least_400_px():
 
 def test_without_a_tolerance_iters_are_split_evenly_across_scales():
     config = TransferConfig(content="c", style="s", iters=10, scales=(3,), convergence_tolerance=0)
-    assert config.scale_ends == (3, 6, 10)
-    assert TransferConfig(content="c", style="s", iters=7, scales=(),
-                          convergence_tolerance=0).scale_ends == (7,)
+    assert schedule.scale_ends(config) == (3, 6, 10)
+    assert schedule.scale_ends(TransferConfig(content="c", style="s", iters=7, scales=(),
+                          convergence_tolerance=0)) == (7,)
 
 
 def test_with_a_tolerance_each_scale_may_use_all_steps_the_later_ones_leave():
     config = TransferConfig(content="c", style="s", iters=500, scales=(3,), convergence_window=20)
-    assert config.scale_ends == (460, 480, 500)
+    assert schedule.scale_ends(config) == (460, 480, 500)
     # Few iters: each later scale keeps its even share instead of a whole window.
-    assert TransferConfig(content="c", style="s", iters=9, scales=(3,)).scale_ends == (3, 6, 9)
+    assert schedule.scale_ends(TransferConfig(content="c", style="s", iters=9, scales=(3,))) == (3, 6, 9)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -200,7 +202,7 @@ def test_every_field_documents_itself_and_says_whether_it_changes_the_picture():
     for field in dataclasses.fields(TransferConfig):
         assert field.metadata["help"], field.name
         assert isinstance(field.metadata["result"], bool), field.name
-    compared = set(TransferConfig(content="c", style="s").result_settings())
+    compared = set(run_identity.result_settings(TransferConfig(content="c", style="s")))
     assert "style_weight" in compared and "size" in compared
     assert not compared & {"iters", "workdir", "output", "progress", "content", "style"}
 
@@ -212,13 +214,13 @@ def test_an_error_names_the_setting_as_the_flag_is_spelled():
 
 def test_a_video_runs_at_its_size_and_writes_a_video():
     clip = TransferConfig(content="clips/walk.MP4", style="s.jpg", size=1024, scales=(3,))
-    assert clip.is_video and clip.scale_sizes == (1024,)  # no pyramid for frames
-    assert clip.output_path.endswith("output.mp4")
+    assert clip.is_video and schedule.scale_sizes(clip) == (1024,)  # no pyramid for frames
+    assert run_identity.output_path(clip).endswith("output.mp4")
     assert TransferConfig(content="frames", style="s.jpg", frames=True).is_video
     picture = TransferConfig(content="walk.jpg", style="s.jpg", size=1024)
-    assert not picture.is_video and picture.output_path.endswith("output.png")
-    assert "temporal_weight" in clip.result_settings()
-    assert "temporal_weight" not in picture.result_settings()  # pictures' run.json as before
+    assert not picture.is_video and run_identity.output_path(picture).endswith("output.png")
+    assert "temporal_weight" in run_identity.result_settings(clip)
+    assert "temporal_weight" not in run_identity.result_settings(picture)  # pictures' run.json as before
     for settings, message in (
             (dict(content="walk.mp4", output="out.png"), "`output` of a video must be"),
             (dict(content="walk.jpg", output="out.mp4"), "`output` is a video but"),
@@ -238,7 +240,8 @@ def test_the_style_weights_default_depends_on_the_features():
         trained, untrained = config.style_weight_for("trained"), config.style_weight_for("random")
         assert trained < untrained
         assert config.with_feature_defaults("trained").style_weight == trained
-        assert config.with_feature_defaults("trained").result_settings()["style_weight"] == trained
+        resolved = config.with_feature_defaults("trained")
+        assert run_identity.result_settings(resolved)["style_weight"] == trained
     given = TransferConfig(content="c.jpg", style="s.jpg", style_weight=37.0)
     assert given.with_feature_defaults("trained").style_weight == 37.0
     assert given.with_feature_defaults("random").style_weight == 37.0
@@ -251,4 +254,4 @@ def test_default_layers_are_in_both_models():
         config = TransferConfig(content="c.jpg", style="s.jpg", model=model)
         assert set(config.content_layers + config.style_layers) <= set(
             conv_layer_names(model))
-        assert config.result_settings()["model"] == model
+        assert run_identity.result_settings(config)["model"] == model

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tf_style import batch, images
-from tf_style.config import BatchConfig, TransferConfig
+from tf_style.batch_config import BatchConfig
+from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.executors import LocalExecutor, RayExecutor, make_executor
 from tf_style.testing import run_pair_killed_once, synthetic_image

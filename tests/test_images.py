@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, features
 
-from tf_style import images, testing
+from tf_style import images, testing_color
 
 RGB = np.array([[[200, 30, 40], [10, 220, 60]], [[70, 80, 230], [250, 250, 5]]], np.uint8)
 
@@ -112,7 +112,7 @@ def test_save_image_round_trips_and_replaces_atomically(tmp_path):
 
 # Colour management and formats people have: ICC profiles, HEIC, AVIF, 16-bit output.
 
-P3_PROFILE = testing.icc_rgb_profile(testing.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
+P3_PROFILE = testing_color.icc_rgb_profile(testing_color.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
 
 
 def _p3_pixels():
@@ -129,7 +129,7 @@ def test_display_p3_png_is_converted_to_srgb(tmp_path):
     pixels = _p3_pixels()
     path = str(tmp_path / "p3.png")
     Image.fromarray(pixels).save(path, icc_profile=P3_PROFILE)
-    expected = testing.convert_with_matrices(pixels, testing.DISPLAY_P3_PRIMARIES)
+    expected = testing_color.convert_with_matrices(pixels, testing_color.DISPLAY_P3_PRIMARIES)
     loaded = images.load_image(path)
     np.testing.assert_allclose(loaded, expected, atol=1.5)
     # Read as if it were sRGB, the same file would be far off: the conversion matters.
@@ -160,7 +160,7 @@ def test_p3_profile_with_alpha_keeps_the_alpha(tmp_path):
     Image.fromarray(rgba, mode="RGBA").save(path, icc_profile=P3_PROFILE)
     loaded = images.load_image(path)
     np.testing.assert_array_equal(loaded[:, :12], 255.0)
-    expected = testing.convert_with_matrices(pixels[:, 12:], testing.DISPLAY_P3_PRIMARIES)
+    expected = testing_color.convert_with_matrices(pixels[:, 12:], testing_color.DISPLAY_P3_PRIMARIES)
     np.testing.assert_allclose(loaded[:, 12:], expected, atol=1.5)
 
 
@@ -173,7 +173,7 @@ def test_heic_photo_with_a_p3_profile_loads_in_srgb(tmp_path):
     with Image.open(path) as image:
         assert image.format == "HEIF"
     loaded = images.load_image(path)
-    expected = testing.convert_with_matrices(smooth, testing.DISPLAY_P3_PRIMARIES)
+    expected = testing_color.convert_with_matrices(smooth, testing_color.DISPLAY_P3_PRIMARIES)
     assert loaded.shape == (64, 96, 3)
     assert np.abs(loaded - expected).mean() < 3  # lossy HEVC, but in sRGB
     assert np.abs(smooth.astype(np.float32) - expected).mean() > 5

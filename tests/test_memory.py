@@ -38,7 +38,7 @@ def test_content_targets_are_counted_as_the_transfer_keeps_them(precision, tile_
     content = synthetic_image(72, 96, seed=1).astype(np.float32)
     transfer = StyleTransfer.from_config(config, PreparedInputs.from_arrays(content, [content]),
                                          model, tile_size=tile_size)
-    kept = sum(target.numpy().nbytes for target in transfer.content_targets.values())
+    kept = sum(target.numpy().nbytes for target in transfer.targets.content.values())
     assert memory.content_target_bytes(config, 72, 96, precision) == kept
 
 

@@ -20,7 +20,8 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import ROOT
 from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
-from tf_style import TransferConfig, TransferError, images, memory, plan, run
+from tf_style import (TransferConfig, TransferError, images, memory, plan, run, run_identity,
+                      schedule, testing_color)
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.callbacks import Callback, StepReport
 
@@ -60,7 +61,7 @@ def resumed_and_straight(tmp_path_factory, request):
     run(resumed)
     with _absl_log() as log:
         run(dataclasses.replace(resumed, iters=4))
-    return straight.run_dir, resumed.run_dir, log.getvalue()
+    return run_identity.run_dir(straight), run_identity.run_dir(resumed), log.getvalue()
 
 
 @contextlib.contextmanager
@@ -142,7 +143,7 @@ def test_the_graph_of_the_step_reads_as_the_algorithm(resumed_and_straight):
 def test_the_graph_of_a_tiled_step_reads_as_the_algorithm(image_files, tmp_path):
     config = _config(image_files, tmp_path, size=96, scales=(), iters=1, tile_size=48)
     run(config)
-    graph = _events(config.run_dir).Graph()
+    graph = _events(run_identity.run_dir(config)).Graph()
     boxes = _top_level_boxes(graph)
     assert len(boxes) <= 12, sorted(boxes)
     assert {"image", "objective", "gradient_tape"} <= boxes
@@ -191,18 +192,18 @@ def test_library_run_calls_back_every_step_and_finishes_a_complete_run(image_fil
 def test_run_directory_of_another_run_is_refused_untouched(image_files, tmp_path):
     config = _config(image_files, tmp_path)
     run(config)
-    before = snapshot(config.run_dir)
+    before = snapshot(run_identity.run_dir(config))
     changed = dataclasses.replace(config, style_weight=77.0)
     with pytest.raises(TransferError, match="style_weight.*--overwrite"):
         run(changed)
-    assert snapshot(config.run_dir) == before
+    assert snapshot(run_identity.run_dir(config)) == before
     # The same file name with other pixels is another input, too.
     content, _ = image_files
     from PIL import Image
     Image.new("RGB", (64, 48), (10, 200, 30)).save(content)
     with pytest.raises(TransferError, match="content_sha256"):
         run(config)
-    assert snapshot(config.run_dir) == before
+    assert snapshot(run_identity.run_dir(config)) == before
 
 
 def test_overwrite_starts_over(image_files, tmp_path):
@@ -211,7 +212,7 @@ def test_overwrite_starts_over(image_files, tmp_path):
     reports = []
     run(dataclasses.replace(config, style_weight=77.0, overwrite=True), callbacks=[reports.append])
     assert [r.step for r in reports] == [1, 2, 3]
-    assert len(glob.glob(os.path.join(config.run_dir, "events.out.tfevents.*"))) == 1
+    assert len(glob.glob(os.path.join(run_identity.run_dir(config), "events.out.tfevents.*"))) == 1
 
 
 def _start(args):
@@ -320,9 +321,9 @@ def test_gif_and_sheet(image_files, tmp_path):
     from PIL import Image
     config = _config(image_files, tmp_path, iters=5, save_every=2, gif=True, sheet=True)
     result = run(config)
-    with Image.open(os.path.join(config.run_dir, "progress.gif")) as gif:
+    with Image.open(os.path.join(run_identity.run_dir(config), "progress.gif")) as gif:
         assert gif.n_frames == 3 and gif.size == (48, 36)  # steps 2 and 4, then the result (5)
-    with Image.open(os.path.join(config.run_dir, "sheet.png")) as sheet:
+    with Image.open(os.path.join(run_identity.run_dir(config), "sheet.png")) as sheet:
         # content 48 wide, style 36 wide (square at height 36), result 48 wide, two gaps of 8
         assert sheet.size == (48 + 36 + 48 + 2 * 8, 36)
         np.testing.assert_allclose(np.asarray(sheet)[:, -48:], np.rint(result), atol=1)
@@ -377,7 +378,7 @@ def test_coarse_to_fine_resumes_across_a_scale_change(image_files, tmp_path, opt
         run(resumed_config, callbacks=[_stop_after(stop_step)])
     resumed = run(resumed_config)
     np.testing.assert_allclose(resumed, straight, atol=1e-3)
-    steps = [event.step for event in _events(resumed_config.run_dir).Tensors("loss/total")]
+    steps = [event.step for event in _events(run_identity.run_dir(resumed_config)).Tensors("loss/total")]
     assert steps == [1, 2, 3, 4]
 
 
@@ -388,9 +389,9 @@ def test_coarse_to_fine_shapes_and_head_start(image_files, tmp_path):
     result = run(config, callbacks=[lambda report: losses.__setitem__(report.step, report.losses)])
     assert result.shape == (72, 96, 3)
     shapes = [images.load_image(path).shape for path in
-              sorted(glob.glob(os.path.join(config.run_dir, "images", "*.png")))]
+              sorted(glob.glob(os.path.join(run_identity.run_dir(config), "images", "*.png")))]
     assert shapes == [(36, 48, 3)] * 4 + [(72, 96, 3)] * 4
-    reader = tf.train.load_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(os.path.join(run_identity.run_dir(config), "checkpoints"))
     assert reader.get_tensor("scale/.ATTRIBUTES/VARIABLE_VALUE") == 1
     # The fine scale starts from the upsampled coarse result, far better than the noise
     # a single-scale run starts from at that size.
@@ -420,7 +421,7 @@ def test_convergence_ends_each_scale_and_a_resumed_run_stops_at_the_same_step(im
     coarse = [r.losses["total"] for r, width in zip(reports, widths) if width == 48]
     fine = [r.losses["total"] for r, width in zip(reports, widths) if width == 96]
     # Each scale stopped where the rule, read from its own losses, says: well before the ceiling.
-    assert len(coarse) == _reference_stop(coarse, 0.1, 3) < straight_config.scale_ends[0]
+    assert len(coarse) == _reference_stop(coarse, 0.1, 3) < schedule.scale_ends(straight_config)[0]
     assert len(fine) == _reference_stop(fine, 0.1, 3)
     assert len(coarse) + len(fine) < 60
     assert reports[len(coarse) - 1].scale_end == len(coarse)  # callbacks see the scale end there
@@ -467,7 +468,7 @@ def test_sigint_inside_a_tiled_step_stops_at_the_next_tile_and_resumes_exactly(i
     assert [done for step, done, total in stopper.passes if step == 1] == list(range(1, 9))
     assert {total for _, _, total in stopper.passes} == {8}
     assert [done for step, done, _ in stopper.passes if step == 3] == [1, 2, 3, 4, 5]
-    assert _checkpoint_image(config.run_dir)[1] == 2
+    assert _checkpoint_image(run_identity.run_dir(config))[1] == 2
     np.testing.assert_allclose(run(config), straight, atol=1e-3)
 
 
@@ -479,14 +480,14 @@ def test_a_tight_memory_limit_tiles_the_run_and_a_rerun_under_another_limit_resu
         config, memory_limit=(whole_estimate * memory.ESTIMATE_ALLOWANCE - 1) / 1e9)
     tile_sizes = []
     run(tight, callbacks=[lambda report: tile_sizes.append(
-        report.transfer.tiled and report.transfer.tiled.tile_size)])
+        report.transfer.evaluator.tile_size)])
     # Just under the whole image's estimate, the largest tiles there are fit: the 320 px
     # side in two, 160 px (a multiple of 16), whose crops with halos are smaller than it.
     assert tile_sizes == [160, 160]
     # Tiling does not change the picture, so the run resumes under another limit.
     steps = []
     run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(
-        (report.step, report.transfer.tiled))])
+        (report.step, report.transfer.evaluator.tile_size))])
     assert steps == [(3, None)]
 
 
@@ -494,7 +495,7 @@ def test_when_nothing_fits_the_run_says_what_would_and_writes_nothing(image_file
     config = _config(image_files, tmp_path, size=96, memory_limit=0.2)
     with pytest.raises(TransferError, match=r"96x72 px needs about .* GB even in .* memory limit"):
         run(config)
-    assert not os.path.exists(config.run_dir)
+    assert not os.path.exists(run_identity.run_dir(config))
 
 
 def test_a_checkpoint_from_an_older_layout_is_one_line_and_kept(image_files, tmp_path):
@@ -502,18 +503,18 @@ def test_a_checkpoint_from_an_older_layout_is_one_line_and_kept(image_files, tmp
     config = _config(image_files, tmp_path, iters=2, optimizer="lbfgs")
     run(config)
     # Before 16-bit history, L-BFGS kept its (s, y) rows in float32.
-    reader = tf.train.load_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(os.path.join(run_identity.run_dir(config), "checkpoints"))
     image = tf.Variable(reader.get_tensor("image/.ATTRIBUTES/VARIABLE_VALUE"))
     old = LBFGS(history_size=config.lbfgs_history, compact_history=False)
     old.build([image])
     checkpoint = tf.train.Checkpoint(image=image, optimizer=old, step=tf.Variable(3, dtype=tf.int64),
                                      scale=tf.Variable(0, dtype=tf.int64))
-    tf.train.CheckpointManager(checkpoint, os.path.join(config.run_dir, "checkpoints"),
+    tf.train.CheckpointManager(checkpoint, os.path.join(run_identity.run_dir(config), "checkpoints"),
                                max_to_keep=5).save(checkpoint_number=3)
-    before = snapshot(config.run_dir)
+    before = snapshot(run_identity.run_dir(config))
     with pytest.raises(TransferError, match="cannot resume from .*ckpt-3.*--overwrite"):
         run(dataclasses.replace(config, iters=5))
-    after = snapshot(config.run_dir)
+    after = snapshot(run_identity.run_dir(config))
     # Everything that was there is still there, unchanged (the lock holds the last PID).
     assert {name: after.get(name) for name in before if name != ".lock"} == {
         name: data for name, data in before.items() if name != ".lock"}
@@ -564,7 +565,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_is_refused_with_its_reason_and_loses_nothing(existing_run, case):
     tmp, config = existing_run
-    before = snapshot(config.run_dir)
+    before = snapshot(run_identity.run_dir(config))
     overrides, expected = BAD_INPUTS[case]
     def with_tmp(value):
         if isinstance(value, tuple):
@@ -578,18 +579,17 @@ def test_bad_input_is_refused_with_its_reason_and_loses_nothing(existing_run, ca
     assert "\n" not in message
     for text in expected:
         assert text in message, message
-    assert snapshot(config.run_dir) == before
+    assert snapshot(run_identity.run_dir(config)) == before
 
 
 def test_an_iphone_heic_and_a_p3_png_as_inputs_and_a_16_bit_tiff_out(image_files, tmp_path):
     pillow_heif = pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
     import tifffile
     from PIL import Image
-    from tf_style import testing
     content_png, style_png = image_files
     pillow_heif.register_heif_opener()
     content, style = str(tmp_path / "IMG_0001.HEIC"), str(tmp_path / "painting_p3.png")
-    profile = testing.icc_rgb_profile(testing.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
+    profile = testing_color.icc_rgb_profile(testing_color.DISPLAY_P3_PRIMARIES, "Display P3 (test)")
     Image.open(content_png).save(content, quality=95, icc_profile=profile)
     Image.open(style_png).save(style, icc_profile=profile)
     output = str(tmp_path / "print.tif")
@@ -628,9 +628,9 @@ def _disk_full_then_resume(image_files, tmp_path, make_disk_full, free_space, ca
         run(config, callbacks=callbacks)
     message = str(error.value)
     assert "cannot write a checkpoint" in message and "No space left on device" in message
-    checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
+    checkpoint_dir = os.path.join(run_identity.run_dir(config), "checkpoints")
     assert not glob.glob(os.path.join(checkpoint_dir, "*_temp*"))
-    assert int(_checkpoint_image(config.run_dir)[1]) == 2  # the complete one is intact
+    assert int(_checkpoint_image(run_identity.run_dir(config))[1]) == 2  # the complete one is intact
     free_space()
     resumed = run(config)
     np.testing.assert_allclose(resumed, straight, atol=1e-3)
@@ -682,7 +682,7 @@ def test_an_unwritable_output_is_refused_before_the_first_step(image_files, tmp_
     config = _config(image_files, tmp_path, output=str(tmp_path / "a_file" / "out.png"))
     with pytest.raises(TransferError, match="cannot write --output"):
         run(config)
-    assert not os.path.exists(config.run_dir)
+    assert not os.path.exists(run_identity.run_dir(config))
 
 
 # A non-finite loss rolls back.
@@ -730,7 +730,7 @@ def test_a_nan_rolls_back_to_the_last_checkpoint_with_half_the_step(image_files,
     assert rates[:3] == [full] * 3 and rates[-1] == full / 2
     for step in range(2, 7, 2):
         assert np.isfinite(tf.train.load_checkpoint(
-            os.path.join(config.run_dir, "checkpoints", f"ckpt-{step}")).get_tensor(
+            os.path.join(run_identity.run_dir(config), "checkpoints", f"ckpt-{step}")).get_tensor(
             "image/.ATTRIBUTES/VARIABLE_VALUE")).all()
 
 
@@ -749,7 +749,7 @@ def test_a_nan_that_comes_back_stops_the_run_with_one_line(image_files, tmp_path
     with pytest.raises(TransferError, match="at step 3, again after going back to step 2") as error:
         run(config)
     assert "\n" not in str(error.value) and "--lr" in str(error.value)
-    for path in glob.glob(os.path.join(config.run_dir, "images", "*.png")):
+    for path in glob.glob(os.path.join(run_identity.run_dir(config), "images", "*.png")):
         assert os.path.basename(path) in ("step_000001.png", "step_000002.png")
 
 
@@ -763,7 +763,7 @@ def _out_of_memory_above(monkeypatch, tile_size, from_call=1, building=False):
     original_step, original_init = StyleTransfer.train_step, StyleTransfer.__init__
 
     def too_big(transfer):
-        return transfer.tiled is None or transfer.tiled.tile_size > tile_size
+        return transfer.evaluator.tile_size is None or transfer.evaluator.tile_size > tile_size
 
     def train_step(self):
         calls["steps"] += 1
@@ -793,7 +793,7 @@ def test_out_of_memory_in_a_step_replans_in_smaller_tiles_and_finishes(image_fil
     tiles = []
     with _absl_log() as log:
         result = run(config, callbacks=[lambda report: tiles.append(
-            (report.step, report.transfer.tiled.tile_size))])
+            (report.step, report.transfer.evaluator.tile_size))])
     # 96x72: 64 px tiles for steps 1-2, out of memory in step 3 -> 48 -> 32 px, which fit.
     assert tiles == [(1, 64), (2, 64), (3, 32), (4, 32), (5, 32)]
     lines = log.getvalue()
@@ -801,7 +801,8 @@ def test_out_of_memory_in_a_step_replans_in_smaller_tiles_and_finishes(image_fil
             "going on in tiles of 48 px") in lines
     assert "in tiles of 48 px; checkpointed at step 2; going on in tiles of 32 px" in lines
     assert np.abs(result - reference).mean() < 0.5
-    assert images.load_image(os.path.join(config.run_dir, "output.png")).shape == (72, 96, 3)
+    output = os.path.join(run_identity.run_dir(config), "output.png")
+    assert images.load_image(output).shape == (72, 96, 3)
 
 
 def test_out_of_memory_building_the_targets_moves_a_whole_image_to_tiles(image_files, tmp_path,
@@ -809,7 +810,7 @@ def test_out_of_memory_building_the_targets_moves_a_whole_image_to_tiles(image_f
     _out_of_memory_above(monkeypatch, tile_size=48, building=True)
     tiles = []
     run(_config(image_files, tmp_path, **OUT_OF_MEMORY_SETTINGS),
-        callbacks=[lambda report: tiles.append(report.transfer.tiled.tile_size)])
+        callbacks=[lambda report: tiles.append(report.transfer.evaluator.tile_size)])
     assert tiles == [48] * 5
 
 
@@ -822,7 +823,7 @@ def test_out_of_memory_in_the_smallest_tiles_checkpoints_and_stops_with_one_line
     assert str(error.value).startswith(
         "out of memory in a step at 96x72 px in tiles of 32 px, the smallest tiles; "
         "checkpointed at step 2; free memory on the device")
-    assert _checkpoint_image(config.run_dir)[1] == 2  # nothing is lost
+    assert _checkpoint_image(run_identity.run_dir(config))[1] == 2  # nothing is lost
     monkeypatch.undo()
     assert run(dataclasses.replace(config, iters=5)).shape == (72, 96, 3)
 
@@ -833,12 +834,12 @@ def test_a_bfloat16_run_is_recorded_and_resumes_only_in_bfloat16(image_files, tm
     import json
     config = _config(image_files, tmp_path, precision="bfloat16", iters=2)
     run(config)
-    with open(os.path.join(config.run_dir, "run.json")) as file:
+    with open(os.path.join(run_identity.run_dir(config), "run.json")) as file:
         assert json.load(file)["settings"]["precision"] == "bfloat16"
-    before = snapshot(config.run_dir)
+    before = snapshot(run_identity.run_dir(config))
     with pytest.raises(TransferError, match="pass --precision bfloat16 to resume it"):
         run(dataclasses.replace(config, precision="float32", iters=3))
-    assert snapshot(config.run_dir) == before
+    assert snapshot(run_identity.run_dir(config)) == before
     steps = []
     run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(report.step)])
     assert steps == [3]
@@ -848,14 +849,14 @@ def test_a_vgg16_run_is_recorded_and_resumes_only_as_vgg16(image_files, tmp_path
     import json
     config = _config(image_files, tmp_path, model="vgg16", iters=2)
     run(config)
-    with open(os.path.join(config.run_dir, "run.json")) as file:
+    with open(os.path.join(run_identity.run_dir(config), "run.json")) as file:
         record = json.load(file)
     assert record["settings"]["model"] == "vgg16"
     assert record["defaults"] == "random" and record["settings"]["style_weight"] == 1000
-    before = snapshot(config.run_dir)
+    before = snapshot(run_identity.run_dir(config))
     with pytest.raises(TransferError, match="pass --model vgg16 to resume it"):
         run(dataclasses.replace(config, model="vgg19", iters=3))
-    assert snapshot(config.run_dir) == before
+    assert snapshot(run_identity.run_dir(config)) == before
     steps = []
     run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(report.step)])
     assert steps == [3]
@@ -874,7 +875,7 @@ def test_a_run_on_an_onnx_file_takes_the_trained_defaults(image_files, tmp_path)
         config = _config(image_files, tmp_path, model="vgg16", weights=weights_spec, iters=1,
                          workdir=str(tmp_path / features))
         run(config)
-        with open(os.path.join(config.run_dir, "run.json")) as file:
+        with open(os.path.join(run_identity.run_dir(config), "run.json")) as file:
             record = json.load(file)
         assert record["defaults"] == features
         assert record["settings"]["style_weight"] == DEFAULT_STYLE_WEIGHTS[features]["gram"]
@@ -885,7 +886,7 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
     import json
     config = _config(image_files, tmp_path, iters=2, precision="float32")
     run(config)
-    record_path = os.path.join(config.run_dir, "run.json")
+    record_path = os.path.join(run_identity.run_dir(config), "run.json")
     with open(record_path) as file:
         record = json.load(file)
     for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model"):

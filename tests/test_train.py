@@ -20,7 +20,8 @@ from absl import flags
 
 import train
 from conftest import ROOT, run_train
-from tf_style.config import BatchConfig, TransferConfig
+from tf_style.batch_config import BatchConfig
+from tf_style.config import TransferConfig
 from tf_style.testing import write_image_pair
 
 BASE = ["--weights", "random", "--size", "48", "--iters", "2", "--progress=false"]

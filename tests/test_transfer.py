@@ -45,7 +45,7 @@ def test_losses_combine_as_documented():
     style_features = transfer.network_outputs(tf.constant(style[None]))
     for name in DEFAULT_STYLE_LAYERS:
         flat = style_features[name].numpy()[0].reshape(-1, style_features[name].shape[-1])
-        target = transfer.style_regions[0].targets[name]
+        target = transfer.targets.style_regions[0].targets[name]
         np.testing.assert_allclose(target.second_moment[0], flat.T @ flat / len(flat),
                                    rtol=1e-4, atol=1e-6 * np.abs(flat).max() ** 2)
         np.testing.assert_allclose(target.mean[0], flat.mean(axis=0), rtol=1e-4,
@@ -112,12 +112,12 @@ def test_blended_style_target_is_the_weighted_sum_of_means_and_grams():
     first = synthetic_image(48, 48, seed=2).astype(np.float32)
     second = synthetic_image(64, 40, seed=3).astype(np.float32)
     blended, _ = _transfer_with([first, second], style_blend=(0.7, 0.3))
-    alone = [_transfer_with([image])[0].style_regions[0].targets for image in (first, second)]
+    alone = [_transfer_with([image])[0].targets.style_regions[0].targets for image in (first, second)]
     for name in DEFAULT_STYLE_LAYERS:
         for moment in ("mean", "second_moment"):
             expected = (0.7 * getattr(alone[0][name], moment).numpy()
                         + 0.3 * getattr(alone[1][name], moment).numpy())
-            np.testing.assert_allclose(getattr(blended.style_regions[0].targets[name], moment),
+            np.testing.assert_allclose(getattr(blended.targets.style_regions[0].targets[name], moment),
                                        expected, rtol=1e-5)
 
 
@@ -246,11 +246,11 @@ def test_half_precision_keeps_statistics_image_and_optimizer_state_in_float32(pr
     model = transfer.feature_model
     assert model.get_layer("block1_conv1").compute_dtype == "float32"  # sees pixels exactly
     assert model.get_layer("block4_conv2").compute_dtype == precision
-    assert transfer.content_targets["block4_conv2"].dtype == precision  # all they hold
+    assert transfer.targets.content["block4_conv2"].dtype == precision  # all they hold
     assert all(value.dtype == tf.float32
                for value in transfer.compute_losses(transfer.image).values())
     assert all(target.mean.dtype == tf.float32 and target.second_moment.dtype == tf.float32
-               for target in transfer.style_regions[0].targets.values())
+               for target in transfer.targets.style_regions[0].targets.values())
     assert transfer.image.dtype == tf.float32
     floats = [v for v in transfer.optimizer.variables if v.dtype.is_floating]
     assert floats and all(v.dtype == tf.float32 for v in floats)
@@ -366,6 +366,6 @@ def test_the_tiled_losses_alone_equal_the_whole_images():
                                           [synthetic_image(64, 64, seed=2)],
                                           initial=transfer.result()), precision_model("float32"))
     whole = transfer.compute_losses(transfer.image)
-    alone = tiled.tiled.losses(tf.convert_to_tensor(tiled.image))
+    alone = tiled.evaluator.losses(tf.convert_to_tensor(tiled.image))
     for name, value in whole.items():
         assert float(alone[name]) == pytest.approx(float(value), rel=1e-4), name

@@ -132,6 +132,27 @@ def test_an_interrupted_video_resumes_at_its_frame_and_step_and_ends_the_same(cl
         np.testing.assert_array_equal(got, want)
 
 
+def test_frames_in_tiles_match_whole_frames(clip, tmp_path):
+    """A frame is a stage like a picture's scale: it runs in tiles when the plan says so
+    (here --tile_size), temporal term included, and the tiled step equals the whole one."""
+    path, style, _ = clip
+    # Adam: L-BFGS's accept-or-retry decisions would turn a rounding difference in frame k
+    # into a different step in frame k + 1 (tested for pictures in test_evaluator.py).
+    settings = dict(SETTINGS, content=path, style=style, precision="float32", iters=4,
+                    frame_iters=3, optimizer="adam")
+    whole = TransferConfig(workdir=str(tmp_path / "whole"), **settings)
+    tiled = TransferConfig(workdir=str(tmp_path / "tiled"), tile_size=32, **settings)
+    tile_sizes = []
+    runner.run(whole)
+    runner.run(tiled, callbacks=[
+        lambda report: tile_sizes.append(report.transfer.evaluator.tile_size)])
+    assert set(tile_sizes) == {32} and len(tile_sizes) == 4 + 3 * (FRAMES - 1)
+    differences = [np.abs(got - want) for got, want in
+                   zip(_stylised(tiled.workdir), _stylised(whole.workdir))]
+    # Measured: every frame equal to the bit. Allowed: 8-bit rounding apart.
+    assert all(difference.max() <= 1 and difference.mean() < 0.5 for difference in differences)
+
+
 def test_train_py_refuses_a_broken_video_with_one_line_and_loses_nothing(clip, tmp_path):
     _, style, _ = clip
     broken = tmp_path / "broken.mp4"

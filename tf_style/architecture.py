@@ -12,6 +12,8 @@ MODEL_BLOCKS = {
     "vgg16": ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
 }
 MODELS: Tuple[str, ...] = tuple(MODEL_BLOCKS)
+# VGG halves the image four times before block5; below this the deep layers vanish.
+MIN_IMAGE_SIDE = 32
 
 
 def conv_layer_names(model: str) -> Tuple[str, ...]:

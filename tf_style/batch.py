@@ -22,8 +22,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from absl import logging
 
-from tf_style import images, run_directory
-from tf_style.config import RUNS_DIR, VIDEO_EXTENSIONS, TransferConfig
+from tf_style import images, run_directory, run_identity
+from tf_style.config import VIDEO_EXTENSIONS, TransferConfig
 from tf_style.durations import format_duration
 from tf_style.errors import TransferError
 from tf_style.executors import Executor, LocalExecutor
@@ -61,7 +61,7 @@ def is_batch(config: TransferConfig) -> bool:
 
 def batch_dir(config: TransferConfig) -> str:
     """Where a batch's pair directories, summary and contact sheet go."""
-    return config.workdir or RUNS_DIR
+    return config.workdir or run_identity.RUNS_DIR
 
 
 def style_sets(styles: Sequence[str]) -> List[Tuple[str, ...]]:
@@ -126,7 +126,7 @@ def _pair_names(contents: Sequence[str], styles: Sequence[Tuple[str, ...]]
 
 def _fingerprint(config: TransferConfig) -> dict:
     """What must not have changed for a finished pair to count as finished."""
-    return {"settings": config.result_settings(), "iters": config.iters,
+    return {"settings": run_identity.result_settings(config), "iters": config.iters,
             "content_sha256": path_digest(config.content),
             "style_sha256": [file_digest(path) for path in config.style],
             "output_bits": config.output_bits, "weights": config.weights}
@@ -135,18 +135,19 @@ def _fingerprint(config: TransferConfig) -> dict:
 def finished_result(config: TransferConfig, fingerprint: dict) -> Optional[PairResult]:
     """The pair's earlier result when it finished with this `_fingerprint` and its output is
     still there; None otherwise (it runs, resuming what it has)."""
-    path = os.path.join(config.run_dir, RESULT_FILE)
+    path = os.path.join(run_identity.run_dir(config), RESULT_FILE)
     try:
         with open(path) as file:
             record = json.load(file)
     except (OSError, ValueError):
         return None
     if (record.get("fingerprint") != json.loads(json.dumps(fingerprint))  # tuples as lists
-            or not os.path.isfile(config.output_path)):
+            or not os.path.isfile(run_identity.output_path(config))):
         return None
-    return PairResult(os.path.basename(config.run_dir), config.content, config.style, "skipped",
+    return PairResult(os.path.basename(run_identity.run_dir(config)), config.content, config.style,
+                      "skipped",
                       record.get("steps"), record.get("loss"), record.get("seconds"),
-                      "finished before", config.output_path)
+                      "finished before", run_identity.output_path(config))
 
 
 def run_pair(config: TransferConfig, run: Optional[Callable[..., object]] = None,
@@ -156,7 +157,7 @@ def run_pair(config: TransferConfig, run: Optional[Callable[..., object]] = None
     `run` is `tf_style.runner.run` unless given; `callbacks` go to it. A signal still stops
     the whole batch (`tf_style.Interrupted` propagates), checkpointed as a single run is.
     """
-    name = os.path.basename(config.run_dir)
+    name = os.path.basename(run_identity.run_dir(config))
     try:
         fingerprint = _fingerprint(config)
         earlier = finished_result(config, fingerprint)
@@ -172,11 +173,11 @@ def run_pair(config: TransferConfig, run: Optional[Callable[..., object]] = None
                                *callbacks])
         seconds = time.perf_counter() - started
         steps, loss = last.get("step"), last.get("loss")  # None: all steps were done before
-        with atomic_write(os.path.join(config.run_dir, RESULT_FILE), binary=False) as file:
+        with atomic_write(os.path.join(run_identity.run_dir(config), RESULT_FILE), binary=False) as file:
             json.dump({"fingerprint": fingerprint, "steps": steps, "loss": loss,
                        "seconds": seconds}, file, indent=1)
         return PairResult(name, config.content, config.style, "done", steps, loss, seconds,
-                          output=config.output_path)
+                          output=run_identity.output_path(config))
     except Interrupted:
         raise
     except TransferError as error:
@@ -236,7 +237,7 @@ def write_contact_sheet(root: str, configs: Sequence[TransferConfig],
 
 def video_poster(config: TransferConfig) -> str:
     """The first stylised frame of a video run."""
-    return run_directory.frame_file(config.run_dir, 0)
+    return run_directory.frame_file(run_identity.run_dir(config), 0)
 
 
 def _thumbnail(path: Optional[str], cell: int) -> Optional[np.ndarray]:
@@ -269,7 +270,8 @@ def run_batch(config: TransferConfig, executor: Optional[Executor] = None) -> Li
     for index, pair in enumerate(configs):
         reasons = [bad[path] for path in (pair.content, *pair.style) if path in bad]
         if reasons:
-            results[index] = PairResult(os.path.basename(pair.run_dir), pair.content, pair.style,
+            results[index] = PairResult(os.path.basename(run_identity.run_dir(pair)), pair.content,
+                                        pair.style,
                                         "failed", message=reasons[0])
             progress.update(results[index], quiet=True)
     runnable = [index for index in range(len(configs)) if index not in results]
@@ -282,11 +284,12 @@ def run_batch(config: TransferConfig, executor: Optional[Executor] = None) -> Li
             # As the user named them (a Ray worker sees absolute paths).
             results[index] = result = dataclasses.replace(
                 result, content=configs[index].content, style=configs[index].style,
-                output=configs[index].output_path if result.output else None)
+                output=run_identity.output_path(configs[index]) if result.output else None)
             progress.update(result)
     finally:
         ordered = [results.get(index) or PairResult(
-            os.path.basename(c.run_dir), c.content, c.style, "not run", message="stopped before")
+            os.path.basename(run_identity.run_dir(c)), c.content, c.style, "not run",
+            message="stopped before")
             for index, c in enumerate(configs)]
         os.makedirs(root, exist_ok=True)
         summary = write_summary(root, ordered)
@@ -333,7 +336,7 @@ class _BatchProgress:
         self.bar = BatchProgressBar(self.total, enabled=enabled)
 
         def run_with_bar(config: TransferConfig) -> PairResult:
-            self.bar.start_pair(os.path.basename(config.run_dir), self.done,
+            self.bar.start_pair(os.path.basename(run_identity.run_dir(config)), self.done,
                                 "frame" if config.is_video else "")
             result = run_pair(dataclasses.replace(config, progress=False),
                               callbacks=[self.bar])

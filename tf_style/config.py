@@ -7,12 +7,15 @@ setting fails before anything touches the run directory.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
-import os
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
-from tf_style.architecture import MODELS, conv_layer_names, layer_block
+from tf_style.architecture import MIN_IMAGE_SIDE, MODELS, conv_layer_names, layer_block
+from tf_style.schedule import PYRAMID_SMALLEST_SIDE, check_scales
+from tf_style.settings import (MAX_ITERS, MAX_SEED, MAX_STYLES, check_fields, require_each,
+                               require_fraction, require_image_side, require_layers,
+                               require_non_negative_float, require_nonempty,
+                               require_positive_float, require_positive_int, require_seed,
+                               require_steps, require_tile_size, setting, unless_none)
 
 DEFAULT_CONTENT_LAYERS: Tuple[str, ...] = ("block4_conv2",)
 DEFAULT_STYLE_LAYERS: Tuple[str, ...] = (
@@ -72,116 +75,6 @@ VIDEO_OUTPUT_EXTENSIONS: Tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv")
 FLOW_METHODS: Tuple[str, ...] = ("dis", "farneback")
 FRAME_INITS: Tuple[str, ...] = ("previous", "init")
 
-# VGG19 halves the image four times before block5; below this the deep layers vanish.
-MIN_IMAGE_SIDE = 32
-# Limits on what one run may ask for, checked before anything is allocated (the web page's
-# requests too). Steps: far more than any picture needs (the paper's L-BFGS settles within
-# ~1,000; Adam at 512 px within ~2,000), but a request cannot hold the machine for weeks.
-MAX_ITERS = 100_000
-# Paintings blended in one run: each is loaded, kept and matched at every scale.
-MAX_STYLES = 32
-# Seeds every seeded generator we use accepts (keras.utils.set_random_seed: 0 to 2**32 - 1).
-MAX_SEED = 2**32 - 1
-# Where runs go without --workdir: a run in RUNS_DIR/<content>-<style>, a batch's pairs in it.
-RUNS_DIR = "runs"
-
-# The default coarse-to-fine pyramid halves --size while the result stays at least this
-# big: 512 -> 512 alone; 1024 -> 512, 1024; 3840 -> 480, 960, 1920, 3840. A step at half
-# the size costs a quarter, so the coarse scales give the expensive fine one a start.
-# Not below: at 512 px, 256 -> 512 took as many 512 px steps to reach a given loss as
-# 512 alone (benchmarks/schedule.py), so the 256 px steps were all extra.
-PYRAMID_SMALLEST_SIDE = 400
-
-
-def _require_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
-def _require_positive_float(name: str, value) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-
-
-def _require_non_negative_float(name: str, value) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"`{name}` must be zero or positive. Received: {name}={value!r}")
-
-
-def _require_fraction(name: str, value) -> None:
-    if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-        raise ValueError(f"`{name}` must be between 0 and 1. Received: {name}={value!r}")
-
-
-def _require_steps(name: str, value) -> None:
-    _require_positive_int(name, value)
-    if value > MAX_ITERS:
-        raise ValueError(f"`{name}` must be at most {MAX_ITERS:,} steps. Received: {name}={value}")
-
-
-def _require_seed(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise ValueError(f"`{name}` must be an integer from 0 to {MAX_SEED} (2**32 - 1). "
-                         f"Received: {name}={value!r}")
-
-
-def _require_image_side(name: str, value) -> None:
-    _require_positive_int(name, value)
-    if value < MIN_IMAGE_SIDE:
-        raise ValueError(
-            f"`{name}` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: {name}={value}")
-
-
-def _require_layers(name: str, layer_names) -> None:
-    """Layers named at all and once each; `TransferConfig` checks them against its model."""
-    if not layer_names:
-        raise ValueError(f"`{name}` needs at least one layer. Received: {name}=()")
-    if len(set(layer_names)) != len(layer_names):
-        raise ValueError(f"`{name}` repeats a layer. Received: {name}={','.join(layer_names)}")
-
-
-def _require_each(check: Callable[[str, object], None]) -> Callable[[str, object], None]:
-    """A check of every value in an optional tuple."""
-    def check_each(name: str, values) -> None:
-        for value in values or ():
-            check(name, value)
-    return check_each
-
-
-def _unless_none(check: Callable[[str, object], None]) -> Callable[[str, object], None]:
-    """A check of an optional value, when it is given."""
-    def check_given(name: str, value) -> None:
-        if value is not None:
-            check(name, value)
-    return check_given
-
-
-def _require_tile_size(name: str, value) -> None:
-    _require_positive_int(name, value)
-    if value % 16:
-        raise ValueError(f"`{name}` must be a multiple of 16 (VGG19 pools four times). "
-                         f"Received: {name}={value}")
-
-
-def _require_nonempty(name: str, value) -> None:
-    if not value:
-        raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
-
-
-def setting(default=dataclasses.MISSING, *, help: str, result: bool = True,  # noqa: A002
-            choices: Optional[Sequence[str]] = None,
-            check: Optional[Callable[[str, object], None]] = None,
-            shown_default: Optional[str] = None) -> dataclasses.Field:
-    """A `TransferConfig` field and everything said about it in one place.
-
-    The field's name is the flag's name. `help` is its --help and docs/usage.md text; `result`
-    says whether it changes the picture (such settings are compared when a run resumes);
-    `choices` and `check` validate it; `shown_default` replaces the default in docs.
-    """
-    metadata = {"help": help, "result": result, "choices": tuple(choices) if choices else None,
-                "check": check, "shown_default": shown_default}
-    return dataclasses.field(default=default, metadata=metadata)
-
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
@@ -203,7 +96,7 @@ class TransferConfig:
         "painting is a style of its own", result=False)
     style_blend: Optional[Tuple[float, ...]] = setting(
         None, help="one weight per style image, normalised to sum to 1",
-        check=_require_each(_require_positive_float), shown_default="equal")
+        check=require_each(require_positive_float), shown_default="equal")
     preserve_colors: Optional[str] = setting(
         None, help="keep the photo's colours: luminance (transfer on luminance only) or "
         "histogram (recolour the style to the photo's colour statistics first)",
@@ -214,20 +107,20 @@ class TransferConfig:
         (), help="one mask per style: take the style only from its white part", result=False)
     iters: int = setting(
         500, help=f"total optimisation steps (at most {MAX_ITERS:,}); a resumed run continues "
-        f"up to this", result=False, check=_require_steps)
+        f"up to this", result=False, check=require_steps)
     size: int = setting(
         512, help=f"longest side of the output, px (at least {MIN_IMAGE_SIDE})",
-        check=_require_image_side)
+        check=require_image_side)
     style_scale: float = setting(
         1.0, help="style image's longest side relative to the content's: larger = bigger strokes",
-        check=_require_positive_float)
+        check=require_positive_float)
     max_image_megapixels: int = setting(
         180, help="refuse input images larger than this (decompression bombs); raise it for "
-        "real giant scans", result=False, check=_require_positive_int)
+        "real giant scans", result=False, check=require_positive_int)
     weights: str = setting(
         "auto", help="auto (the model's ImageNet weights if available, else random), imagenet, "
         "random, or a path to a Keras .h5, MatConvNet .mat or ONNX .onnx file", result=False,
-        check=_require_nonempty)
+        check=require_nonempty)
     weights_dir: str = setting(
         "weights", help="where ImageNet weight files are looked for and downloaded", result=False)
     model: str = setting(
@@ -242,67 +135,67 @@ class TransferConfig:
                            "ImageNet classifier)", choices=POOLINGS)
     content_layers: Tuple[str, ...] = setting(
         DEFAULT_CONTENT_LAYERS, help="the network's layers for the content loss",
-        check=_require_layers)
+        check=require_layers)
     style_layers: Tuple[str, ...] = setting(
         DEFAULT_STYLE_LAYERS, help="the network's layers for the style loss",
-        check=_require_layers)
+        check=require_layers)
     style_layer_weights: Optional[Tuple[float, ...]] = setting(
         None, help="one weight per style layer, normalised to sum to 1",
-        check=_require_each(_require_positive_float), shown_default="equal")
+        check=require_each(require_positive_float), shown_default="equal")
     style_preset: Optional[str] = setting(
         None, help="style-layer weights by block: fine (small texture), coarse (large strokes), "
         "balanced", choices=tuple(STYLE_PRESETS))
     content_weight: float = setting(
-        1.0, help="alpha, weight of the content loss", check=_require_positive_float)
+        1.0, help="alpha, weight of the content loss", check=require_positive_float)
     style_weight: Optional[float] = setting(
         None, help="beta, weight of the style loss; by default per style loss and kind of "
         "weights: gram 10 (trained) or 1000 (random), w2 10 (trained) or 100 (random)",
-        check=_unless_none(_require_positive_float), shown_default="per style loss and weights")
+        check=unless_none(require_positive_float), shown_default="per style loss and weights")
     tv_weight: float = setting(
         1e-2, help="weight of the total-variation loss (smoothness)",
-        check=_require_non_negative_float)
+        check=require_non_negative_float)
     style_loss: str = setting(
         "gram", help="how style statistics are compared: gram (Gatys) or w2 (Wasserstein-2 "
         "between the features' means and covariances)", choices=STYLE_LOSS_NAMES)
     laplacian_weight: float = setting(
         0.0, help="weight of the Laplacian loss (Li et al. 2017), which keeps the photo's fine "
-        "structure; 0 turns it off", check=_require_non_negative_float)
+        "structure; 0 turns it off", check=require_non_negative_float)
     laplacian_pool: int = setting(
         4, help="the Laplacian loss compares the images average-pooled by this many px",
-        check=_require_positive_int)
+        check=require_positive_int)
     optimizer: str = setting(
         "lbfgs", help="lbfgs (the paper's; reaches a given loss ~10x sooner than adam), adam "
         "or rmsprop", choices=OPTIMIZERS)
     lr: Optional[float] = setting(
         None, help="learning rate: pixels per step for adam (5) and rmsprop (2), 0-255 units; "
         "a multiple of the quasi-Newton step for lbfgs (1)",
-        check=_unless_none(_require_positive_float), shown_default="per optimizer")
+        check=unless_none(require_positive_float), shown_default="per optimizer")
     lbfgs_history: int = setting(
         10, help="L-BFGS: how many past steps shape its curvature estimate",
-        check=_require_positive_int)
+        check=require_positive_int)
     scales: Optional[Tuple[int, ...]] = setting(
         None, help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
         f"or a number of octaves (2 = size/2, size; 1 = --size only); by default --size halved "
         f"while at least {PYRAMID_SMALLEST_SIDE} px",
-        check=_require_each(_require_positive_int), shown_default="auto")
+        check=require_each(require_positive_int), shown_default="auto")
     # 0.3%: at 512 px in bfloat16 a run ended 0.04% from the loss of 500 steps and 0.2
     # grey levels from their picture, in 37% of 500 float32 steps' time; at 1% it ended
     # 2.8% and 6.3 grey levels away (benchmarks/precision.py).
     convergence_tolerance: float = setting(
         0.003, help="a scale ends once its lowest loss fell by less than this fraction over "
         "the last --convergence_window steps; 0: every scale runs to its share of --iters",
-        result=False, check=_require_non_negative_float)
+        result=False, check=require_non_negative_float)
     convergence_window: int = setting(
         20, help="steps over which --convergence_tolerance is judged", result=False,
-        check=_require_positive_int)
+        check=require_positive_int)
     tile_size: Optional[int] = setting(
         None, help="run the network over tiles of this many px (a multiple of 16) instead of the "
         "whole image: the same loss and gradient in less memory", result=False,
-        check=_unless_none(_require_tile_size),
+        check=unless_none(require_tile_size),
         shown_default="whole image if it fits --memory_limit, else the largest tiles that do")
     memory_limit: Optional[float] = setting(
         None, help="GB the run may use; decides whole image or tiles", result=False,
-        check=_unless_none(_require_positive_float),
+        check=unless_none(require_positive_float),
         shown_default="available memory (cgroup or machine) less 10%")
     dry_run: bool = setting(
         False, help="print the plan (sizes, scales, tiles, estimated memory and time) and exit",
@@ -312,29 +205,29 @@ class TransferConfig:
         "a batch of photos)", result=False)
     fps: Optional[float] = setting(
         None, help="frame rate of the video made from a --frames folder", result=False,
-        check=_unless_none(_require_positive_float), shown_default="24")
+        check=unless_none(require_positive_float), shown_default="24")
     temporal_weight: float = setting(
         50.0, help="video: weight of the temporal loss (Ruder et al.), which keeps each frame "
         "like the previous stylised frame moved along the optical flow, where the flow is "
-        "reliable; 0 turns it off", check=_require_non_negative_float)
+        "reliable; 0 turns it off", check=require_non_negative_float)
     frame_init: str = setting(
         "previous", help="video: each later frame starts from the previous stylised frame "
         "moved along the flow (previous), or from --init like the first (init)",
         choices=FRAME_INITS)
     frame_iters: Optional[int] = setting(
         None, help="video: steps for each frame after the first (it ends sooner once "
-        "converged)", result=False, check=_unless_none(_require_steps),
+        "converged)", result=False, check=unless_none(require_steps),
         shown_default="--iters")
     flow: str = setting(
         "dis", help="video: OpenCV optical flow, dis (DIS, fast) or farneback",
         choices=FLOW_METHODS)
     init: str = setting(
         "content", help="start image: content, style, noise, or an image path",
-        check=_require_nonempty)
+        check=require_nonempty)
     init_noise_ratio: float = setting(
-        0.0, help="mix this much seeded noise (0-1) into the start image", check=_require_fraction)
+        0.0, help="mix this much seeded noise (0-1) into the start image", check=require_fraction)
     seed: int = setting(0, help=f"seed for random weights and noise (0 to {MAX_SEED}): same "
-                        f"seed, same run", check=_require_seed)
+                        f"seed, same run", check=require_seed)
     deterministic: bool = setting(
         False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
     precision: str = setting(
@@ -354,14 +247,14 @@ class TransferConfig:
         8, help="bits per channel of --output: 16 for print (.png or .tif)", result=False,
         choices=(8, 16))
     checkpoint_every: int = setting(
-        50, help="steps between checkpoints", result=False, check=_require_positive_int)
+        50, help="steps between checkpoints", result=False, check=require_positive_int)
     summary_every: int = setting(
-        10, help="steps between TensorBoard summaries", result=False, check=_require_positive_int)
+        10, help="steps between TensorBoard summaries", result=False, check=require_positive_int)
     save_every: int = setting(
         100, help="steps between intermediate images (<workdir>/images/)", result=False,
-        check=_require_positive_int)
+        check=require_positive_int)
     max_checkpoints: int = setting(
-        3, help="checkpoints kept", result=False, check=_require_positive_int)
+        3, help="checkpoints kept", result=False, check=require_positive_int)
     overwrite: bool = setting(
         False, help="discard a different run found in the run directory and start over",
         result=False)
@@ -386,10 +279,10 @@ class TransferConfig:
         if not self.style or not all(self.style):
             raise ValueError(
                 f"`style` must name one or more image files. Received: style={self.style}")
-        _check_fields(self)
+        check_fields(self)
         self._check_layers()
         self._check_style_settings()
-        self._check_scales()
+        check_scales(self)
         if self.output_bits == 16 and self.output and not self.output.lower().endswith(
                 SIXTEEN_BIT_EXTENSIONS):
             raise ValueError(f"`output_bits` 16 needs a {', '.join(SIXTEEN_BIT_EXTENSIONS)} "
@@ -460,65 +353,6 @@ class TransferConfig:
         """Steps for each frame of a video after the first."""
         return self.frame_iters or self.iters
 
-    def _check_scales(self) -> None:
-        scales = self.scales or ()
-        if len(scales) == 1 and scales[0] < MIN_IMAGE_SIDE:
-            smallest = self.scale_sizes[0]
-            if smallest < MIN_IMAGE_SIDE:
-                raise ValueError(
-                    f"`scales` asks for {scales[0]} octaves up to --size {self.size}; the smallest "
-                    f"would be {smallest} px, under the {MIN_IMAGE_SIDE} px VGG19 needs. "
-                    f"Received: scales={scales[0]}")
-        elif scales:
-            if any(value < MIN_IMAGE_SIDE for value in scales):
-                raise ValueError(f"`scales` sizes must be at least {MIN_IMAGE_SIDE} px (or give one "
-                                 f"number of octaves). Received: scales={_joined(scales)}")
-            if list(scales) != sorted(set(scales)) or scales[-1] > self.size:
-                raise ValueError(f"`scales` must rise from coarse to fine and end at most at --size "
-                                 f"{self.size}. Received: scales={_joined(scales)}")
-        if self.iters < len(self.scale_sizes):
-            raise ValueError(f"`iters` must give each of the {len(self.scale_sizes)} scales a step. "
-                             f"Received: iters={self.iters}")
-
-    @property
-    def scale_sizes(self) -> Tuple[int, ...]:
-        """Longest sides optimised at, coarse to fine; the last is always `size`.
-
-        `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
-        of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
-        at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only (each later
-        frame starts from the one before), whatever `scales` says.
-        """
-        if self.is_video:
-            return (self.size,)
-        if self.scales is None:
-            octaves = 1
-            while self.size / 2 ** octaves >= PYRAMID_SMALLEST_SIDE:
-                octaves += 1
-            return tuple(round(self.size / 2 ** octave) for octave in reversed(range(octaves)))
-        if not self.scales:
-            return (self.size,)
-        if len(self.scales) == 1 and self.scales[0] < MIN_IMAGE_SIDE:
-            return tuple(round(self.size / 2 ** octave) for octave in reversed(range(self.scales[0])))
-        return tuple(self.scales) if self.scales[-1] == self.size else (*self.scales, self.size)
-
-    @property
-    def scale_ends(self) -> Tuple[int, ...]:
-        """The global step by which each scale ends at the latest.
-
-        With a convergence tolerance a scale ends sooner once converged, and may use every
-        step the later scales leave: each later scale keeps `convergence_window` steps (or
-        its even share of `iters`, if smaller). Without one, `iters` is split evenly (any
-        remainder going to the finest).
-        """
-        count = len(self.scale_sizes)
-        if self.convergence_tolerance > 0:
-            reserve = max(1, min(self.convergence_window, self.iters // count))
-            return tuple(self.iters - reserve * (count - 1 - index) for index in range(count))
-        base, remainder = divmod(self.iters, count)
-        return tuple(itertools.accumulate(
-            base + (1 if index >= count - remainder else 0) for index in range(count)))
-
     @property
     def normalized_style_layer_weights(self) -> Tuple[float, ...]:
         """Per-layer style weights scaled to sum to 1 (Gatys's w_l = 1/|L| by default)."""
@@ -555,94 +389,8 @@ class TransferConfig:
         """How much each style image counts, scaled to sum to 1 (equal by default)."""
         return _normalized(self.style_blend or (1.0,) * len(self.style))
 
-    @property
-    def run_dir(self) -> str:
-        """The run directory: `workdir`, or runs/<content>-<style> from the file names."""
-        if self.workdir:
-            return self.workdir
-        stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
-        styles = "+".join(stem(path) for path in self.style)
-        return os.path.join(RUNS_DIR, f"{stem(self.content)}-{styles}")
-
-    @property
-    def output_path(self) -> str:
-        default = "output.mp4" if self.is_video else "output.png"
-        return self.output or os.path.join(self.run_dir, default)
-
-    def result_settings(self) -> dict:
-        """The settings that decide the image a run produces, for comparing runs."""
-        settings = {field.name: getattr(self, field.name)
-                    for field in dataclasses.fields(self) if field.metadata["result"]}
-        settings["style_layer_weights"] = list(self.normalized_style_layer_weights)
-        settings["style_blend"] = list(self.normalized_style_blend)
-        settings["lr"] = self.learning_rate
-        settings["style_weight"] = self.resolved_style_weight
-        settings["scales"] = list(self.scale_sizes)
-        if self.optimizer != "lbfgs":
-            settings.pop("lbfgs_history")
-        if not self.is_video:  # a picture's run.json stays as it was before videos
-            for name in ("temporal_weight", "frame_init", "flow"):
-                settings.pop(name)
-        for name in ("content_layers", "style_layers"):
-            settings[name] = list(settings[name])
-        return settings
-
-
-def config_from_fields(fields: dict) -> TransferConfig:
-    """A `TransferConfig` from its fields as JSON holds them (lists for tuples), as the web
-    page sends them. Raises ValueError for a bad setting or an unknown field."""
-    known = {field.name for field in dataclasses.fields(TransferConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(unknown)}")
-    return TransferConfig(**{name: tuple(value) if isinstance(value, list) else value
-                             for name, value in fields.items()})
-
-
-EXECUTORS: Tuple[str, ...] = ("local", "ray")
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchConfig:
-    """Where the pairs of a batch run (--content or --style naming folders or globs).
-
-    Each field is also a flag, as TransferConfig's are.
-    """
-
-    executor: str = setting(
-        "local", help="where a batch's pairs run: local (one after another here) or ray (Ray "
-        "tasks; pip install -e '.[ray]')", result=False, choices=EXECUTORS)
-    ray_address: Optional[str] = setting(
-        None, help="with --executor ray: join this cluster (ray://head:10001, or auto on one of "
-        "its machines); run directories must be on a path all workers share", result=False,
-        shown_default="start a local Ray")
-    task_cpus: float = setting(
-        1.0, help="with --executor ray: CPUs per pair (TensorFlow uses as many threads)",
-        result=False, check=_require_positive_float)
-    task_gpus: float = setting(
-        0.0, help="with --executor ray: GPUs per pair", result=False,
-        check=_require_non_negative_float)
-
-    def __post_init__(self):
-        _check_fields(self)
-
-
-def _check_fields(settings) -> None:
-    """Each field's choices and check, as `setting` declared them."""
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        choices = field.metadata["choices"]
-        if choices and value is not None and value not in choices:
-            raise ValueError(f"`{field.name}` must be one of {choices}. "
-                             f"Received: {field.name}={value!r}")
-        if field.metadata["check"] is not None:
-            field.metadata["check"](field.name, value)
-
 
 def _normalized(weights: Tuple[float, ...]) -> Tuple[float, ...]:
     total = sum(weights)
     return tuple(weight / total for weight in weights)
 
-
-def _joined(values) -> str:
-    return ",".join(str(value) for value in values)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tf_style.config import BatchConfig, TransferConfig
+from tf_style.batch_config import BatchConfig
+from tf_style.config import TransferConfig
 
 
 def flag_table() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from tf_style import images, machine_memory, memory
+from tf_style import images, machine_memory, memory, schedule
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 
@@ -31,7 +31,7 @@ def expected_shapes(config: TransferConfig) -> Optional[List[Tuple[int, int]]]:
         return None
     height, width = found
     shapes = []
-    for size in config.scale_sizes:
+    for size in schedule.scale_sizes(config):
         scaled_width, scaled_height = images.scaled_size(height, width, size)
         shapes.append((scaled_height, scaled_width))
     return shapes

@@ -5,7 +5,7 @@ of memory or a signal ends it with the run's state saved."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -73,14 +73,17 @@ def end_callbacks(callbacks: Sequence[Callback], failed: bool) -> None:
 
 def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleTransfer,
                 checkpoints: Checkpoints, convergence: Convergence, callbacks: Sequence[Callback],
-                stop: StopRequest, end: int, scale_index: int = 0) -> None:
+                stop: StopRequest, end: int, scale_index: int = 0,
+                total: Optional[int] = None) -> None:
     """Steps until this scale has converged or reached `end`, reporting and checkpointing
-    as it goes; the step that ends the scale is checkpointed.
+    as it goes; the step that ends the scale is checkpointed. `total`: the run's steps in
+    all (default `config.iters`; a video's frames add up to more).
 
     A non-finite loss or image never reaches a callback or a checkpoint: the run goes back
     to its last checkpoint (or this scale's start) and retries with half the step; if that
     fails too before the next checkpoint, the run stops with a TransferError.
     """
+    total = config.iters if total is None else total
     step = int(transfer.step)
     if step >= config.iters and end == config.iters:  # said once, at the last scale
         logging.info("Run already has %d steps (--iters %d); writing its output", step, config.iters)
@@ -92,18 +95,7 @@ def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleT
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step)
         started = time.perf_counter()
-        try:
-            step_losses = {name: float(value) for name, value in transfer.train_step().items()}
-        except StepAbandoned:  # the image and optimizer are as the last step left them
-            checkpoints.save_unless_saved()
-            raise Interrupted(stop.signal_number, step) from None
-        except tf.errors.OpError as error:
-            # Out of memory in the network's passes: no variable was written yet.
-            if not is_out_of_memory(error):
-                raise
-            checkpoints.save_unless_saved()
-            raise OutOfMemory("in a step", inputs, transfer.tiled and transfer.tiled.tile_size,
-                              checkpointed=True, step=step) from None
+        step_losses = _take_step(transfer, checkpoints, inputs, stop, step)
         seconds = time.perf_counter() - started
         step = int(transfer.step)
         if not (np.isfinite(step_losses["total"]) and bool(transfer.image_is_finite())):
@@ -120,7 +112,7 @@ def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleT
             logging.info("Converged at step %d: the loss fell by less than %g over %d steps",
                          step, config.convergence_tolerance, config.convergence_window)
             end = step
-        report = StepReport(step, config.iters, step_losses, seconds, transfer, end, inputs.present,
+        report = StepReport(step, total, step_losses, seconds, transfer, end, inputs.present,
                             scale_index=scale_index, scale_step=int(convergence.steps))
         for callback in callbacks:
             callback.on_step_end(report)
@@ -130,6 +122,24 @@ def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleT
         if stop.signal_number is not None:
             checkpoints.save_unless_saved()
             raise Interrupted(stop.signal_number, step)
+
+
+def _take_step(transfer: StyleTransfer, checkpoints: Checkpoints, inputs: PreparedInputs,
+               stop: StopRequest, step: int) -> Dict[str, float]:
+    """One train step's losses; a signal inside a tiled step or running out of memory ends
+    the run with its state as the last step left it, checkpointed."""
+    try:
+        return {name: float(value) for name, value in transfer.train_step().items()}
+    except StepAbandoned:  # the image and optimizer are as the last step left them
+        checkpoints.save_unless_saved()
+        raise Interrupted(stop.signal_number, step) from None
+    except tf.errors.OpError as error:
+        # Out of memory in the network's passes: no variable was written yet.
+        if not is_out_of_memory(error):
+            raise
+        checkpoints.save_unless_saved()
+        raise OutOfMemory("in a step", inputs, transfer.evaluator.tile_size,
+                          checkpointed=True, step=step) from None
 
 
 def _roll_back(transfer: StyleTransfer, checkpoints: Checkpoints, convergence: Convergence,

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tf_style import machine_memory, run_plan, tile_geometry
-from tf_style.config import MIN_IMAGE_SIDE, TransferConfig
+from tf_style.architecture import MIN_IMAGE_SIDE
+from tf_style.config import TransferConfig
 from tf_style.architecture import conv_layer_names, layer_channels, layer_position
 from tf_style.errors import TransferError
 

@@ -4,9 +4,10 @@ the image itself.
 A feature term says which sums it needs (`statistics`: the Gram loss F^T F, the content
 loss (F - P)^2, the Wasserstein loss F and F^T F) and computes its loss from them (`loss`).
 The sums add over positions, so the loss of the whole image is the loss of its tiles'
-summed statistics, and the gradient follows by the chain rule through them: `tiling.py`
+summed statistics, and the gradient follows by the chain rule through them: `evaluator.py`
 needs nothing else from a term, and the whole-image step is the one-tile case. Adding a
-loss is one class here (docs/design.md). An image term (total variation, temporal,
+loss is one class here and one line in `build_objective`, plus its weight's flag in
+config.py (docs/design.md). An image term (total variation, temporal,
 Laplacian) takes the whole image.
 
 Every statistic and loss is float32 whatever the network computes in; each term casts
@@ -16,11 +17,15 @@ the features itself, which spares keeping float32 copies for the backward pass.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from tf_style import losses, wasserstein
+from tf_style.config import TransferConfig
+
+if TYPE_CHECKING:
+    from tf_style.targets import Targets
 
 Tensors = Dict[str, tf.Tensor]
 # Image-sized maps a term's statistics read at each position, by layer then by label
@@ -327,3 +332,18 @@ class Objective:
                                   for weight, term in self.feature_terms + self.image_terms])
         return {"total": total, **result, **parts}
 
+
+
+def build_objective(config: TransferConfig, targets: "Targets") -> Objective:
+    """The weighted terms `config` asks for, comparing the image with `targets`."""
+    style = STYLE_LOSSES[config.style_loss](
+        dict(zip(config.style_layers, config.normalized_style_layer_weights)),
+        targets.style_regions)
+    image_terms = [(config.tv_weight, TotalVariation())]
+    if targets.temporal is not None:
+        image_terms.append((config.temporal_weight, TemporalLoss(*targets.temporal)))
+    if config.laplacian_weight > 0:
+        image_terms.append((config.laplacian_weight,
+                            LaplacianLoss(targets.content_image, config.laplacian_pool)))
+    return Objective([(config.content_weight, ContentLoss(targets.content)),
+                      (config.resolved_style_weight, style)], image_terms)

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from absl import logging
 
-from tf_style import images
+from tf_style import images, run_identity
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs
@@ -32,13 +32,13 @@ def check_writable(path: str) -> None:
 
 def write_outputs(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray,
                   steps: int) -> None:
-    """The result at `config.output_path`, then the GIF and the sheet when asked for."""
-    images.save_image(config.output_path, result, bits=config.output_bits)
-    logging.info("Wrote %s after %d steps", config.output_path, steps)
+    """The result at `run_identity.output_path(config)`, then the GIF and the sheet when asked for."""
+    images.save_image(run_identity.output_path(config), result, bits=config.output_bits)
+    logging.info("Wrote %s after %d steps", run_identity.output_path(config), steps)
     if config.gif:
-        write_gif(config.run_dir, result)
+        write_gif(run_identity.run_dir(config), result)
     if config.sheet:
-        write_sheet(config.run_dir, inputs, result)
+        write_sheet(run_identity.run_dir(config), inputs, result)
 
 
 def write_gif(run_dir: str, result: np.ndarray) -> None:

@@ -24,6 +24,7 @@ from typing import Iterator, List, Optional
 
 from absl import logging
 
+from tf_style import run_identity
 from tf_style.config import TransferConfig
 from tf_style.errors import TransferError
 from tf_style.files import atomic_write, file_digest, path_digest
@@ -53,7 +54,7 @@ def run_record(config: TransferConfig, image_size, weights_identity: dict,
     """
     return {
         "defaults": _features(weights_identity),
-        "settings": {**config.result_settings(), "precision": precision},
+        "settings": {**run_identity.result_settings(config), "precision": precision},
         "content_sha256": path_digest(config.content),
         "style_sha256": [file_digest(path) for path in config.style],
         "content_masks_sha256": [file_digest(path) for path in config.content_mask],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional, Tuple
 
+from tf_style import schedule
 from tf_style.config import TransferConfig
 from tf_style.durations import format_duration
 
@@ -62,7 +63,7 @@ class Plan:
                  f"device {self.device}", f"precision {self.precision_note or self.precision}",
                  f"memory limit {self.limit_bytes / GB:.1f} GB ({self.limit_source}); "
                  f"estimates {self.model_source}"]
-        for index, (scale, end) in enumerate(zip(self.scales, config.scale_ends)):
+        for index, (scale, end) in enumerate(zip(self.scales, schedule.scale_ends(config))):
             how = "whole image" if scale.tile_size is None else (
                 f"{scale.tiles} tiles of {scale.tile_size} px")
             host = "" if scale.host_bytes is None else (
@@ -83,7 +84,7 @@ class Plan:
         """Steps each scale is expected to take when it stops on convergence: FIRST_SCALE_STEPS,
         then half as many at each finer scale (capped by what it may use); else its share."""
         steps, start, typical = [], 0, FIRST_SCALE_STEPS
-        for end in config.scale_ends:
+        for end in schedule.scale_ends(config):
             expected = typical if config.convergence_tolerance > 0 else end - start
             steps.append(max(1, min(end - start, expected)))
             start += steps[-1]

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_style import devices, limits, memory, outputs, run_directory, vgg, weights
+from tf_style import devices, limits, memory, outputs, run_directory, run_identity, vgg, weights
 from tf_style.callbacks import (Callback, CallbackLike, IntermediateImages, ProgressBar,
                                 TensorBoard, as_callback)
 from tf_style.config import TransferConfig
@@ -111,9 +111,9 @@ def claimed_run_directory(config: TransferConfig, record: dict,
     that an explicit --output can be written; the run's first two log lines."""
     if config.output:  # the default lives in the run directory, which claim() checks
         outputs.check_writable(config.output)
-    with run_directory.claim(config.run_dir, record, config.overwrite):
+    with run_directory.claim(run_identity.run_dir(config), record, config.overwrite):
         logging.info("Run directory %s; %s %s; defaults for %s features (style weight %g)",
-                     config.run_dir, config.model.upper(), weights_source.describe(),
+                     run_identity.run_dir(config), config.model.upper(), weights_source.describe(),
                      weights_source.features, config.resolved_style_weight)
         logging.info("Computing on %s in %s", device.describe(),
                      devices.precision_note(precision, device))
@@ -126,8 +126,8 @@ def make_callbacks(config: TransferConfig, progress_bar: ProgressBar,
     user's."""
     return [
         progress_bar,
-        TensorBoard(config.run_dir, every=config.summary_every),
-        IntermediateImages(os.path.join(config.run_dir, run_directory.IMAGE_DIR),
+        TensorBoard(run_identity.run_dir(config), every=config.summary_every),
+        IntermediateImages(os.path.join(run_identity.run_dir(config), run_directory.IMAGE_DIR),
                            every=config.save_every),
         *(as_callback(callback) for callback in callbacks),
     ]

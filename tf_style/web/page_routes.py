@@ -10,8 +10,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from tf_style import config as config_lib
+from tf_style import settings
 from tf_style.web.errors import Unknown
-from tf_style.web.runs import FORM_SETTINGS
+from tf_style.web.run_settings import FORM_SETTINGS
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -46,8 +47,8 @@ async def options(request: Request) -> Response:
         "color_modes": list(config_lib.COLOR_MODES), "precisions": list(config_lib.PRECISIONS),
         "style_weights": config_lib.DEFAULT_STYLE_WEIGHTS,
         "max_upload_mb": request.app.state.uploads.max_upload_mb,
-        "max_iters": config_lib.MAX_ITERS, "max_styles": config_lib.MAX_STYLES,
-        "max_seed": config_lib.MAX_SEED, "defaults": FORM_DEFAULTS})
+        "max_iters": settings.MAX_ITERS, "max_styles": settings.MAX_STYLES,
+        "max_seed": settings.MAX_SEED, "defaults": FORM_DEFAULTS})
 
 
 ROUTES = [

@@ -2,8 +2,10 @@
 
 The task runs the same worker process (`tf_style.web.worker`) on whichever node Ray
 places it, and forwards its events to a `Mailbox` actor; the server reads them from
-there and asks it to stop a run, which the task passes on as SIGINT. Run directories must
-be on a path every node sees, as with `train.py --executor ray`.
+there and asks it to stop a run, which the task passes on as SIGINT. Tasks are made, and
+their resources asked for, as a batch's are (`tf_style.ray_tasks`): a run whose --device
+is gpu asks for a GPU. Run directories must be on a path every node sees, as with
+`train.py --executor ray`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Iterator, Optional
 
 import ray
 
-from tf_style.executors import DEFAULT_MAX_RETRIES
+from tf_style import ray_tasks
 from tf_style.web import events
 from tf_style.web.runs import LocalProcess, Process
 
@@ -47,10 +49,9 @@ class Mailbox:
 
 def _run_worker(request: dict, log_path: Optional[str], mailbox, key: str) -> int:
     """In a Ray task: the worker process, its events to the mailbox, a stop passed on."""
-    # As train.py --executor ray: TensorFlow held to the task's CPUs (tf_style.executors).
-    threads = str(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-    process = LocalProcess(request, log_path, {**os.environ, "TF_NUM_INTRAOP_THREADS": threads,
-                                               "TF_NUM_INTEROP_THREADS": threads})
+    # As train.py --executor ray: TensorFlow held to the task's CPUs.
+    process = LocalProcess(request, log_path, {
+        **os.environ, **ray_tasks.thread_environment(int(ray_tasks.assigned_cpus()))})
     # Asked after each event (a step or a tile pass): the run stops at the next one.
     stopping = False
     for event in process.events():
@@ -61,11 +62,13 @@ def _run_worker(request: dict, log_path: Optional[str], mailbox, key: str) -> in
 
 
 class RayProcess(Process):
-    def __init__(self, request: dict, log_path: Optional[str], mailbox, task_cpus: float):
+    def __init__(self, request: dict, log_path: Optional[str], mailbox,
+                 resources: ray_tasks.TaskResources):
         self.mailbox = mailbox
         self.key = uuid.uuid4().hex
-        remote = ray.remote(num_cpus=task_cpus, max_retries=DEFAULT_MAX_RETRIES)(_run_worker)
-        self.task = remote.remote(request, log_path, mailbox, self.key)
+        device = request.get("config", {}).get("device", "auto")
+        self.task = ray_tasks.remote(_run_worker, resources.for_device(device)).remote(
+            request, log_path, mailbox, self.key)
 
     def events(self) -> Iterator[events.Event]:
         while True:
@@ -83,12 +86,13 @@ class RayProcess(Process):
 
 
 class RayLauncher:
-    """Starts runs as Ray tasks of `task_cpus` CPUs on the cluster at `address` (a local
-    Ray when None)."""
+    """Starts runs as Ray tasks with `resources` on the cluster at `address` (a local Ray
+    when None)."""
 
-    def __init__(self, address: Optional[str] = None, task_cpus: float = 1.0):
+    def __init__(self, address: Optional[str] = None,
+                 resources: ray_tasks.TaskResources = ray_tasks.TaskResources()):
         self.address = address
-        self.task_cpus = task_cpus
+        self.resources = resources
         self.mailbox = None
         self._lock = threading.Lock()
 
@@ -97,9 +101,7 @@ class RayLauncher:
 
     def __call__(self, request: dict, log_path: Optional[str]) -> RayProcess:
         with self._lock:
-            if not ray.is_initialized():
-                ray.init(address=self.address, include_dashboard=False, logging_level="error",
-                         log_to_driver=False)
+            ray_tasks.connect(self.address)
             if self.mailbox is None:
                 self.mailbox = Mailbox.remote()
-        return RayProcess(request, log_path, self.mailbox, self.task_cpus)
+        return RayProcess(request, log_path, self.mailbox, self.resources)

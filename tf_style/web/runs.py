@@ -24,18 +24,12 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from absl import logging
 
-from tf_style import limits
-from tf_style.config import config_from_fields
-from tf_style.errors import TransferError
 from tf_style.files import atomic_write
 from tf_style.web import events, gallery, uploads
 from tf_style.web.errors import Busy, InUse, Refused
+from tf_style.web import run_settings
 from tf_style.web.events import EventHub
 
-# What the page's form may set; everything else is the server's (paths, weights, outputs).
-FORM_SETTINGS = ("size", "iters", "style_weight", "style_preset", "preserve_colors",
-                 "optimizer", "style_loss", "seed", "deterministic", "content_weight",
-                 "tv_weight", "precision", "style_blend")
 LOG_FILE = "web.log"  # the run's own log lines (its process's stderr), in its run directory
 # How long the server waits, when it stops, for its runs to finish their step and
 # checkpoint. It does not wait for a slow step (Ctrl-C must end the server at once): a run
@@ -148,31 +142,8 @@ class Runs:
     # What the page asks for.
 
     def config_fields(self, form: dict, run_dir: str) -> dict:
-        """The TransferConfig fields of a run the page asks for: its pictures (upload ids),
-        its form settings and the server's own. Refused (or Unknown, for a picture) when any
-        is bad."""
-        if not isinstance(form, dict):
-            raise Refused("the settings must be a JSON object")
-        unknown = sorted(set(form) - set(FORM_SETTINGS) - {"content", "style"})
-        if unknown:
-            raise Refused(f"settings the page cannot set: {', '.join(unknown)}")
-        content, styles = form.get("content"), form.get("style")
-        if not isinstance(content, str) or not content:
-            raise Refused("choose a photo (content)")
-        if (not isinstance(styles, list) or not styles
-                or not all(isinstance(style, str) for style in styles)):
-            raise Refused("choose one or more paintings (style)")
-        content_path = uploads.upload_path(self.upload_root, content)
-        style_paths = [uploads.upload_path(self.upload_root, style) for style in styles]
-        fields = {name: value for name, value in form.items() if name in FORM_SETTINGS
-                  and value is not None and value != ""}
-        fields.update(self.server_settings, content=content_path, style=style_paths,
-                      workdir=run_dir, progress=False, sheet=True)
-        try:
-            limits.check_size(config_from_fields(fields))
-        except (ValueError, TypeError, TransferError) as error:
-            raise Refused(str(error)) from None
-        return fields
+        """The TransferConfig fields of a run the page asks for (`run_settings.form_fields`)."""
+        return run_settings.form_fields(form, self.upload_root, self.server_settings, run_dir)
 
     def plan(self, form: dict) -> dict:
         """The memory plan of the run the page describes: {"plan": text, "estimated_seconds"}.

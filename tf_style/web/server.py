@@ -15,7 +15,7 @@ import socket
 import sys
 from typing import Optional, Sequence
 
-from tf_style import config as config_lib
+from tf_style import batch_config as batch_config_lib
 from tf_style.architecture import MODELS
 from tf_style.web import uploads
 from tf_style.web.addresses import is_loopback
@@ -44,10 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None,
                         help="required on every request (default: none on 127.0.0.1, a new "
                         "one printed otherwise)")
-    parser.add_argument("--executor", choices=config_lib.EXECUTORS, default="local",
+    parser.add_argument("--executor", choices=batch_config_lib.EXECUTORS, default="local",
                         help="local: runs take turns on this machine; ray: each run a Ray task")
     parser.add_argument("--ray_address", default=None,
                         help="with --executor ray: the cluster to join (default a local Ray)")
+    parser.add_argument("--task_cpus", type=float, default=1.0,
+                        help="with --executor ray: CPUs per run, as train.py --task_cpus")
+    parser.add_argument("--task_gpus", type=float, default=0.0,
+                        help="with --executor ray: GPUs per run, as train.py --task_gpus")
     parser.add_argument("--max_upload_mb", type=float, default=uploads.DEFAULT_MAX_UPLOAD_MB,
                         help="largest picture the page may upload, MB")
     parser.add_argument("--max_image_megapixels", type=int, default=180,
@@ -61,17 +65,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check(arguments: argparse.Namespace) -> None:
+    """Exits with one line for a flag out of its range."""
+    if not 0 <= arguments.port < 65536:
+        _fail(f"--port must be 0-65535 (0: any free port); got {arguments.port}")
+    for name in ("max_upload_mb", "max_image_megapixels", "task_cpus"):
+        if getattr(arguments, name) <= 0:
+            _fail(f"--{name} must be positive; got {getattr(arguments, name):g}")
+    if arguments.task_gpus < 0:
+        _fail(f"--task_gpus must be zero or positive; got {arguments.task_gpus:g}")
+    if arguments.token is not None and len(arguments.token) < 8:
+        _fail("--token must be at least 8 characters")
+
+
+def _ray_launcher(arguments: argparse.Namespace):
+    """Runs as Ray tasks (`tf_style.ray_tasks`), or one line and exit 2 without Ray."""
+    try:
+        from tf_style.web.ray_launcher import RayLauncher  # noqa: PLC0415
+    except ImportError:
+        _fail("--executor ray needs Ray: pip install -e '.[ray]'")
+    from tf_style.ray_tasks import TaskResources  # noqa: PLC0415
+    return RayLauncher(arguments.ray_address, TaskResources(arguments.task_cpus,
+                                                            arguments.task_gpus))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Parses the flags, binds the port, and serves until Ctrl-C (runs checkpoint first)."""
     arguments = _parser().parse_args(argv)
-    if not 0 <= arguments.port < 65536:
-        _fail(f"--port must be 0-65535 (0: any free port); got {arguments.port}")
-    if arguments.max_upload_mb <= 0:
-        _fail(f"--max_upload_mb must be positive; got {arguments.max_upload_mb:g}")
-    if arguments.max_image_megapixels <= 0:
-        _fail(f"--max_image_megapixels must be positive; got {arguments.max_image_megapixels}")
-    if arguments.token is not None and len(arguments.token) < 8:
-        _fail("--token must be at least 8 characters")
+    _check(arguments)
     loopback = is_loopback(arguments.host)
     token = arguments.token if (arguments.token or loopback) else secrets.token_urlsafe(24)
     try:
@@ -97,11 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.set_verbosity(logging.INFO)
     launcher, concurrent = LocalProcess, 1
     if arguments.executor == "ray":
-        from tf_style.web.ray_launcher import RayLauncher  # noqa: PLC0415
-        try:
-            launcher = RayLauncher(arguments.ray_address)
-        except ImportError:
-            _fail("--executor ray needs Ray: pip install -e '.[ray]'")
+        launcher = _ray_launcher(arguments)
         concurrent = launcher.slots()
     runs = Runs(arguments.workdir, EventHub(), launcher, concurrent, weights=arguments.weights,
                 model=arguments.model, max_image_megapixels=arguments.max_image_megapixels)

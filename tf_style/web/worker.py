@@ -24,10 +24,10 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from tf_style import signals
+from tf_style import run_identity, signals
 from tf_style.callbacks.callback import Callback, StepReport
 from tf_style.callbacks.eta import Eta
-from tf_style.config import config_from_fields
+from tf_style.web.run_settings import config_from_fields
 from tf_style.errors import TransferError
 from tf_style.web import events
 
@@ -93,7 +93,7 @@ def serve_request(request: dict, emit: Emit,
         eta = Eta(config.iters, [(steps, scale.seconds_per_step or 1.0) for steps, scale
                                  in zip(plan.expected_steps(config), plan.scales)])
         runner.run(config, callbacks=[EventStream(emit, eta, config.iters)])
-        emit(events.Finished(config.output_path))
+        emit(events.Finished(run_identity.output_path(config)))
         return 0
     except signals.Interrupted as interrupted:
         logging.info("%s", interrupted)  # the run's log says it too: the server may be gone

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import objective, tile_geometry, tiling, vgg, weights
+from tf_style import objective, tile_geometry, vgg, weights
+from tf_style.evaluator import Crops, Evaluator
 from tf_style.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, TransferConfig
 from tf_style.inputs import PreparedInputs
 from tf_style.testing import synthetic_image
@@ -31,22 +32,25 @@ def _model(layers, precision="float32", model_name="vgg19"):
     return model
 
 
-def _whole(transfer, image):
-    """The whole image's losses and gradient, scaled as the step scales it (float16)."""
+def _whole(evaluator, image, scale):
+    """The whole image's losses and gradient, scaled as the step scales it (float16), from
+    one forward pass under a tape."""
     with tf.GradientTape() as tape:
         tape.watch(image)
-        step_losses = transfer.compute_losses(image)
-        total = step_losses["total"]
-        if transfer.loss_scale is not None:
-            total = total * transfer.loss_scale.scale
+        step_losses = evaluator.losses(image)
+        total = step_losses["total"] if scale is None else step_losses["total"] * scale
     return step_losses, tape.gradient(total, image)
 
 
-def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles, precision="float32"):
-    objective = tiling.TiledObjective(transfer, tile_size)
-    assert len(objective.tiles(image.shape[1], image.shape[2])) >= minimum_tiles
-    whole_losses, whole_gradient = _whole(transfer, image)
-    tiled_losses, tiled_gradient = objective.losses_and_gradient(image)
+def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles, precision="float32",
+                               objective_=None):
+    objective_ = objective_ or transfer.objective
+    whole = Evaluator(Crops(transfer.feature_model), objective_)
+    tiled = Evaluator(Crops(transfer.feature_model, tile_size), objective_)
+    assert len(tiled.tiles(image.shape[1], image.shape[2])) >= minimum_tiles
+    scale = None if transfer.loss_scale is None else transfer.loss_scale.scale
+    whole_losses, whole_gradient = _whole(whole, image, scale)
+    tiled_losses, tiled_gradient = tiled.losses_and_gradient(image, scale)
     for name, value in whole_losses.items():
         np.testing.assert_allclose(float(tiled_losses[name]), float(value), rtol=1e-4, err_msg=name)
     difference = np.linalg.norm(tiled_gradient - whole_gradient) / np.linalg.norm(whole_gradient)
@@ -88,8 +92,9 @@ def test_halo_covers_the_receptive_field_and_is_aligned():
 
 def test_vgg16s_smaller_halo_still_tiles_exactly():
     transfer, image = _transfer(144, 176, model="vgg16")
-    objective = tiling.TiledObjective(transfer, 64)
-    assert objective.halo == (64, 80)  # not VGG19's (80, 96)
+    tiles = Crops(transfer.feature_model, 64).tiles(144, 176, transfer.objective.layers)
+    top_left = tiles[0]
+    assert top_left.crop[1] - top_left.inner[1] == 80  # the halo after: not VGG19's 96
     _assert_tiled_equals_whole(transfer, image, tile_size=64, minimum_tiles=4)
 
 
@@ -166,9 +171,10 @@ def test_a_new_term_is_tiled_exactly_with_no_gradient_of_its_own():
     transfer, image = _transfer(64, 96, content_layers=("block3_conv2",),
                                 style_layers=("block1_conv1", "block2_conv1"))
     old = transfer.objective
-    transfer.objective = objective.Objective([*old.feature_terms, (0.5, _MeanActivation())],
-                                             old.image_terms)
-    _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6)
+    extended = objective.Objective([*old.feature_terms, (0.5, _MeanActivation())],
+                                   old.image_terms)
+    _assert_tiled_equals_whole(transfer, image, tile_size=32, minimum_tiles=6,
+                               objective_=extended)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
@@ -205,33 +211,3 @@ def test_a_tiled_run_resumes_an_untiled_one(tmp_path):
     run(TransferConfig(workdir=str(tmp_path / "b"), iters=2, **settings))
     resumed = run(TransferConfig(workdir=str(tmp_path / "b"), iters=4, tile_size=32, **settings))
     np.testing.assert_allclose(resumed, straight, atol=0.05)
-
-
-def test_targets_computed_tile_by_tile_equal_the_whole_images():
-    """With tiles the content features and style Grams (guided too) are built tile by tile."""
-    content = synthetic_image(96, 112, seed=1).astype(np.float32)
-    styles = [synthetic_image(80, 96, seed=2).astype(np.float32),
-              synthetic_image(64, 80, seed=3).astype(np.float32)]
-    style_mask = np.zeros((80, 96), np.float32)
-    style_mask[:, :40] = 1.0
-    content_mask = np.zeros((96, 112), np.float32)
-    content_mask[:, 56:] = 1.0
-    layers = dict(content_layers=("block3_conv2",),
-                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1"))
-    model = _model(layers["content_layers"] + layers["style_layers"])
-    inputs = PreparedInputs.from_arrays(content, styles, content_masks=[content_mask, 1 - content_mask],
-                                        style_masks=[style_mask, np.ones((64, 80), np.float32)])
-    transfers = [StyleTransfer.from_config(TransferConfig(
-        content="c.png", style="a.png,b.png", content_mask="m.png,n.png",
-        style_mask="s.png,t.png", tile_size=tile_size, **layers), inputs, model)
-        for tile_size in (None, 32)]
-    whole, tiled = transfers
-    for name in layers["content_layers"]:
-        np.testing.assert_allclose(tiled.content_targets[name], whole.content_targets[name],
-                                   rtol=1e-5, atol=1e-5)
-    for whole_region, tiled_region in zip(whole.style_regions, tiled.style_regions):
-        for name in layers["style_layers"]:
-            for moment in ("mean", "second_moment"):
-                expected = np.asarray(getattr(whole_region.targets[name], moment))
-                np.testing.assert_allclose(getattr(tiled_region.targets[name], moment), expected,
-                                           rtol=1e-4, atol=1e-5 * np.abs(expected).max())

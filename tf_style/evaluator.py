@@ -1,0 +1,253 @@
+"""The loss and gradient of an objective over a list of crops of the image: the whole image
+as one crop, or tiles with halos. The whole-image step is the one-tile case.
+
+Every feature term of the objective is a function of sums over feature positions
+(`objective.FeatureTerm`), so (Galerne et al., "Scaling Painting Style Transfer", EGSR
+2024, in spirit; our own code):
+
+1. Pass 1: for each tile, the network runs on the tile plus a halo, with no tape, and each
+   term's statistics are summed over the tile's *inner* feature positions. Added up over
+   the tiles they are the whole image's.
+2. Middle: the losses from those sums, under a tape, and their gradient with respect to
+   the sums, dL/dS.
+3. Pass 2: each tile again under a tape; the gradient of <dL/dS, S_tile> with respect to
+   the crop, halo included, is added into the image's gradient (overlap-add). By the chain
+   rule that is dL/dimage: no term needs a hand-derived gradient.
+
+With one crop the three collapse into one forward and backward pass under one tape, which
+is what a whole-image step is.
+
+A feature at an inner position sees the same pixels in the crop as in the whole image
+when the halo covers its receptive field on each side (`halo_sides`), and tiles at the
+image border get no halo there, so they see the image's own zero padding. Tile offsets
+are multiples of 16, so the four 2x2 pools line up with the whole image's. The image
+terms (total variation, ...) are computed on the whole image: they are cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_style import objective, vgg
+from tf_style.tile_geometry import Tile, halo_for, layer_factor, tiles_covering
+
+
+class Crops:
+    """The network run over the crops of an image: the whole image when `tile_size` is
+    None, else tiles of `tile_size` with halos. The image-sized state stays on
+    `state_device` (None: TensorFlow's default placement); only crops go to the network's."""
+
+    def __init__(self, feature_model: keras.Model, tile_size: Optional[int] = None,
+                 state_device: Optional[str] = None):
+        self.feature_model = feature_model
+        self.tile_size = tile_size or None
+        self.state_device = state_device
+        self.precision = vgg.compute_precision(feature_model)
+        self._architecture = vgg.architecture(feature_model)
+
+    def on_state_device(self):
+        """The scope that places what is made in it on the state device."""
+        return tf.device(self.state_device) if self.state_device else contextlib.nullcontext()
+
+    def tiles(self, height: int, width: int, layer_names: Sequence[str]) -> List[Tile]:
+        """The crops that cover an image for features of `layer_names`: one, or tiles."""
+        if self.tile_size is None:
+            return [Tile((0, height, 0, width), (0, height, 0, width))]
+        return tiles_covering(height, width, self.tile_size,
+                              halo_for(layer_names, self._architecture))
+
+    def network_outputs(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Named activations of an RGB 0-255 image batch, in the network's precision."""
+        with tf.name_scope("image"):
+            preprocessed = vgg.preprocess_input(image)
+        return self.feature_model(preprocessed)
+
+    def inner_features(self, crop: tf.Tensor, inner: Optional[tf.Tensor],
+                       layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+        """The network's outputs at a crop's inner positions (`inner`: top, bottom, left,
+        right in the crop's pixels; None: all of them)."""
+        features = self.network_outputs(crop)
+        if inner is None:
+            return features
+        inside = {}
+        with tf.name_scope("inner_positions"):
+            for name in layer_names:
+                factor = layer_factor(name)
+                inside[name] = features[name][:, inner[0] // factor:inner[1] // factor,
+                                              inner[2] // factor:inner[3] // factor, :]
+        return inside
+
+    def features_by_tile(self, image: np.ndarray, layer_names: Sequence[str]
+                         ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
+        """Each crop of an (H, W, 3) image with the features at its inner positions, as the
+        whole image's forward pass would give them (no tape)."""
+        height, width = image.shape[:2]
+        for tile in self.tiles(height, width, layer_names):
+            top, bottom, left, right = tile.crop
+            crop = tf.constant(image[None, top:bottom, left:right], tf.float32)
+            yield tile, self.inner_features(crop, _inner_box(tile), layer_names)
+
+
+def inner_positions(tensor: tf.Tensor, name: str, tile: Tile) -> tf.Tensor:
+    """A tile's inner positions of a whole-image-sized map of layer `name`."""
+    factor = layer_factor(name)
+    top, bottom, left, right = tile.inner
+    return tensor[:, top // factor:bottom // factor, left // factor:right // factor, :]
+
+
+def _inner_box(tile: Tile) -> Optional[tf.Tensor]:
+    """A tile's inner part relative to its crop; None when it is all of it."""
+    if tile.inner == tile.crop:
+        return None
+    top, _, left, _ = tile.crop
+    return tf.constant([tile.inner[0] - top, tile.inner[1] - top,
+                        tile.inner[2] - left, tile.inner[3] - left], tf.int32)
+
+
+class Evaluator:
+    """The losses of an image under `objective` and their gradient, over `crops`.
+
+    Equal, tiled or not, up to the rounding of the precision the network computes in.
+    Each tile's crop and its part of the position maps are cut on the state device and
+    only they go to the network's device.
+    """
+
+    def __init__(self, crops: Crops, objective_: objective.Objective):
+        self.crops = crops
+        self.objective = objective_
+        self.layers = objective_.layers
+        self._statistics = tf.function(self._tile_statistics, reduce_retracing=True)
+        self._gradient = tf.function(self._tile_gradient, reduce_retracing=True)
+        self._whole_losses = tf.function(self._losses_at_once, reduce_retracing=True)
+        self._first_gradient_arguments = None  # for tile_gradient_graph
+        # Called with (passes done, passes in all) after each tile's pass: progress, and a
+        # chance to stop a long step between tiles (by raising).
+        self.on_tile: Optional[Callable[[int, int], None]] = None
+
+    @property
+    def tile_size(self) -> Optional[int]:
+        """The tiles' size; None for the whole image."""
+        return self.crops.tile_size
+
+    @property
+    def traceable(self) -> bool:
+        """Whether the whole step compiles into one graph: one crop, one pass."""
+        return self.crops.tile_size is None
+
+    def tiles(self, height: int, width: int) -> List[Tile]:
+        return self.crops.tiles(height, width, self.layers)
+
+    def losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The losses of `image` (1, H, W, 3): `total`, each term by name and their parts."""
+        if self.traceable:
+            return self._whole_losses(image)
+        height, width = int(image.shape[1]), int(image.shape[2])
+        sums = self._pass_one(image, self.tiles(height, width), report=False)
+        with self.crops.on_state_device():
+            return self.objective.losses(sums, image)
+
+    def losses_and_gradient(self, image: tf.Tensor, scale: Optional[tf.Tensor] = None
+                            ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+        """The losses of `image` (1, H, W, 3) and d(scale * total)/dimage. With one crop
+        this is traceable (the compiled step calls it); with tiles it runs eagerly."""
+        if self.traceable:
+            return self._at_once(image, scale)
+        return self._by_tiles(image, tf.constant(1.0) if scale is None
+                              else tf.convert_to_tensor(scale))
+
+    def _losses_at_once(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        features = self.crops.network_outputs(image)
+        sums = self.objective.statistics(features, self.objective.position_maps())
+        return self.objective.losses(sums, image)
+
+    def _at_once(self, image: tf.Tensor, scale: Optional[tf.Tensor]):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            step_losses = self._losses_at_once(image)
+            total = step_losses["total"] if scale is None else step_losses["total"] * scale
+        # The tape names its ops gradient_tape/...; its sums join them there.
+        with tf.name_scope("gradient_tape/"):
+            return step_losses, tape.gradient(total, image)
+
+    def _by_tiles(self, image: tf.Tensor, scale: tf.Tensor):
+        height, width = int(image.shape[1]), int(image.shape[2])
+        tiles = self.tiles(height, width)
+        sums = self._pass_one(image, tiles)
+
+        # The middle: the losses from the sums, dL/dS, and the image terms' own gradient.
+        with self.crops.on_state_device():
+            with tf.GradientTape() as tape:
+                tape.watch((sums, image))
+                step_losses = self.objective.losses(sums, image)
+            sum_gradients, image_gradient = tape.gradient(
+                step_losses["total"], (sums, image),
+                unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            sum_gradients = tf.nest.map_structure(lambda value: scale * value, sum_gradients)
+            gradient = (scale * image_gradient).numpy()
+
+        # Pass 2: each tile's input gradient of <dL/dS, S_tile>, added into the crop's part
+        # of one image-sized buffer.
+        passes = len(tiles)
+        for tile in tiles:
+            arguments = (*self._tile_arguments(image, tile), sum_gradients)
+            if self._first_gradient_arguments is None:
+                self._first_gradient_arguments = arguments
+            top, bottom, left, right = tile.crop
+            gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
+            passes = self._tile_done(passes, len(tiles))
+        with self.crops.on_state_device():
+            return step_losses, tf.constant(gradient)
+
+    def _pass_one(self, image: tf.Tensor, tiles: List[Tile], report: bool = True):
+        """Pass 1: every term's sums over the whole image, added up tile by tile."""
+        sums, passes = None, 0
+        for tile in tiles:
+            tile_sums = self._statistics(*self._tile_arguments(image, tile))
+            if report:
+                passes = self._tile_done(passes, len(tiles))
+            with self.crops.on_state_device():
+                sums = tile_sums if sums is None else tf.nest.map_structure(tf.add, sums, tile_sums)
+        return sums
+
+    def _tile_done(self, passes: int, tiles: int) -> int:
+        if self.on_tile is not None:
+            self.on_tile(passes + 1, 2 * tiles)
+        return passes + 1
+
+    def tile_gradient_graph(self) -> tf.Graph:
+        """The graph of one tile's pass 2 (forward under a tape, then backward), after a step."""
+        if self._first_gradient_arguments is None:
+            raise ValueError("No tiled step has been taken yet. Received: a graph request before it")
+        return self._gradient.get_concrete_function(*self._first_gradient_arguments).graph
+
+    def _tile_arguments(self, image: tf.Tensor, tile: Tile):
+        """What one tile's pass needs, cut where the state is kept: the crop, its inner box
+        relative to the crop, and the tile's inner positions of the position maps."""
+        top, bottom, left, right = tile.crop
+        with self.crops.on_state_device():
+            crop = image[:, top:bottom, left:right, :]
+            maps = {term: {layer: {label: inner_positions(values, layer, tile)
+                                   for label, values in labelled.items()}
+                           for layer, labelled in layers.items()}
+                    for term, layers in self.objective.position_maps().items()}
+        inner = tf.constant([tile.inner[0] - top, tile.inner[1] - top,
+                             tile.inner[2] - left, tile.inner[3] - left], tf.int32)
+        return crop, inner, maps
+
+    def _tile_statistics(self, crop, inner, maps):
+        return self.objective.statistics(self.crops.inner_features(crop, inner, self.layers), maps)
+
+    def _tile_gradient(self, crop, inner, maps, sum_gradients):
+        with tf.GradientTape() as tape:
+            tape.watch(crop)
+            sums = self._tile_statistics(crop, inner, maps)
+            with tf.name_scope("objective/"):
+                linear = tf.add_n([tf.reduce_sum(gradient * value) for gradient, value in zip(
+                    tf.nest.flatten(sum_gradients), tf.nest.flatten(sums))])
+        with tf.name_scope("gradient_tape/"):
+            return tape.gradient(linear, crop)

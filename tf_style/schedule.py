@@ -1,0 +1,84 @@
+"""The schedule of a picture's steps: the sizes it is optimised at, coarse to fine, and the
+step by which each scale ends."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Tuple
+
+from tf_style.architecture import MIN_IMAGE_SIDE
+
+if TYPE_CHECKING:
+    from tf_style.config import TransferConfig
+
+# The default coarse-to-fine pyramid halves --size while the result stays at least this
+# big: 512 -> 512 alone; 1024 -> 512, 1024; 3840 -> 480, 960, 1920, 3840. A step at half
+# the size costs a quarter, so the coarse scales give the expensive fine one a start.
+# Not below: at 512 px, 256 -> 512 took as many 512 px steps to reach a given loss as
+# 512 alone (benchmarks/schedule.py), so the 256 px steps were all extra.
+PYRAMID_SMALLEST_SIDE = 400
+
+
+def scale_sizes(config: "TransferConfig") -> Tuple[int, ...]:
+    """Longest sides optimised at, coarse to fine; the last is always `size`.
+
+    `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
+    of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
+    at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only (each later
+    frame starts from the one before), whatever `scales` says.
+    """
+    if config.is_video:
+        return (config.size,)
+    if config.scales is None:
+        octaves = 1
+        while config.size / 2 ** octaves >= PYRAMID_SMALLEST_SIDE:
+            octaves += 1
+        return tuple(round(config.size / 2 ** octave) for octave in reversed(range(octaves)))
+    if not config.scales:
+        return (config.size,)
+    if len(config.scales) == 1 and config.scales[0] < MIN_IMAGE_SIDE:
+        return tuple(round(config.size / 2 ** octave) for octave in reversed(range(config.scales[0])))
+    return tuple(config.scales) if config.scales[-1] == config.size else (*config.scales, config.size)
+
+
+def scale_ends(config: "TransferConfig") -> Tuple[int, ...]:
+    """The global step by which each scale ends at the latest.
+
+    With a convergence tolerance a scale ends sooner once converged, and may use every
+    step the later scales leave: each later scale keeps `convergence_window` steps (or
+    its even share of `iters`, if smaller). Without one, `iters` is split evenly (any
+    remainder going to the finest).
+    """
+    count = len(scale_sizes(config))
+    if config.convergence_tolerance > 0:
+        reserve = max(1, min(config.convergence_window, config.iters // count))
+        return tuple(config.iters - reserve * (count - 1 - index) for index in range(count))
+    base, remainder = divmod(config.iters, count)
+    return tuple(itertools.accumulate(
+        base + (1 if index >= count - remainder else 0) for index in range(count)))
+
+
+def check_scales(config: "TransferConfig") -> None:
+    """Refuses --scales that are not coarse to fine up to --size, or leave a scale no step."""
+    scales = config.scales or ()
+    if len(scales) == 1 and scales[0] < MIN_IMAGE_SIDE:
+        smallest = scale_sizes(config)[0]
+        if smallest < MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"`scales` asks for {scales[0]} octaves up to --size {config.size}; the smallest "
+                f"would be {smallest} px, under the {MIN_IMAGE_SIDE} px VGG19 needs. "
+                f"Received: scales={scales[0]}")
+    elif scales:
+        if any(value < MIN_IMAGE_SIDE for value in scales):
+            raise ValueError(f"`scales` sizes must be at least {MIN_IMAGE_SIDE} px (or give one "
+                             f"number of octaves). Received: scales={_joined(scales)}")
+        if list(scales) != sorted(set(scales)) or scales[-1] > config.size:
+            raise ValueError(f"`scales` must rise from coarse to fine and end at most at --size "
+                             f"{config.size}. Received: scales={_joined(scales)}")
+    if config.iters < len(scale_sizes(config)):
+        raise ValueError(f"`iters` must give each of the {len(scale_sizes(config))} scales a step. "
+                         f"Received: iters={config.iters}")
+
+
+def _joined(values) -> str:
+    return ",".join(str(value) for value in values)
