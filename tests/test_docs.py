@@ -5,8 +5,8 @@ import glob
 import os
 import re
 import shlex
+import shutil
 
-import numpy as np
 import pytest
 from absl import flags
 from PIL import Image
@@ -18,9 +18,9 @@ from tf_style.testing import synthetic_image
 DOCUMENTS = [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 # docs/artistic-controls.md writes its commands as `T ...` with $S for the pictures.
 ABBREVIATIONS = {
-    "T": "python train.py --content ../shared/images/tubingen.jpg --weights random --size 256 "
+    "T": "python train.py --content tf_style/examples/content.png --weights random --size 256 "
          "--iters 200 --optimizer adam",
-    "$S": "../shared/images",
+    "$S": "tf_style/examples",
 }
 # What every command here is run with, after its own flags (absl keeps the last value).
 TINY = ["--size", "64", "--iters", "1", "--weights", "random", "--progress=false",
@@ -82,28 +82,28 @@ def test_the_docs_show_commands():
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    """Tiny stand-ins for every file the commands name, seen from `work/`."""
-    root = tmp_path_factory.mktemp("docs")
-    work = root / "work"
+    """A fresh clone's view from `work/`: the repository's own examples, and tiny
+    stand-ins for the files a user names as their own (photo.jpg, photos/, ...). Nothing
+    beside it: no ../shared."""
+    work = tmp_path_factory.mktemp("docs") / "work"
 
     def picture(path, height=64, width=64, seed=1):  # square: --style_scale 0.5 keeps 32 px
         os.makedirs(os.path.dirname(path), exist_ok=True)
         Image.fromarray(synthetic_image(height, width, seed)).save(path)
 
-    for index, name in enumerate(["tubingen.jpg", "starry_night.jpg", "the_scream.jpg"]):
-        picture(str(root / "shared" / "images" / name), seed=index)
+    shutil.copytree(os.path.join(ROOT, "tf_style", "examples"), work / "tf_style" / "examples")
     for index, name in enumerate(["photo.jpg", "painting.jpg", "starry_night.jpg",
                                   "photos/a.jpg", "photos/b.png", "paintings/x.jpg",
                                   "styles/y.png", "holiday/one.jpg", "holiday/two.jpg",
-                                  "tf_style/examples/content.png", "tf_style/examples/style.png",
                                   "frames/f1.png", "frames/f2.png"]):
         picture(str(work / name), seed=index)
-    picture(str(work / "tubingen_16x9.png"), 36, 64)
-    for name, half in (("left.png", slice(0, 32)), ("right.png", slice(32, 64))):
-        mask = np.zeros((64, 64), np.uint8)
-        mask[:, half] = 255
-        Image.fromarray(mask).save(work / name)
+    picture(str(work / "content_16x9.png"), 36, 64)  # the crop large-pictures.md makes
     return work
+
+
+def test_no_command_needs_pictures_beside_the_repository():
+    for document, line in _code_lines():
+        assert "../shared" not in line, (document, line)
 
 
 @pytest.mark.slow

@@ -344,7 +344,7 @@ def test_photos_and_paintings_are_listed_apart_each_with_its_thumbnail(client):
     photos = [item["id"] for item in listed["photos"]]
     paintings = [item["id"] for item in listed["paintings"]]
     assert photos == [photo["id"], "example/content.png"]
-    assert paintings == [painting["id"], "example/style.png"]
+    assert paintings == [painting["id"], "example/style.png", "example/style2.png"]
     both = upload(client, png_bytes(90, 120, seed=2), name="painting.png", role="photo").json()
     assert both["id"] == painting["id"]
     assert painting["id"] in [item["id"] for item in client.get("/api/uploads").json()["photos"]]

@@ -1,7 +1,8 @@
 """The project's own example inputs, drawn from code so that no third-party image ships.
 
 `content.png` is a small village by a lake; `style.png` is a field of swirling, coloured
-brush strokes. Regenerate both with `python -m tf_style.examples.draw`.
+brush strokes; `style2.png` long straight strokes in a warm palette; `left.png` and
+`right.png` mask the content's halves. Regenerate them with `python -m tf_style.examples.draw`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from PIL import Image, ImageDraw, ImageFilter
 EXAMPLES_DIR = os.path.dirname(os.path.abspath(__file__))
 CONTENT_PATH = os.path.join(EXAMPLES_DIR, "content.png")
 STYLE_PATH = os.path.join(EXAMPLES_DIR, "style.png")
+SECOND_STYLE_PATH = os.path.join(EXAMPLES_DIR, "style2.png")
+# Masks of the content's left and right halves, for --content_mask.
+MASK_PATHS = tuple(os.path.join(EXAMPLES_DIR, name) for name in ("left.png", "right.png"))
 
 
 def draw_content(width: int = 512, height: int = 384) -> Image.Image:
@@ -75,7 +79,36 @@ def draw_style(width: int = 512, height: int = 512, strokes: int = 2600) -> Imag
     return image.filter(ImageFilter.SMOOTH)
 
 
+def draw_second_style(width: int = 512, height: int = 512, strokes: int = 900) -> Image.Image:
+    """Long straight strokes along a wave, in warm reds, oranges and near-black: a painting
+    unlike `draw_style`, for blends and masks."""
+    image = Image.new("RGB", (width, height), (120, 40, 30))
+    draw = ImageDraw.Draw(image)
+    rng = np.random.default_rng(2)
+    palette = np.array([(200, 60, 40), (240, 140, 50), (250, 200, 90), (30, 20, 20),
+                        (150, 30, 40), (90, 60, 50)])
+    for _ in range(strokes):
+        x, y = rng.uniform(0, width), rng.uniform(0, height)
+        angle = 0.8 * math.sin(y / 45) + 0.3 * math.cos(x / 70)
+        length = rng.uniform(20, 60)
+        colour = palette[int(rng.integers(len(palette)))] + rng.integers(-15, 15, 3)
+        draw.line((x, y, x + length * math.cos(angle), y + length * math.sin(angle)),
+                  fill=tuple(int(c) for c in np.clip(colour, 0, 255)),
+                  width=int(rng.integers(4, 10)))
+    return image.filter(ImageFilter.SMOOTH)
+
+
+def draw_halves(width: int = 512, height: int = 384) -> tuple:
+    """White on the left half and on the right half: masks of `draw_content`'s halves."""
+    left = np.zeros((height, width), np.uint8)
+    left[:, :width // 2] = 255
+    return Image.fromarray(left), Image.fromarray(255 - left)
+
+
 if __name__ == "__main__":
     draw_content().save(CONTENT_PATH, optimize=True)
     draw_style().save(STYLE_PATH, optimize=True)
-    print(f"wrote {CONTENT_PATH} and {STYLE_PATH}")
+    draw_second_style().save(SECOND_STYLE_PATH, optimize=True)
+    for mask, path in zip(draw_halves(), MASK_PATHS):
+        mask.save(path, optimize=True)
+    print(f"wrote {CONTENT_PATH}, {STYLE_PATH}, {SECOND_STYLE_PATH} and the masks")

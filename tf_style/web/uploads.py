@@ -35,7 +35,8 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 EXAMPLE_PREFIX = "example/"
 # What each picture was sent as; the page lists photos and paintings apart.
 ROLES = ("photo", "painting")
-EXAMPLE_ROLES = {"content.png": "photo", "style.png": "painting"}
+# The bundled examples the page offers (tf_style/examples also holds masks, which it does not).
+EXAMPLE_ROLES = {"content.png": "photo", "style.png": "painting", "style2.png": "painting"}
 # The page's picture lists show 80 CSS px thumbnails: this is sharp on a 2x screen.
 THUMBNAIL_SIDE = 160
 # Kept beside the upload; names that are no upload's (`safe_name` never starts with a dot).
@@ -169,7 +170,8 @@ def thumbnail(upload_root: str, upload_id: str) -> bytes:
 
 
 def example_names() -> List[str]:
-    return sorted(name for name in os.listdir(EXAMPLES_DIR) if name.endswith(".png"))
+    return sorted(name for name in EXAMPLE_ROLES
+                  if os.path.isfile(os.path.join(EXAMPLES_DIR, name)))
 
 
 def listing(upload_root: str) -> Dict[str, List[dict]]:
@@ -192,9 +194,8 @@ def listing(upload_root: str) -> Dict[str, List[dict]]:
         for role in roles:
             found[role + "s"].append({"id": upload_id, "name": name})
     for name in example_names():
-        role = EXAMPLE_ROLES.get(name)
-        for listed in ([role] if role else ROLES):
-            found[listed + "s"].append({"id": EXAMPLE_PREFIX + name, "name": f"{name} (example)"})
+        found[EXAMPLE_ROLES[name] + "s"].append({"id": EXAMPLE_PREFIX + name,
+                                                 "name": f"{name} (example)"})
     return found
 
 
