@@ -68,6 +68,8 @@ def test_on_the_loopback_no_token_is_needed(tmp_path):
     (["--max_upload_mb", "0"], "--max_upload_mb must be positive"),
     (["--max_image_megapixels", "0"], "--max_image_megapixels must be positive"),
     (["--executor", "slurm"], "invalid choice"),
+    (["--task_cpus", "0"], "--task_cpus must be positive"),
+    (["--task_gpus", "-1"], "--task_gpus must be zero or positive"),
     (["--host", "203.0.113.9"], "cannot listen on 203.0.113.9"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, words):
