@@ -43,24 +43,18 @@ MODES = {
 }
 
 
-def _shared_paths():
-    """Tübingen and Starry Night from ../shared/images, or None when they are absent."""
-    paths = pictures.picture("tubingen"), pictures.picture("starry_night")
-    return paths if all(os.path.exists(path) for path in paths) else None
+def _input_paths():
+    """Tübingen and Starry Night (benchmarks/pictures.py: the drawn examples when absent)."""
+    return pictures.picture("tubingen"), pictures.picture("starry_night")
 
 
 def benchmark_inputs(size: int):
-    """Content and style at `size`: the shared images, or synthetic ones when absent."""
-    import numpy as np
+    """Content and style at `size`, and which pictures they are."""
     from tf_style import images
-    paths = _shared_paths()
-    if paths:
-        content, style = (images.resize_longest_side(images.load_image(path), size) for path in paths)
-        return content, style, "shared images"
-    from tf_style.testing import synthetic_image
-    content = synthetic_image(size * 3 // 4, size, seed=1).astype(np.float32)
-    style = synthetic_image(size, size, seed=2).astype(np.float32)
-    return content, style, "synthetic images"
+    paths = _input_paths()
+    content, style = (images.resize_longest_side(images.load_image(path), size) for path in paths)
+    shared = all(path.startswith(pictures.SHARED) for path in paths)
+    return content, style, "shared images" if shared else "the drawn examples"
 
 
 def _transfer(size: int, optimizer: str):
@@ -162,7 +156,7 @@ def _quality(task: dict) -> dict:
     import tempfile
     import tf_style
     from tf_style import schedule
-    content, style = _input_paths(task["size"])
+    content, style = _input_paths()
     losses = []
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -191,21 +185,6 @@ def _quality(task: dict) -> dict:
     return {"seconds": seconds, "steps": final_scale_start + len(losses) - 1,
             "final_loss": losses[-1], "scale_sizes": list(schedule.scale_sizes(config)),
             "reached": task.get("target") is None or losses[-1] <= task["target"]}
-
-
-def _input_paths(size: int):
-    """The shared images, or synthetic ones written to a temporary folder."""
-    paths = _shared_paths()
-    if paths:
-        return paths
-    import tempfile
-    from tf_style import images
-    content, style, _ = benchmark_inputs(size)
-    folder = tempfile.mkdtemp(prefix="tf_style_bench_")
-    paths = os.path.join(folder, "content.png"), os.path.join(folder, "style.png")
-    images.save_image(paths[0], content)
-    images.save_image(paths[1], style)
-    return paths
 
 
 def _run_worker(task: dict) -> dict:
