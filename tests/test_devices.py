@@ -38,14 +38,19 @@ def test_a_precision_the_device_cannot_give_is_one_clear_error(precision, device
         devices.resolve_precision(precision, device)
 
 
-def test_this_machines_cpu_flags_decide_its_bfloat16(monkeypatch):
-    monkeypatch.setattr(devices, "_cpu_flags_and_model",
-                        lambda: ({"avx512f", "avx512_bf16"}, "Test EPYC"))
+@pytest.mark.parametrize("flags, vendor, native, auto", [
+    ({"avx512f", "avx512_bf16"}, "AuthenticAMD", True, "bfloat16"),  # EPYC: 1.8x float32
+    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "GenuineIntel", True, "bfloat16"),
+    # A Xeon with AVX512_BF16 and no AMX: oneDNN's bfloat16 convolutions were slower.
+    ({"avx512f", "avx512_bf16", "avx512_fp16"}, "GenuineIntel", True, "float32"),
+    ({"avx2"}, "GenuineIntel", False, "float32")])
+def test_this_machines_cpu_flags_decide_its_bfloat16(monkeypatch, flags, vendor, native, auto):
+    monkeypatch.setattr(devices, "_cpu_flags_model_and_vendor",
+                        lambda: (flags, "Test CPU", vendor))
     device = devices.cpu_device()
-    assert device.kind == "cpu" and device.native_bfloat16
-    assert device.name.startswith("Test EPYC") and "AVX512_BF16" in device.name
-    monkeypatch.setattr(devices, "_cpu_flags_and_model", lambda: ({"avx2"}, "Old CPU"))
-    assert not devices.cpu_device().native_bfloat16
+    assert device.kind == "cpu" and device.native_bfloat16 == native
+    assert device.name.startswith("Test CPU") and ("AVX512_BF16" in device.name) == native
+    assert devices.resolve_precision("auto", device) == auto
 
 
 def test_device_gpu_without_one_is_refused_and_cpu_is_found():

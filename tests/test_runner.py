@@ -898,7 +898,7 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
     run(dataclasses.replace(config, iters=3), callbacks=[lambda report: steps.append(report.step)])
     assert steps == [3]
     from tf_style import devices
-    if devices.cpu_device().native_bfloat16:  # auto is bfloat16 here: refused, saying how
+    if devices.cpu_device().prefers_bfloat16:  # auto is bfloat16 here: refused, saying how
         with pytest.raises(TransferError, match="pass --precision float32 to resume it"):
             run(dataclasses.replace(config, iters=4, precision="auto"))
     with pytest.raises(TransferError, match="style_loss"):

@@ -393,7 +393,7 @@ def test_dry_run_names_the_device_and_the_precision_auto_picks(capsys, tmp_path)
     output = _dry_run(capsys, "--content", content, "--style", style)  # auto: the default
     cpu = devices.cpu_device()
     assert output[0] == f"device {cpu.describe()}"
-    expected = "bfloat16" if cpu.native_bfloat16 else "float32"
+    expected = "bfloat16" if cpu.prefers_bfloat16 else "float32"
     assert output[1].startswith(f"precision {expected}")
 
 

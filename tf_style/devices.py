@@ -25,6 +25,13 @@ BFLOAT16_COMPUTE_CAPABILITY = (8, 0)
 # CPU flags (/proc/cpuinfo) of native bfloat16 arithmetic: AVX512_BF16 (AMD Zen 4+, Intel
 # Cooper Lake+) and AMX (Intel Sapphire Rapids+), which oneDNN uses for bfloat16 convolutions.
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# Where --precision auto picks bfloat16 on a CPU, as measured on this project's machines
+# (docs/precision.md): AMX, or AVX512_BF16 on AMD (a 512x384 step 1.82x faster than float32
+# on a 2-core EPYC). An Intel Xeon with AVX512_BF16 but no AMX ran oneDNN's bfloat16
+# convolutions (brg_conv avx512_core_bf16) 1.4x *slower* than float32 (1.86-2.07 s against
+# 1.28-1.46 s a 512x384 forward and backward pass, alternated), so it stays in float32.
+FAST_BFLOAT16_CPU_FLAGS = ("amx_bf16",)
+FAST_BFLOAT16_CPU_VENDORS = {"avx512_bf16": ("AuthenticAMD",)}
 
 
 class DeviceError(TransferError):
@@ -58,6 +65,12 @@ class Device:
     native_bfloat16: bool
     compute_capability: Optional[Tuple[int, int]] = None
     host: machine_memory.MemorySource = machine_memory.HostMemory()
+    fast_bfloat16: Optional[bool] = None  # None: as native_bfloat16
+
+    @property
+    def prefers_bfloat16(self) -> bool:
+        """Whether --precision auto computes in bfloat16 here: where it is native and faster."""
+        return self.native_bfloat16 if self.fast_bfloat16 is None else self.fast_bfloat16
 
     @property
     def tensorflow_name(self) -> str:
@@ -71,16 +84,19 @@ class Device:
 
 
 def cpu_device() -> Device:
-    """This machine's processor, and whether it computes bfloat16 natively."""
-    flags, model = _cpu_flags_and_model()
+    """This machine's processor, whether it computes bfloat16 natively, and whether that is
+    faster than float32 there."""
+    flags, model, vendor = _cpu_flags_model_and_vendor()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     native = [flag.upper() for flag in BFLOAT16_CPU_FLAGS if flag in flags]
+    fast = any(flag in flags for flag in FAST_BFLOAT16_CPU_FLAGS) or any(
+        flag in flags and vendor in vendors for flag, vendors in FAST_BFLOAT16_CPU_VENDORS.items())
     return Device("cpu", f"{model} ({cores} cores{''.join(', ' + flag for flag in native)})",
-                  machine_memory.HostMemory(), bool(native))
+                  machine_memory.HostMemory(), bool(native), fast_bfloat16=fast)
 
 
-def _cpu_flags_and_model() -> Tuple[set, str]:
-    flags, model = set(), "unknown processor"
+def _cpu_flags_model_and_vendor() -> Tuple[set, str, str]:
+    flags, model, vendor = set(), "unknown processor", ""
     try:
         with open("/proc/cpuinfo") as file:
             for line in file:
@@ -90,9 +106,11 @@ def _cpu_flags_and_model() -> Tuple[set, str]:
                     flags = set(value.split())
                 elif key == "model name" and model == "unknown processor":
                     model = value.strip()
+                elif key == "vendor_id" and not vendor:
+                    vendor = value.strip()
     except OSError:
         pass
-    return flags, model
+    return flags, model, vendor
 
 
 def find_device(requested: str) -> Device:
@@ -179,9 +197,10 @@ def configure(device: Device) -> None:
 
 def resolve_precision(requested: str, device: Device) -> str:
     """The precision a run computes in on `device`: `requested`, or for auto bfloat16 where
-    the device has it natively, else float32. DeviceError for float16 on a CPU."""
+    the device has it natively and faster than float32, else float32. DeviceError for
+    float16 on a CPU."""
     if requested == "auto":
-        return "bfloat16" if device.native_bfloat16 else "float32"
+        return "bfloat16" if device.prefers_bfloat16 else "float32"
     if requested == "float16" and device.kind == "cpu":
         raise DeviceError(
             "--precision float16 needs a GPU: a CPU has no fast float16 arithmetic "
