@@ -130,27 +130,27 @@ def test_scales_as_sizes_or_octaves_end_at_size():
             == run_identity.result_settings(TransferConfig(content="c", style="s", scales=(256, 512))))
 
 
-def test_default_pyramid_halves_size_while_at_least_400_px():
+def test_default_pyramid_halves_size_while_at_least_256_px():
     def sizes(size):
         return schedule.scale_sizes(TransferConfig(content="c", style="s", size=size))
-    assert sizes(512) == (512,)
-    assert sizes(800) == (400, 800)
-    assert sizes(1000) == (500, 1000)  # 250 is under 400
-    assert sizes(3840) == (480, 960, 1920, 3840)
+    assert sizes(256) == (256,)
+    assert sizes(512) == (256, 512)
+    assert sizes(1000) == (500, 1000)  # 250 is under 256
+    assert sizes(1024) == (256, 512, 1024)
+    assert sizes(3840) == (480, 960, 1920, 3840)  # 240 is under 256
 
 
-def test_without_a_tolerance_iters_are_split_evenly_across_scales():
-    config = TransferConfig(content="c", style="s", iters=10, scales=(3,), convergence_tolerance=0)
-    assert schedule.scale_ends(config) == (3, 6, 10)
-    assert schedule.scale_ends(TransferConfig(content="c", style="s", iters=7, scales=(),
-                          convergence_tolerance=0)) == (7,)
-
-
-def test_with_a_tolerance_each_scale_may_use_all_steps_the_later_ones_leave():
-    config = TransferConfig(content="c", style="s", iters=500, scales=(3,), convergence_window=20)
-    assert schedule.scale_ends(config) == (460, 480, 500)
-    # Few iters: each later scale keeps its even share instead of a whole window.
-    assert schedule.scale_ends(TransferConfig(content="c", style="s", iters=9, scales=(3,))) == (3, 6, 9)
+def test_each_scale_has_its_own_even_share_of_iters_whatever_the_stopping_rule():
+    # The finest scale is never starved: a coarse scale that runs to its end leaves the
+    # later ones their shares (the old rule let it use all but 20 steps of each).
+    for tolerance in (0.0, 0.003):
+        config = TransferConfig(content="c", style="s", iters=10, scales=(3,),
+                                convergence_tolerance=tolerance)
+        assert schedule.scale_ends(config) == (3, 6, 10)
+        config = TransferConfig(content="c", style="s", iters=500, scales=(3,),
+                                convergence_tolerance=tolerance)
+        assert schedule.scale_ends(config) == (166, 333, 500)
+    assert schedule.scale_ends(TransferConfig(content="c", style="s", iters=7, scales=())) == (7,)
 
 
 @pytest.mark.parametrize("override, message", [

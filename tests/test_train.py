@@ -20,6 +20,7 @@ from absl import flags
 
 import train
 from conftest import ROOT, run_train
+from tf_style import run_plan
 from tf_style.batch_config import BatchConfig
 from tf_style.config import TransferConfig
 from tf_style.testing import write_image_pair
@@ -357,9 +358,23 @@ def test_dry_run_prints_the_plan_and_touches_nothing(capsys, tmp_path):
     assert output[0].startswith("device CPU ")
     assert output[1].startswith("precision ")  # auto's choice: see the next test
     assert output[2].startswith("memory limit 30.0 GB (--memory_limit); estimates measured")
-    assert output[3].startswith("scale 1/2: 512x384 px, whole image, est. peak ")
-    assert output[4].startswith("scale 2/2: 1024x768 px, whole image, est. peak ")
-    assert output[5].startswith("est. peak memory ") and "est. time" in output[5]
+    assert output[3].startswith("scale 1/3: 256x192 px, whole image, est. peak ")
+    assert output[4].startswith("scale 2/3: 512x384 px, whole image, est. peak ")
+    assert output[5].startswith("scale 3/3: 1024x768 px, whole image, est. peak ")
+    # Each scale's time is its expected steps at its speed; the run's, their sum and the start.
+    scale_seconds = []
+    for line, end in zip(output[3:6], (166, 333, 500)):
+        speed, steps, minutes, seconds = re.search(
+            r"est\. ([0-9.]+) s/step, ~(\d+) steps in (\d+):(\d+), until converged or step "
+            + str(end) + "$", line).groups()
+        assert int(steps) == 100
+        scale_seconds.append(60 * int(minutes) + int(seconds))
+        expected = 100 * float(speed) + run_plan.SCALE_SECONDS  # speed: 3 significant digits
+        assert abs(scale_seconds[-1] - expected) <= 0.5 + 0.5 * float(speed)
+    minutes, seconds = re.search(r"est\. time (\d+):(\d+)$", output[6]).groups()
+    total = 60 * int(minutes) + int(seconds)
+    assert abs(total - run_plan.FIXED_SECONDS - sum(scale_seconds)) <= 2
+    assert output[6].startswith("est. peak memory ")
     assert not os.path.exists(tmp_path / "run")
 
 

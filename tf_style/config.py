@@ -60,8 +60,8 @@ DEFAULT_STYLE_WEIGHTS = {
 }
 INIT_KINDS: Tuple[str, ...] = ("content", "style", "noise")
 # What the network computes in; statistics, losses, the image and the optimizer stay
-# float32. auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability
-# 8.0+) computes it natively, else float32 (tf_style.devices).
+# float32. auto: bfloat16 where the CPU (AMX, or AVX512_BF16 on AMD) or GPU (compute
+# capability 8.0+) computes it natively and faster, else float32 (tf_style.devices).
 PRECISIONS: Tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 DEVICES: Tuple[str, ...] = ("auto", "cpu", "gpu")
 
@@ -185,9 +185,13 @@ class TransferConfig:
         0.003, help="a scale ends once its lowest loss fell by less than this fraction over "
         "the last --convergence_window steps; 0: every scale runs to its share of --iters",
         result=False, check=require_non_negative_float)
+    convergence_change: float = setting(
+        5.0, help="a scale also ends once its picture moved less than this many grey levels "
+        "(0-255, mean over pixels) over the last --convergence_window steps; 0: off",
+        result=False, check=require_non_negative_float)
     convergence_window: int = setting(
-        20, help="steps over which --convergence_tolerance is judged", result=False,
-        check=require_positive_int)
+        20, help="steps over which --convergence_tolerance and --convergence_change are judged",
+        result=False, check=require_positive_int)
     tile_size: Optional[int] = setting(
         None, help="run the network over tiles of this many px (a multiple of 16) instead of the "
         "whole image: the same loss and gradient in less memory", result=False,
@@ -232,8 +236,8 @@ class TransferConfig:
         False, help="TensorFlow op determinism (bit-reproducible, slower)", result=False)
     precision: str = setting(
         "auto", help="what the network computes in: auto (bfloat16 where the CPU or GPU has "
-        "it natively, else float32), float32, bfloat16 (1.8x faster steps on CPUs with "
-        "AVX512_BF16), or float16 (GPUs only, with loss scaling)", choices=PRECISIONS)
+        "it natively and faster, else float32), float32, bfloat16 (1.8x faster steps on AMD "
+        "CPUs with AVX512_BF16), or float16 (GPUs only, with loss scaling)", choices=PRECISIONS)
     device: str = setting(
         "auto", help="where the network runs: gpu, cpu, or auto (the first GPU TensorFlow "
         "sees, else the CPU)", result=False, choices=DEVICES)
@@ -378,6 +382,11 @@ class TransferConfig:
         """`style_weight`, or the random-feature default where no weights were resolved
         (runs resolve them first: `with_feature_defaults`)."""
         return self.style_weight_for("random")
+
+    @property
+    def stops_on_convergence(self) -> bool:
+        """Whether a scale may end before its budget: by the loss rule or the change rule."""
+        return self.convergence_tolerance > 0 or self.convergence_change > 0
 
     @property
     def learning_rate(self) -> float:

@@ -107,10 +107,9 @@ def train_until(config: TransferConfig, inputs: PreparedInputs, transfer: StyleT
             step = _roll_back(transfer, checkpoints, convergence, start, step_losses["total"], step)
             rolled_back_at = step
             continue
-        convergence.update(step_losses["total"])
+        convergence.update(step_losses["total"], transfer.image)
         if convergence.converged():
-            logging.info("Converged at step %d: the loss fell by less than %g over %d steps",
-                         step, config.convergence_tolerance, config.convergence_window)
+            logging.info("Converged at step %d: %s", step, convergence.why())
             end = step
         report = StepReport(step, total, step_losses, seconds, transfer, end, inputs.present,
                             scale_index=scale_index, scale_step=int(convergence.steps))

@@ -55,19 +55,23 @@ class CostModel:
 
 # Fitted by `python benchmarks/memory.py --fit` on the 2-core, 24 GB reference machine
 # (AMD EPYC with AVX512_BF16), each precision on its own runs.
+# Seconds refitted 2026-12-06 on the 2-core Intel Xeon (AVX512_BF16, no AMX), where auto
+# is float32: whole ImageNet-VGG16 runs at 512 px took 0.37 s a step at 256x192 and 1.07 s
+# at 512x384 (benchmarks/schedule.py), brought to VGG19 by `_scaled_to_model`'s ratio.
 CPU_FLOAT32 = CostModel(
     base_bytes=0.867e9, per_image_pixel_bytes=186.7, per_network_pixel_bytes=1777.3,
-    seconds_per_step=0.084, seconds_per_network_pixel=3.59e-6, tiled_pass_cost=1.357,
+    seconds_per_step=0.172, seconds_per_network_pixel=5.96e-6, tiled_pass_cost=1.357,
     state_in_device_memory_when_tiled=True,
     source="measured on the 2-core reference CPU")
 # bfloat16's memory constants are fitted (`--precision bfloat16 --fit`, 2026-12-02); its
-# seconds are float32's times 0.55, the step-time ratio benchmarks/precision.py measured
-# with the two precisions alternating (the fit's own seconds ran beside other work).
+# seconds are the float32 ones of the AMD EPYC where auto picks it (0.084 s + 3.59e-6 s a
+# network pixel) times 0.55, the step-time ratio benchmarks/precision.py measured there
+# with the two precisions alternating.
 BFLOAT16_STEP_TIME_RATIO = 0.55
 CPU_BFLOAT16 = CostModel(
     base_bytes=0.943e9, per_image_pixel_bytes=168.7, per_network_pixel_bytes=1183.6,
-    seconds_per_step=CPU_FLOAT32.seconds_per_step * BFLOAT16_STEP_TIME_RATIO,
-    seconds_per_network_pixel=CPU_FLOAT32.seconds_per_network_pixel * BFLOAT16_STEP_TIME_RATIO,
+    seconds_per_step=0.084 * BFLOAT16_STEP_TIME_RATIO,
+    seconds_per_network_pixel=3.59e-6 * BFLOAT16_STEP_TIME_RATIO,
     tiled_pass_cost=CPU_FLOAT32.tiled_pass_cost, state_in_device_memory_when_tiled=True,
     source="measured on the 2-core reference CPU")
 # A GPU before any measurement there: its context, cuDNN's and cuBLAS's workspaces and the
@@ -194,9 +198,11 @@ def network_pixels(config: TransferConfig, height: int, width: int,
 def state_bytes(config: TransferConfig, height: int, width: int, input_bytes: float,
                 model: CostModel = CPU_FLOAT32, precision: str = "float32") -> float:
     """The image-sized state of a step at (height, width): the image, its gradient and the
-    step's temporaries, the optimizer's state, the content targets, the input arrays."""
+    step's temporaries, the optimizer's state, the convergence rule's copy of the picture
+    (float16), the content targets, the input arrays."""
     pixels = height * width
-    return (model.per_image_pixel_bytes * pixels + optimizer_bytes(config, pixels)
+    reference = 3 * pixels * 2 if config.convergence_change > 0 else 0
+    return (model.per_image_pixel_bytes * pixels + optimizer_bytes(config, pixels) + reference
             + content_target_bytes(config, height, width, precision) + input_bytes)
 
 

@@ -12,11 +12,15 @@ from tf_style.config import TransferConfig
 from tf_style.durations import format_duration
 
 GB = 1e9
-# Steps a 512 px run took to converge with the default tolerance: 282 in bfloat16, 226 in
-# float32 (benchmarks/precision.py); each finer scale started from a coarser result took
-# about half as many as the one before (181, 141, 69, 35 at 3840x2160, measured with the
-# earlier tolerance of 1%). Only estimates use it.
-FIRST_SCALE_STEPS = 250
+# Steps a scale takes to converge by the default rules, for the estimates only: the first
+# (coarsest) scale from the photo, each finer one from the coarser result upsampled.
+# Measured at 512 px (256, 512) with benchmarks/schedule.py (docs/convergence.md).
+FIRST_SCALE_STEPS = 100
+LATER_SCALE_STEPS = 100
+# Seconds before the first step (TensorFlow, the network, the targets) and for each scale
+# (its targets, tracing its step), measured the same way.
+FIXED_SECONDS = 8.0
+SCALE_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +67,16 @@ class Plan:
                  f"device {self.device}", f"precision {self.precision_note or self.precision}",
                  f"memory limit {self.limit_bytes / GB:.1f} GB ({self.limit_source}); "
                  f"estimates {self.model_source}"]
-        for index, (scale, end) in enumerate(zip(self.scales, schedule.scale_ends(config))):
+        for index, (scale, end, steps, seconds) in enumerate(zip(
+                self.scales, schedule.scale_ends(config), self.expected_steps(config),
+                self.scale_seconds(config))):
             how = "whole image" if scale.tile_size is None else (
                 f"{scale.tiles} tiles of {scale.tile_size} px")
             host = "" if scale.host_bytes is None else (
                 f" (+{scale.host_bytes / GB:.1f} GB of image-sized state in the machine's memory)")
-            speed = ("s/step not estimated" if scale.seconds_per_step is None
-                     else f"est. {scale.seconds_per_step:.1f} s/step")
+            speed = ("s/step not estimated" if seconds is None
+                     else f"est. {scale.seconds_per_step:.3g} s/step, ~{steps} steps in "
+                     f"{format_duration(seconds)}")
             lines.append(
                 f"scale {index + 1}/{len(self.scales)}: {scale.width}x{scale.height} px, {how}, "
                 f"est. peak {scale.peak_bytes / GB:.1f} GB{host}, {speed}, "
@@ -81,19 +88,24 @@ class Plan:
         return "\n".join(lines) + "\n"
 
     def expected_steps(self, config: TransferConfig) -> List[int]:
-        """Steps each scale is expected to take when it stops on convergence: FIRST_SCALE_STEPS,
-        then half as many at each finer scale (capped by what it may use); else its share."""
-        steps, start, typical = [], 0, FIRST_SCALE_STEPS
-        for end in schedule.scale_ends(config):
-            expected = typical if config.convergence_tolerance > 0 else end - start
-            steps.append(max(1, min(end - start, expected)))
+        """Steps each scale is expected to take: FIRST_SCALE_STEPS, then LATER_SCALE_STEPS
+        when a rule may stop it sooner (capped by its budget); else its whole budget."""
+        steps, start = [], 0
+        for index, end in enumerate(schedule.scale_ends(config)):
+            budget = end - start
+            typical = FIRST_SCALE_STEPS if index == 0 else LATER_SCALE_STEPS
+            steps.append(max(1, min(budget, typical) if config.stops_on_convergence else budget))
             start += steps[-1]
-            typical = max(config.convergence_window + 1, typical // 2)
         return steps
+
+    def scale_seconds(self, config: TransferConfig) -> List[Optional[float]]:
+        """Each scale's expected time: its expected steps at its estimated speed, and
+        tracing its step; None where the speed is unknown."""
+        return [None if scale.seconds_per_step is None
+                else steps * scale.seconds_per_step + SCALE_SECONDS
+                for steps, scale in zip(self.expected_steps(config), self.scales)]
 
     def estimated_seconds(self, config: TransferConfig) -> Optional[float]:
         """Time to a finished picture at `expected_steps`; None where speed is unknown."""
-        if any(scale.seconds_per_step is None for scale in self.scales):
-            return None
-        return sum(steps * scale.seconds_per_step
-                   for steps, scale in zip(self.expected_steps(config), self.scales))
+        seconds = self.scale_seconds(config)
+        return None if None in seconds else FIXED_SECONDS + sum(seconds)

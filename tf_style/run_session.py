@@ -111,8 +111,10 @@ class RunSession:
                               checkpointed=False) from None
         if tile_size is not None:
             transfer.evaluator.on_tile = between_tiles(self.callbacks, self.stop)
-        convergence = Convergence(self.config.convergence_tolerance,
-                                  self.config.convergence_window)
+        with transfer.crops.on_state_device():
+            convergence = Convergence(self.config.convergence_tolerance,
+                                      self.config.convergence_window,
+                                      self.config.convergence_change, transfer.image.shape)
         checkpoints = Checkpoints(stage.checkpoint_dir, transfer, stage.index,
                                   self.config.max_checkpoints, convergence)
         if not (stage.resume and checkpoints.restore_latest()):

@@ -12,11 +12,11 @@ if TYPE_CHECKING:
     from tf_style.config import TransferConfig
 
 # The default coarse-to-fine pyramid halves --size while the result stays at least this
-# big: 512 -> 512 alone; 1024 -> 512, 1024; 3840 -> 480, 960, 1920, 3840. A step at half
-# the size costs a quarter, so the coarse scales give the expensive fine one a start.
-# Not below: at 512 px, 256 -> 512 took as many 512 px steps to reach a given loss as
-# 512 alone (benchmarks/schedule.py), so the 256 px steps were all extra.
-PYRAMID_SMALLEST_SIDE = 400
+# big: 512 -> 256, 512; 1024 -> 256, 512, 1024; 3840 -> 480, ..., 3840. A step at half
+# the size costs a quarter: the coarse scale lays the picture out, the full-size scale
+# sharpens it. Not from 128 px: at 512 px that painted over the photo (Laplacian content
+# score 0.43 against 0.65 alone) where from 256 px it kept it (0.63) (docs/convergence.md).
+PYRAMID_SMALLEST_SIDE = 256
 
 
 def scale_sizes(config: "TransferConfig") -> Tuple[int, ...]:
@@ -42,17 +42,14 @@ def scale_sizes(config: "TransferConfig") -> Tuple[int, ...]:
 
 
 def scale_ends(config: "TransferConfig") -> Tuple[int, ...]:
-    """The global step by which each scale ends at the latest.
+    """The global step by which each scale ends at the latest: `iters` split evenly across
+    the scales (any remainder going to the finest).
 
-    With a convergence tolerance a scale ends sooner once converged, and may use every
-    step the later scales leave: each later scale keeps `convergence_window` steps (or
-    its even share of `iters`, if smaller). Without one, `iters` is split evenly (any
-    remainder going to the finest).
+    Each scale's budget is its own: a scale that converges sooner ends there, and the next
+    one starts at once and may use what it left, so the finest scale, the one the user
+    sees, always has at least its share.
     """
     count = len(scale_sizes(config))
-    if config.convergence_tolerance > 0:
-        reserve = max(1, min(config.convergence_window, config.iters // count))
-        return tuple(config.iters - reserve * (count - 1 - index) for index in range(count))
     base, remainder = divmod(config.iters, count)
     return tuple(itertools.accumulate(
         base + (1 if index >= count - remainder else 0) for index in range(count)))

@@ -93,7 +93,7 @@ def _progress_bar(config: TransferConfig, run_plan: Plan, frame_count: int) -> P
     scale started from a coarser result (run_plan.Plan.expected_steps)."""
     first_expected = run_plan.expected_steps(config)[0]
     later_expected = config.later_frame_iters
-    if config.convergence_tolerance > 0:
+    if config.stops_on_convergence:
         later_expected = min(later_expected,
                              max(config.convergence_window + 1, first_expected // 2))
     return ProgressBar(frame_start_step(config, frame_count), enabled=config.progress,
