@@ -1,7 +1,8 @@
 """A picture run, top to bottom: inputs at every scale, the plan, then a run session whose
 stages are the scales (coarse to fine), and the outputs.
 
-Each scale starts from the previous scale's result, upsampled; the step counter runs on
+Each scale starts from the previous scale's result, upsampled, with the detail of its own
+start image (the photo's, by default; none from a noise start); the step counter runs on
 across scales.
 """
 
@@ -65,7 +66,8 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
             transfer = session.run(Stage(
                 index, inputs, first_step=start_step, end=ends[index],
                 checkpoint_dir=checkpoint_dir, tile_size=tile_size,
-                start_image=None if start_image is None else inputs.upsampled(start_image),
+                start_image=None if start_image is None else inputs.upsampled(
+                    start_image, with_detail=config.init != "noise"),
                 resume=start_image is None))
             # One forward pass decides it (at 8K in tiles, minutes): kept for the output.
             start_image, start_step = transfer.best_result(), int(transfer.step)
