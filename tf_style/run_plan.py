@@ -14,9 +14,10 @@ from tf_style.durations import format_duration
 GB = 1e9
 # Steps a scale takes to converge by the default rules, for the estimates only: the first
 # (coarsest) scale from the photo, each finer one from the coarser result upsampled.
-# Measured at 512 px (256, 512) with benchmarks/schedule.py (docs/convergence.md).
-FIRST_SCALE_STEPS = 100
-LATER_SCALE_STEPS = 100
+# Measured at 512 px (256, 512) with benchmarks/schedule.py on six pairs and both weight
+# kinds: 100-140 steps at 256 px, 40-120 at 512 px (docs/convergence.md).
+FIRST_SCALE_STEPS = 110
+LATER_SCALE_STEPS = 80
 # Seconds before the first step (TensorFlow, the network, the targets) and for each scale
 # (its targets, tracing its step), measured the same way.
 FIXED_SECONDS = 8.0
