@@ -45,8 +45,9 @@ def _whole(evaluator, image, scale):
 def _assert_tiled_equals_whole(transfer, image, tile_size, minimum_tiles, precision="float32",
                                objective_=None):
     objective_ = objective_ or transfer.objective
-    whole = Evaluator(Crops(transfer.feature_model), objective_)
-    tiled = Evaluator(Crops(transfer.feature_model, tile_size), objective_)
+    wrap = transfer.crops.wrap
+    whole = Evaluator(Crops(transfer.feature_model, wrap=wrap), objective_)
+    tiled = Evaluator(Crops(transfer.feature_model, tile_size, wrap=wrap), objective_)
     assert len(tiled.tiles(image.shape[1], image.shape[2])) >= minimum_tiles
     scale = None if transfer.loss_scale is None else transfer.loss_scale.scale
     whole_losses, whole_gradient = _whole(whole, image, scale)
@@ -106,6 +107,38 @@ def test_tiles_cover_the_image_once():
         covered[top:bottom, left:right] += 1
         assert top % 16 == 0 and left % 16 == 0 and tile.crop[0] % 16 == 0
     assert (covered == 1).all() and len(tiles) == 9
+
+
+def test_wrapped_tiles_run_on_past_the_edges_they_wrap():
+    tiles = tile_geometry.tiles_covering(96, 128, 48, (16, 32), wrap=(False, True))
+    covered = np.zeros((96, 128), int)
+    for tile in tiles:
+        top, bottom, left, right = tile.inner
+        covered[top:bottom, left:right] += 1
+        # Every crop has its full halo across the columns, none past the top or bottom.
+        assert (tile.crop[2], tile.crop[3]) == (left - 16, right + 32)
+        assert tile.crop[0] == max(0, top - 16) and tile.crop[1] == min(96, bottom + 32)
+    assert (covered == 1).all()
+
+
+@pytest.mark.parametrize("seamless", ["x", "y", "both"])
+def test_seamless_tiles_equal_the_seamless_whole_image(seamless):
+    """Edge tiles take their halo from the opposite edge, and their gradient there goes
+    back to it: the same loss and gradient as the wrapped network on the whole image,
+    with the smoothness and Laplacian terms wrapping too."""
+    transfer, image = _transfer(160, 208, seamless=seamless, laplacian_weight=1.0)
+    assert transfer.crops.wrap == (seamless in ("y", "both"), seamless in ("x", "both"))
+    _assert_tiled_equals_whole(transfer, image, tile_size=96, minimum_tiles=4)
+
+
+def test_a_seamless_tile_wider_than_the_picture_wraps_onto_itself():
+    """One tile with its halos is wider than the picture: some pixels are in the crop
+    twice, and both copies' gradients must be added."""
+    transfer, image = _transfer(64, 96, seamless="both")
+    tiles = Crops(transfer.feature_model, 96, wrap=(True, True)).tiles(
+        64, 96, transfer.objective.layers, wrapped=True)
+    assert tiles[0].crop[3] - tiles[0].crop[2] > 96
+    _assert_tiled_equals_whole(transfer, image, tile_size=96, minimum_tiles=1)
 
 
 def test_shallow_layers_with_small_tiles():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_style import architecture, vgg
+from tf_style import architecture, vgg, weights
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +77,28 @@ def test_preprocessing_matches_keras():
     rgb = np.random.default_rng(0).uniform(0, 255, size=(2, 8, 9, 3)).astype(np.float32)
     expected = keras.applications.vgg19.preprocess_input(rgb.copy())
     np.testing.assert_allclose(np.asarray(vgg.preprocess_input(rgb)), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("wrap", [(True, True), (False, True), (True, False)])
+def test_a_wrapped_network_sees_the_picture_repeated_without_end(wrap):
+    """The wrapped twin's features of a picture are the plain network's at the middle copy
+    of the picture repeated 7 times along each wrapped axis (far enough that the zero
+    padding at the repeat's own edge cannot reach it)."""
+    names = ("block1_conv1", "block3_conv1", "block5_conv1")
+    plain = vgg.build_vgg(names)
+    weights.load_weights(plain, weights.WeightsSource("random", seed=0))
+    wrapped = vgg.with_wrap(plain, wrap)
+    height, width = 48, 32
+    image = np.random.default_rng(9).uniform(0, 255, (1, height, width, 3)).astype(np.float32)
+    copies = (7 if wrap[0] else 1, 7 if wrap[1] else 1)
+    repeated = np.tile(image, (1, *copies, 1))
+    got = wrapped(vgg.preprocess_input(image))
+    reference = plain(vgg.preprocess_input(repeated))
+    for name in names:
+        factor = 2 ** (architecture.layer_block(name) - 1)
+        rows, columns = height // factor, width // factor
+        top = 3 * rows if wrap[0] else 0
+        left = 3 * columns if wrap[1] else 0
+        expected = reference[name].numpy()[:, top:top + rows, left:left + columns]
+        np.testing.assert_allclose(got[name].numpy(), expected, rtol=1e-4,
+                                   atol=1e-4 * np.abs(expected).max(), err_msg=name)

@@ -73,6 +73,9 @@ VIDEO_EXTENSIONS: Tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".
 # Where the output video goes; x264 in these containers plays nearly everywhere.
 VIDEO_OUTPUT_EXTENSIONS: Tuple[str, ...] = (".mp4", ".mov", ".m4v", ".mkv")
 FLOW_METHODS: Tuple[str, ...] = ("dis", "farneback")
+# Which edges of a seamless picture meet their opposite: x joins left and right, y top and
+# bottom (tf_style.vgg.WrapPadding2D).
+SEAMLESS_AXES: Tuple[str, ...] = ("x", "y", "both")
 FRAME_INITS: Tuple[str, ...] = ("previous", "init")
 
 
@@ -163,6 +166,10 @@ class TransferConfig:
     laplacian_pool: int = setting(
         4, help="the Laplacian loss compares the images average-pooled by this many px",
         check=require_positive_int)
+    seamless: Optional[str] = setting(
+        None, help="a picture that tiles: x (left meets right), y (top meets bottom) or both; "
+        "every conv, pool, the smoothness and the Laplacian term wrap around, and a wrapped "
+        "side becomes a multiple of 16 px", choices=SEAMLESS_AXES, shown_default="off")
     optimizer: str = setting(
         "lbfgs", help="lbfgs (the paper's; reaches a given loss ~10x sooner than adam), adam "
         "or rmsprop", choices=OPTIMIZERS)
@@ -346,11 +353,19 @@ class TransferConfig:
         if self.content_mask or self.style_mask:
             raise ValueError("Masks belong to one picture; a video's frames move. "
                              "Received: content_mask or style_mask with a video")
+        if self.seamless:
+            raise ValueError("`seamless` makes a picture that tiles; a video's frames are not "
+                             f"tiled. Received: seamless={self.seamless!r} with a video")
 
     @property
     def is_video(self) -> bool:
         """Whether `content` names a video file, or (with `frames`) a folder of its frames."""
         return self.frames or self.content.lower().endswith(VIDEO_EXTENSIONS)
+
+    @property
+    def wrap_axes(self) -> Tuple[bool, bool]:
+        """Whether the picture's rows and its columns wrap around (`seamless`)."""
+        return (self.seamless in ("y", "both"), self.seamless in ("x", "both"))
 
     @property
     def later_frame_iters(self) -> int:

@@ -22,6 +22,12 @@ when the halo covers its receptive field on each side (`halo_sides`), and tiles 
 image border get no halo there, so they see the image's own zero padding. Tile offsets
 are multiples of 16, so the four 2x2 pools line up with the whole image's. The image
 terms (total variation, ...) are computed on the whole image: they are cheap.
+
+A seamless picture (`wrap`) is one period of an endless one: the whole image runs through
+a twin of the network whose convs wrap around (`vgg.with_wrap`); a tile's halo runs on
+past the edge and is taken from the opposite one, so the plain network sees in the crop
+what the wrapped one sees in the whole image, and a tile's gradient past the edge is
+added in at the opposite one. The painting and the photo are seen as they are, unwrapped.
 """
 
 from __future__ import annotations
@@ -43,28 +49,38 @@ class Crops:
     `state_device` (None: TensorFlow's default placement); only crops go to the network's."""
 
     def __init__(self, feature_model: keras.Model, tile_size: Optional[int] = None,
-                 state_device: Optional[str] = None):
+                 state_device: Optional[str] = None, wrap: Tuple[bool, bool] = vgg.NO_WRAP):
         self.feature_model = feature_model
         self.tile_size = tile_size or None
         self.state_device = state_device
+        self.wrap = tuple(bool(axis) for axis in wrap)
         self.precision = vgg.compute_precision(feature_model)
         self._architecture = vgg.architecture(feature_model)
+        # The whole image of a seamless picture runs through a wrapped twin; tiles never do.
+        self._wrapped_model = (vgg.with_wrap(feature_model, self.wrap)
+                               if any(self.wrap) and self.tile_size is None else None)
 
     def on_state_device(self):
         """The scope that places what is made in it on the state device."""
         return tf.device(self.state_device) if self.state_device else contextlib.nullcontext()
 
-    def tiles(self, height: int, width: int, layer_names: Sequence[str]) -> List[Tile]:
-        """The crops that cover an image for features of `layer_names`: one, or tiles."""
+    def tiles(self, height: int, width: int, layer_names: Sequence[str],
+              wrapped: bool = False) -> List[Tile]:
+        """The crops that cover an image for features of `layer_names`: one, or tiles
+        (`wrapped`: whose halos wrap around on the axes `wrap` names)."""
         if self.tile_size is None:
             return [Tile((0, height, 0, width), (0, height, 0, width))]
         return tiles_covering(height, width, self.tile_size,
-                              halo_for(layer_names, self._architecture))
+                              halo_for(layer_names, self._architecture),
+                              self.wrap if wrapped else vgg.NO_WRAP)
 
-    def network_outputs(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """Named activations of an RGB 0-255 image batch, in the network's precision."""
+    def network_outputs(self, image: tf.Tensor, wrapped: bool = False) -> Dict[str, tf.Tensor]:
+        """Named activations of an RGB 0-255 image batch, in the network's precision
+        (`wrapped`: through the network whose convs wrap around on the axes `wrap` names)."""
         with tf.name_scope("image"):
             preprocessed = vgg.preprocess_input(image)
+        if wrapped and self._wrapped_model is not None:
+            return self._wrapped_model(preprocessed)
         return self.feature_model(preprocessed)
 
     def inner_features(self, crop: tf.Tensor, inner: Optional[tf.Tensor],
@@ -91,6 +107,31 @@ class Crops:
             top, bottom, left, right = tile.crop
             crop = tf.constant(image[None, top:bottom, left:right], tf.float32)
             yield tile, self.inner_features(crop, _inner_box(tile), layer_names)
+
+
+def cut_crop(image: tf.Tensor, crop: Tuple[int, int, int, int]) -> tf.Tensor:
+    """A (1, H, W, C) image's crop (top, bottom, left, right); a crop past an edge takes
+    those pixels from the opposite edge."""
+    top, bottom, left, right = crop
+    height, width = int(image.shape[1]), int(image.shape[2])
+    if 0 <= top and bottom <= height and 0 <= left and right <= width:
+        return image[:, top:bottom, left:right, :]
+    rows = np.arange(top, bottom) % height
+    columns = np.arange(left, right) % width
+    return tf.gather(tf.gather(image, rows, axis=1), columns, axis=2)
+
+
+def add_crop(gradient: np.ndarray, values: np.ndarray, crop: Tuple[int, int, int, int]) -> None:
+    """Adds a crop's `values` into the image-sized `gradient` where `cut_crop` took them
+    from: past an edge, at the opposite edge (twice where a crop is wider than the image)."""
+    top, bottom, left, right = crop
+    height, width = gradient.shape[1:3]
+    if 0 <= top and bottom <= height and 0 <= left and right <= width:
+        gradient[:, top:bottom, left:right] += values
+        return
+    rows = np.arange(top, bottom) % height
+    columns = np.arange(left, right) % width
+    np.add.at(gradient, (slice(None), rows[:, None], columns[None, :]), values)
 
 
 def inner_positions(tensor: tf.Tensor, name: str, tile: Tile) -> tf.Tensor:
@@ -140,7 +181,8 @@ class Evaluator:
         return self.crops.tile_size is None
 
     def tiles(self, height: int, width: int) -> List[Tile]:
-        return self.crops.tiles(height, width, self.layers)
+        """The crops the image being optimised is seen through (wrapped when seamless)."""
+        return self.crops.tiles(height, width, self.layers, wrapped=True)
 
     def losses(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """The losses of `image` (1, H, W, 3): `total`, each term by name and their parts."""
@@ -161,7 +203,7 @@ class Evaluator:
                               else tf.convert_to_tensor(scale))
 
     def _losses_at_once(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        features = self.crops.network_outputs(image)
+        features = self.crops.network_outputs(image, wrapped=True)
         sums = self.objective.statistics(features, self.objective.position_maps())
         return self.objective.losses(sums, image)
 
@@ -197,8 +239,7 @@ class Evaluator:
             arguments = (*self._tile_arguments(image, tile), sum_gradients)
             if self._first_gradient_arguments is None:
                 self._first_gradient_arguments = arguments
-            top, bottom, left, right = tile.crop
-            gradient[:, top:bottom, left:right] += self._gradient(*arguments).numpy()
+            add_crop(gradient, self._gradient(*arguments).numpy(), tile.crop)
             passes = self._tile_done(passes, len(tiles))
         with self.crops.on_state_device():
             return step_losses, tf.constant(gradient)
@@ -228,9 +269,9 @@ class Evaluator:
     def _tile_arguments(self, image: tf.Tensor, tile: Tile):
         """What one tile's pass needs, cut where the state is kept: the crop, its inner box
         relative to the crop, and the tile's inner positions of the position maps."""
-        top, bottom, left, right = tile.crop
+        top, _, left, _ = tile.crop
         with self.crops.on_state_device():
-            crop = image[:, top:bottom, left:right, :]
+            crop = cut_crop(image, tile.crop)
             maps = {term: {layer: {label: inner_positions(values, layer, tile)
                                    for label, values in labelled.items()}
                            for layer, labelled in layers.items()}

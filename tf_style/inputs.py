@@ -11,7 +11,9 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from tf_style import color, images
+from tf_style.architecture import MIN_IMAGE_SIDE
 from tf_style.config import TransferConfig
+from tf_style.tile_geometry import ALIGNMENT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +73,9 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
     if content is None:
         content = _load_checked(config.content, "content image", max_pixels, size)
     original_content = images.resize_longest_side(content, size)
+    if any(config.wrap_axes):
+        original_content = images.resize(original_content, wrapped_size(
+            original_content.shape[:2], config.wrap_axes))
     images.check_size(original_content, f"content image {config.content} at {size} px")
     content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
@@ -83,6 +88,15 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
         original_styles.append(style_image)
 
     return _prepared(config, original_content, original_styles, max_pixels)
+
+
+def wrapped_size(shape: Tuple[int, int], wrap: Tuple[bool, bool]) -> Tuple[int, int]:
+    """(width, height) of a seamless picture of `shape` (height, width): each side that wraps
+    around (`wrap`: rows, columns) to the nearest multiple of 16 px, at least 32, so that
+    every pool of the network keeps it periodic (`vgg.build_vgg`)."""
+    def rounded(side: int, wraps: bool) -> int:
+        return max(MIN_IMAGE_SIDE, ALIGNMENT * round(side / ALIGNMENT)) if wraps else side
+    return rounded(shape[1], wrap[1]), rounded(shape[0], wrap[0])
 
 
 def prepare_frame(config: TransferConfig, frame: np.ndarray, first: PreparedInputs) -> PreparedInputs:

@@ -8,6 +8,8 @@ and random weights; a relative error keeps `--style_weight` meaningful for both.
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import tensorflow as tf
 
 # Guards the division for a target with no energy (e.g. a black image on block1).
@@ -48,15 +50,24 @@ def relative_squared_error(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.square(value - target)) / (tf.reduce_sum(tf.square(target)) + TINY)
 
 
-def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+def total_variation_loss(image: tf.Tensor, wrap: Tuple[bool, bool] = (False, False)) -> tf.Tensor:
     """Mean squared difference of neighbouring pixels, in [0, 1] pixel units.
 
-    For (batch, H, W, C) images in 0-255; the mean makes it independent of image size.
+    For (batch, H, W, C) images in 0-255; the mean makes it independent of image size. On
+    an axis that wraps around (`wrap`: rows, columns) the last pixel neighbours the first.
     """
     scaled = image / 255.0
-    vertical = tf.reduce_mean(tf.square(scaled[:, 1:, :, :] - scaled[:, :-1, :, :]))
-    horizontal = tf.reduce_mean(tf.square(scaled[:, :, 1:, :] - scaled[:, :, :-1, :]))
+    vertical = tf.reduce_mean(tf.square(_neighbour_differences(scaled, 1, wrap[0])))
+    horizontal = tf.reduce_mean(tf.square(_neighbour_differences(scaled, 2, wrap[1])))
     return vertical + horizontal
+
+
+def _neighbour_differences(image: tf.Tensor, axis: int, wraps: bool) -> tf.Tensor:
+    if wraps:
+        return image - tf.roll(image, 1, axis=axis)
+    if axis == 1:
+        return image[:, 1:, :, :] - image[:, :-1, :, :]
+    return image[:, :, 1:, :] - image[:, :, :-1, :]
 
 
 def temporal_loss(image: tf.Tensor, warped: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -72,12 +83,18 @@ def temporal_loss(image: tf.Tensor, warped: tf.Tensor, weights: tf.Tensor) -> tf
 _LAPLACIAN = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
 
 
-def pooled_laplacian(image: tf.Tensor, pool: int) -> tf.Tensor:
+def pooled_laplacian(image: tf.Tensor, pool: int,
+                     wrap: Tuple[bool, bool] = (False, False)) -> tf.Tensor:
     """The Laplacian of each channel of a (batch, H, W, C) 0-255 image after pool x pool
-    average pooling, in [0, 1] pixel units; valid positions only."""
+    average pooling, in [0, 1] pixel units; valid positions only, except on an axis that
+    wraps around (`wrap`: rows, columns), where every position is."""
     scaled = tf.cast(image, tf.float32) / 255.0
     if pool > 1:
         scaled = tf.nn.avg_pool2d(scaled, pool, pool, "VALID")
+    if wrap[0]:
+        scaled = tf.concat([scaled[:, -1:], scaled, scaled[:, :1]], axis=1)
+    if wrap[1]:
+        scaled = tf.concat([scaled[:, :, -1:], scaled, scaled[:, :, :1]], axis=2)
     channels = scaled.shape[-1]
     kernel = tf.tile(tf.constant(_LAPLACIAN)[:, :, None, None], [1, 1, channels, 1])
     return tf.nn.depthwise_conv2d(scaled, kernel, [1, 1, 1, 1], "VALID")

@@ -186,7 +186,8 @@ def crop_areas(config: TransferConfig, height: int, width: int,
         return [height * width]
     halo = tile_geometry.halo_for(config.content_layers + config.style_layers, config.model)
     return [(tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
-            for tile in tile_geometry.tiles_covering(height, width, tile_size, halo)]
+            for tile in tile_geometry.tiles_covering(height, width, tile_size, halo,
+                                                     config.wrap_axes)]
 
 
 def network_pixels(config: TransferConfig, height: int, width: int,

@@ -251,10 +251,16 @@ STYLE_LOSSES = {"gram": GramLoss, "w2": WassersteinLoss}
 
 
 class TotalVariation(ImageTerm):
+    """Smoothness: neighbouring pixels' squared differences, across the edges that wrap
+    around (`wrap`: rows, columns) too."""
+
     name = "tv"
 
+    def __init__(self, wrap: Tuple[bool, bool] = (False, False)):
+        self.wrap = tuple(wrap)
+
     def loss(self, image: tf.Tensor) -> tf.Tensor:
-        return losses.total_variation_loss(image)
+        return losses.total_variation_loss(image, self.wrap)
 
 
 class TemporalLoss(ImageTerm):
@@ -273,16 +279,18 @@ class TemporalLoss(ImageTerm):
 class LaplacianLoss(ImageTerm):
     """Li et al. 2017 ("Laplacian-Steered Neural Style Transfer"): the 3x3 Laplacian of the
     image after pool x pool average pooling, against the content's, as a relative squared
-    error (like the content loss). `content` may be a variable (a video's frame)."""
+    error (like the content loss). `content` may be a variable (a video's frame). On the
+    axes that wrap around (`wrap`) the Laplacian of both wraps too."""
 
     name = "laplacian"
 
-    def __init__(self, content: tf.Tensor, pool: int):
-        self.content, self.pool = content, int(pool)
+    def __init__(self, content: tf.Tensor, pool: int, wrap: Tuple[bool, bool] = (False, False)):
+        self.content, self.pool, self.wrap = content, int(pool), tuple(wrap)
 
     def loss(self, image: tf.Tensor) -> tf.Tensor:
-        return losses.relative_squared_error(losses.pooled_laplacian(image, self.pool),
-                                             losses.pooled_laplacian(self.content, self.pool))
+        return losses.relative_squared_error(
+            losses.pooled_laplacian(image, self.pool, self.wrap),
+            losses.pooled_laplacian(self.content, self.pool, self.wrap))
 
 
 class Objective:
@@ -339,11 +347,12 @@ def build_objective(config: TransferConfig, targets: "Targets") -> Objective:
     style = STYLE_LOSSES[config.style_loss](
         dict(zip(config.style_layers, config.normalized_style_layer_weights)),
         targets.style_regions)
-    image_terms = [(config.tv_weight, TotalVariation())]
+    image_terms = [(config.tv_weight, TotalVariation(config.wrap_axes))]
     if targets.temporal is not None:
         image_terms.append((config.temporal_weight, TemporalLoss(*targets.temporal)))
     if config.laplacian_weight > 0:
         image_terms.append((config.laplacian_weight,
-                            LaplacianLoss(targets.content_image, config.laplacian_pool)))
+                            LaplacianLoss(targets.content_image, config.laplacian_pool,
+                                          config.wrap_axes)))
     return Objective([(config.content_weight, ContentLoss(targets.content)),
                       (config.resolved_style_weight, style)], image_terms)

@@ -56,19 +56,29 @@ class Tile:
     crop: Tuple[int, int, int, int]
 
 
-def tiles_covering(height: int, width: int, tile_size: int,
-               halo: Tuple[int, int]) -> List[Tile]:
-    """Tiles of at most `tile_size` (a multiple of ALIGNMENT) covering the image, with halos."""
+def tiles_covering(height: int, width: int, tile_size: int, halo: Tuple[int, int],
+                   wrap: Tuple[bool, bool] = (False, False)) -> List[Tile]:
+    """Tiles of at most `tile_size` (a multiple of ALIGNMENT) covering the image, with halos.
+
+    At the image's edge a halo stops, except on an axis that wraps around (`wrap`: rows,
+    columns; a seamless picture): there it runs on past the edge (a crop may start below 0
+    or end beyond the side), and the crop takes those pixels from the opposite edge."""
     if tile_size % ALIGNMENT:
         raise ValueError(f"`tile_size` must be a multiple of {ALIGNMENT}. Received: {tile_size}")
     before, after = halo
+
+    def crop_span(start: int, end: int, side: int, wraps: bool) -> Tuple[int, int]:
+        if wraps:
+            return start - before, end + after
+        return max(0, start - before), min(side, end + after)
+
     tiles = []
     for top in range(0, height, tile_size):
         bottom = min(height, top + tile_size)
         for left in range(0, width, tile_size):
             right = min(width, left + tile_size)
-            crop = (max(0, top - before), min(height, bottom + after),
-                    max(0, left - before), min(width, right + after))
+            crop = (*crop_span(top, bottom, height, wrap[0]),
+                    *crop_span(left, right, width, wrap[1]))
             tiles.append(Tile((top, bottom, left, right), crop))
     return tiles
 

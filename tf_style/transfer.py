@@ -61,7 +61,8 @@ class StyleTransfer:
         Starts from `initial_image`, or from `inputs.initial_image` when it is None; runs
         in tiles of `tile_size` (the run's plan), or of `config.tile_size` when None.
         """
-        crops = Crops(feature_model, tile_size or config.tile_size, state_device)
+        crops = Crops(feature_model, tile_size or config.tile_size, state_device,
+                      config.wrap_axes)
         targets = make_targets(
             crops, inputs.content_image, inputs.style_images,
             content_layers=config.content_layers, style_layers=config.style_layers,

@@ -10,7 +10,7 @@ name. Gatys et al. replace max pooling with average pooling
 
 from __future__ import annotations
 
-from typing import Iterable, Tuple
+from typing import Iterable, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -35,15 +35,55 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mix
 _FULL_PRECISION_CONV = "block1_conv1"
 
 
+# Whether an axis wraps around: (rows, columns). NO_WRAP is the paper's zero padding.
+NO_WRAP = (False, False)
+
+
+class WrapPadding2D(layers.Layer):
+    """One pixel on each side of a (batch, H, W, C) map: taken from the opposite edge on the
+    axes `wrap` names (rows, columns), zeros on the others. Before a `valid` 3x3 conv it
+    makes the conv circular, which Keras's `Conv2D` has no padding for."""
+
+    def __init__(self, wrap: Sequence[bool], **kwargs):
+        super().__init__(**kwargs)
+        self.wrap = tuple(bool(axis) for axis in wrap)
+
+    def call(self, inputs):
+        padded = inputs
+        for axis, wraps in ((2, self.wrap[1]), (1, self.wrap[0])):
+            if wraps:
+                first = keras.ops.take(padded, [0], axis=axis)
+                last = keras.ops.take(padded, [-1], axis=axis)
+                padded = keras.ops.concatenate([last, padded, first], axis=axis)
+            else:
+                widths = [[0, 0]] * 4
+                widths[axis] = [1, 1]
+                padded = keras.ops.pad(padded, widths)
+        return padded
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, None if height is None else height + 2,
+                None if width is None else width + 2, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "wrap": self.wrap}
+
+
 def build_vgg(output_layer_names: Iterable[str], pooling: str = "avg",
-              precision: str = "float32", model: str = "vgg19") -> keras.Model:
+              precision: str = "float32", model: str = "vgg19",
+              wrap: Sequence[bool] = NO_WRAP) -> keras.Model:
     """`model` (vgg19 or vgg16) up to the deepest requested conv layer, returning
     `{name: activation}`.
 
     The network takes preprocessed images (`preprocess_input`) of any height and width and
     computes in `precision` (float32, bfloat16 or float16; its outputs are in it too).
-    Weights are left at Keras's initialisation; `tf_style.weights` fills them.
+    Every conv pads with zeros, or wraps around on the axes `wrap` (rows, columns) names:
+    a seamless picture. Wrapped, each side it wraps must be a multiple of 16, so that the
+    pools (which never pad) keep the picture periodic. Weights are left at Keras's
+    initialisation; `tf_style.weights` fills them.
     """
+    wrap = tuple(bool(axis) for axis in wrap)
     output_layer_names = tuple(output_layer_names)
     if not output_layer_names:
         raise ValueError("`output_layer_names` needs at least one layer. Received: ()")
@@ -69,17 +109,36 @@ def build_vgg(output_layer_names: Iterable[str], pooling: str = "avg",
                            dtype=policy)(x)
         for index in range(1, convolutions + 1):
             name = f"block{block}_conv{index}"
-            if name == _FULL_PRECISION_CONV and policy != "float32":
-                x = layers.Conv2D(filters, (3, 3), padding="same", name=name, dtype="float32")(x)
+            full_precision = name == _FULL_PRECISION_CONV and policy != "float32"
+            conv_policy = "float32" if full_precision else policy
+            padding = "same"
+            if any(wrap):
+                x = WrapPadding2D(wrap, name=f"{name}_pad", dtype=conv_policy)(x)
+                padding = "valid"
+            if full_precision:
+                x = layers.Conv2D(filters, (3, 3), padding=padding, name=name, dtype="float32")(x)
                 x = layers.Activation("relu", name=f"{name}_relu", dtype=policy)(x)
             else:
-                x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same", name=name,
+                x = layers.Conv2D(filters, (3, 3), activation="relu", padding=padding, name=name,
                                   dtype=policy)(x)
             if name in output_layer_names:
                 outputs[name] = x
             if name == deepest:
                 return keras.Model(image, outputs, name=f"{model}_features")
     raise AssertionError("unreachable: the deepest layer is always found")
+
+
+def with_wrap(model: keras.Model, wrap: Sequence[bool]) -> keras.Model:
+    """A model from `build_vgg` again, its convs wrapping around on the axes `wrap` names,
+    holding a copy of its weights."""
+    pools = [layer for layer in model.layers if isinstance(layer, layers.AveragePooling2D)
+             or isinstance(layer, layers.MaxPooling2D)]
+    pooling = "max" if pools and isinstance(pools[0], layers.MaxPooling2D) else "avg"
+    wrapped = build_vgg(tuple(model.output), pooling=pooling, precision=compute_precision(model),
+                        model=architecture(model), wrap=wrap)
+    for layer in conv_layers(model):
+        wrapped.get_layer(layer.name).set_weights(layer.get_weights())
+    return wrapped
 
 
 def architecture(model: keras.Model) -> str:
