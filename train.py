@@ -97,11 +97,10 @@ def _list_values(name: str, values, value_type: type):
 
 def config_from_flags() -> config_lib.TransferConfig:
     """The parsed flags as a `TransferConfig`; a bad value exits with one line."""
-    fields = dataclasses.fields(config_lib.TransferConfig)
-    required = [f.name for f in fields if f.default is dataclasses.MISSING]
-    if not all(flags.FLAGS[name].value for name in required):
-        _fail(f"{' and '.join('--' + name for name in required)} are required "
-              f"(pictures, videos or folders)")
+    if not flags.FLAGS["style"].value or not (flags.FLAGS["content"].value
+                                              or flags.FLAGS["texture_size"].value):
+        _fail("--content and --style are required (pictures, videos or folders); a texture "
+              "takes --style and --texture_size WIDTHxHEIGHT instead")
     return _settings_from_flags(config_lib.TransferConfig)
 
 

@@ -189,7 +189,7 @@ def test_the_documented_flag_table_is_the_one_made_from_the_fields():
             continue
         name, default = found.groups()
         cell = documented[name].strip().strip("`")
-        if cell in ("none", "(required)") or cell.startswith(("--", "equal")):
+        if cell == "none" or cell.startswith(("--", "equal", "(required")):
             continue
         try:
             assert float(cell) == float(default), (name, cell, default)
@@ -255,3 +255,35 @@ def test_default_layers_are_in_both_models():
         assert set(config.content_layers + config.style_layers) <= set(
             conv_layer_names(model))
         assert run_identity.result_settings(config)["model"] == model
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(content="c.jpg"), "not both"),
+    (dict(preserve_colors="luminance"), "`preserve_colors` needs a photo"),
+    (dict(content_mask="m.png"), "`content_mask` needs a photo"),
+    (dict(laplacian_weight=1.0), "`laplacian_weight` needs a photo"),
+    (dict(texture_size="16x64"), "at least 32 px"),
+    (dict(texture_size="64 by 64"), "WIDTHxHEIGHT"),
+])
+def test_a_texture_refuses_what_needs_a_photo(override, message):
+    settings = {**dict(content="", style="s.jpg", texture_size="64x48"), **override}
+    with pytest.raises(ValueError, match=message) as error:
+        TransferConfig(**settings)
+    assert "Received" in str(error.value)
+
+
+def test_a_texture_keeps_an_init_it_was_given_and_starts_from_noise_otherwise():
+    assert TransferConfig(style="s.jpg", texture_size="64x48").init == "noise"
+    assert TransferConfig(style="s.jpg", texture_size="64x48", init="style").init == "style"
+    assert TransferConfig(style="s.jpg", texture_size="64x48", size=1024).size == 64
+
+
+@pytest.mark.parametrize("seamless, wrap", [(None, (False, False)), ("x", (False, True)),
+                                            ("y", (True, False)), ("both", (True, True))])
+def test_seamless_names_the_axes_that_wrap_as_rows_and_columns(seamless, wrap):
+    assert TransferConfig(content="c.jpg", style="s.jpg", seamless=seamless).wrap_axes == wrap
+
+
+def test_seamless_is_refused_for_a_video():
+    with pytest.raises(ValueError, match="video"):
+        TransferConfig(content="walk.mp4", style="s.jpg", seamless="x")

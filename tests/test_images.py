@@ -259,3 +259,89 @@ def test_written_files_are_byte_for_byte_reproducible(tmp_path):
         time.sleep(1.1)  # the profile's header has a time stamp to the second
     with open(paths[0], "rb") as first, open(paths[1], "rb") as second:
         assert first.read() == second.read()
+
+
+# Transparency: a content's alpha is read, and written back beside the picture.
+
+def _opacity(height, width):
+    rows, columns = np.mgrid[:height, :width]
+    return np.clip(1.5 - np.hypot(rows - height / 2, columns - width / 2) / (min(height, width) / 3),
+                   0.0, 1.0).astype(np.float32)
+
+
+def test_an_rgba_png_gives_its_opacity_and_its_colours_on_white(tmp_path):
+    rgb, alpha = RGB, _opacity(*RGB.shape[:2])
+    path = str(tmp_path / "logo.png")
+    Image.fromarray(np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)]), "RGBA").save(path)
+    colours, opacity = images.load_image_and_alpha(path)
+    np.testing.assert_allclose(opacity, np.rint(alpha * 255) / 255, atol=1e-6)
+    stored = (np.rint(alpha * 255) / 255)[..., None]
+    on_white = rgb * stored + 255 * (1 - stored)
+    np.testing.assert_allclose(colours, on_white, atol=1.01)
+    opaque = str(tmp_path / "opaque.png")
+    Image.fromarray(rgb).save(opaque)
+    assert images.load_image_and_alpha(opaque)[1] is None
+
+
+@pytest.mark.parametrize("extension", [".png", ".webp", ".tif"])
+def test_eight_bit_output_keeps_the_opacity(tmp_path, extension):
+    alpha = _opacity(*RGB.shape[:2])
+    path = str(tmp_path / f"out{extension}")
+    images.save_image(path, RGB.astype(np.float32), alpha=alpha)
+    with Image.open(path) as written:
+        assert written.mode == "RGBA"
+        read = np.asarray(written)
+    np.testing.assert_allclose(read[..., 3], np.rint(alpha * 255), atol=0 if extension != ".webp" else 2)
+
+
+def test_a_jpeg_output_shows_a_transparent_picture_on_white(tmp_path):
+    picture = np.zeros((32, 32, 3), np.float32)
+    picture[...] = (200.0, 30.0, 40.0)
+    alpha = np.zeros((32, 32), np.float32)
+    alpha[:, :16] = 1.0
+    path = str(tmp_path / "out.jpg")
+    images.save_image(path, picture, alpha=alpha)
+    read = np.asarray(Image.open(path).convert("RGB"), np.float32)
+    assert read[:, -8:].min() > 245  # the transparent half is white
+    np.testing.assert_allclose(read[:, :8].mean(axis=(0, 1)), (200, 30, 40), atol=8)
+
+
+def test_sixteen_bit_png_and_tiff_hold_the_opacity_in_sixteen_bits(tmp_path):
+    png = pytest.importorskip("png", reason="pypng (test extra) reads 16-bit PNG")
+    tifffile = pytest.importorskip("tifffile", reason="tifffile (test extra) reads 16-bit TIFF")
+    image = _sixteen_bit_image()
+    alpha = np.linspace(0.0, 1.0, 97, dtype=np.float32)[None].repeat(5, axis=0)
+    path = str(tmp_path / "print.png")
+    images.save_image(path, image, bits=16, alpha=alpha)
+    width, height, rows, info = png.Reader(filename=path).asDirect()
+    assert (info["bitdepth"], info["planes"], info["alpha"]) == (16, 4, True)
+    read = np.array([list(row) for row in rows], np.float64).reshape(5, 97, 4)
+    np.testing.assert_allclose(read[..., 3], np.rint(alpha * 65535.0), atol=0.5)
+    assert images.bit_depth(path) == 16
+    tiff_path = str(tmp_path / "print.tif")
+    images.save_image(tiff_path, image, bits=16, alpha=alpha)
+    with tifffile.TiffFile(tiff_path) as tiff:
+        page = tiff.pages[0]
+        read = page.asarray()
+        assert page.extrasamples == (2,)  # unassociated alpha
+    assert read.dtype == np.uint16 and read.shape == (5, 97, 4)
+    np.testing.assert_array_equal(read[..., 3], np.rint(alpha * 65535.0))
+    assert images.bit_depth(tiff_path) == 16
+
+
+def test_bit_depth_of_eight_bit_files_and_of_what_is_not_an_image(tmp_path):
+    path = str(tmp_path / "eight.png")
+    Image.fromarray(RGB).save(path)
+    assert images.bit_depth(path) == 8
+    (tmp_path / "notes.txt").write_text("not a picture")
+    assert images.bit_depth(str(tmp_path / "notes.txt")) == 8
+    assert images.bit_depth(str(tmp_path / "missing.png")) == 8
+
+
+def test_a_seamless_picture_repeated_along_the_axes_it_wraps():
+    picture = RGB.astype(np.float32)
+    height, width = picture.shape[:2]
+    assert images.repeated(picture, "x").shape == (height, 2 * width, 3)
+    assert images.repeated(picture, "y").shape == (2 * height, width, 3)
+    both = images.repeated(picture, "both")
+    np.testing.assert_array_equal(both[height:, width:], picture)

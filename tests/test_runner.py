@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import glob
 import io
+import json
 import logging as std_logging
 import os
 import re
@@ -967,3 +968,71 @@ def test_a_bfloat16_run_ends_as_near_float32_as_a_perturbed_float32_run(image_fi
     assert distance["floor"] > 1  # and the floor is not zero
     assert distance["bfloat16"] < 1.5 * distance["floor"]
     assert losses["bfloat16"] < 1.05 * losses["float32"]
+
+
+# Textures, seamless pictures and transparency, end to end.
+
+def _seam_ratio(picture: np.ndarray) -> float:
+    """How far the last column is from the first, over the median distance between
+    neighbouring columns inside the picture (mean absolute difference, grey levels)."""
+    inside = np.abs(np.diff(picture, axis=1)).mean(axis=(0, 2))
+    return float(np.abs(picture[:, -1] - picture[:, 0]).mean() / np.median(inside))
+
+
+def test_a_seamless_texture_has_no_seam_and_a_plain_one_does(image_files, tmp_path):
+    """From the painting alone: the wrapped texture's left and right edges are as close
+    as neighbouring columns inside it; the plain one's edges are two unrelated columns."""
+    _, style = image_files
+    settings = dict(content="", texture_size="64x48", iters=40, size=48, weights="random",
+                    progress=False, **SHALLOW)
+    seamless = run(TransferConfig(style=style, seamless="x", workdir=str(tmp_path / "x"),
+                                  **settings))
+    plain = run(TransferConfig(style=style, workdir=str(tmp_path / "plain"), **settings))
+    assert seamless.shape == plain.shape == (48, 64, 3)
+    assert _seam_ratio(seamless) < 1.5 < 2.0 < _seam_ratio(plain)
+    record = json.load(open(tmp_path / "x" / "run.json"))
+    assert record["content_sha256"] is None and record["settings"]["texture_size"] == "64x48"
+
+
+def test_a_texture_resumes_where_it_stopped(image_files, tmp_path):
+    _, style = image_files
+    settings = dict(content="", style=style, texture_size="48x48", weights="random",
+                    progress=False, deterministic=True, checkpoint_every=1, seamless="both",
+                    convergence_tolerance=0, convergence_change=0, **SHALLOW)
+    straight = run(TransferConfig(iters=4, workdir=str(tmp_path / "straight"), **settings))
+    run(TransferConfig(iters=2, workdir=str(tmp_path / "resumed"), **settings))
+    resumed = run(TransferConfig(iters=4, workdir=str(tmp_path / "resumed"), **settings))
+    np.testing.assert_array_equal(resumed, straight)
+
+
+def test_a_transparent_photo_gives_a_transparent_picture(image_files, tmp_path):
+    from PIL import Image
+    content_png, style = image_files
+    rgb = np.asarray(Image.open(content_png).convert("RGB"))
+    height, width = rgb.shape[:2]
+    rows, columns = np.mgrid[:height, :width]
+    alpha = np.clip(1.5 - np.hypot(rows - height / 2, columns - width / 2) / (min(height, width) / 3),
+                    0, 1)
+    logo = str(tmp_path / "logo.png")
+    Image.fromarray(np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)]), "RGBA").save(logo)
+    result = run(_config((logo, style), tmp_path, iters=2))
+    with Image.open(tmp_path / "run" / "output.png") as written:
+        assert written.mode == "RGBA" and written.size == (result.shape[1], result.shape[0])
+        opacity = np.asarray(written.getchannel("A"), np.float32)
+    # The reference: Pillow's own Lanczos resize of the alpha channel to the output's size.
+    expected = np.asarray(Image.fromarray(np.rint(alpha * 255).astype(np.uint8)).resize(
+        written.size, Image.LANCZOS), np.float32)
+    assert np.abs(opacity - expected).max() <= 3
+
+
+def test_a_sixteen_bit_photo_gives_a_sixteen_bit_picture(image_files, tmp_path):
+    png = pytest.importorskip("png", reason="pypng (test extra) reads 16-bit PNG")
+    content_png, style = image_files
+    deep = str(tmp_path / "deep.png")
+    images.save_image(deep, images.load_image(content_png), bits=16)
+    run(_config((deep, style), tmp_path, iters=2))
+    _, _, _, info = png.Reader(filename=str(tmp_path / "run" / "output.png")).asDirect()
+    assert info["bitdepth"] == 16
+    run(_config((content_png, style), tmp_path, iters=2, workdir=str(tmp_path / "eight")))
+    _, _, _, info = png.Reader(filename=str(tmp_path / "eight" / "output.png")).asDirect()
+    assert info["bitdepth"] == 8

@@ -90,7 +90,7 @@ def test_every_setting_is_a_flag_that_reaches_the_config(capsys):
     assert status == 0
     assert config == TransferConfig(content="c.jpg", style="s.jpg")  # every default
     for field in dataclasses.fields(TransferConfig):
-        if field.default is dataclasses.MISSING:
+        if field.name in ("content", "style", "texture_size"):  # given here; a texture below
             continue
         arguments, expected = _other_value(field)
         config, status, error = _parse(capsys, "--content", "c.jpg", "--style", "s.jpg",
@@ -200,6 +200,20 @@ def test_a_stop_by_signal_exits_with_the_conventional_status(capsys, monkeypatch
 def test_missing_required_flags(capsys):
     _, status, error = _parse(capsys, "--style", "x.jpg")
     assert status == 2 and "--content and --style are required" in error
+    assert "--texture_size" in error
+    _, status, error = _parse(capsys, "--texture_size", "64x64")
+    assert status == 2 and "--style are required" in error
+
+
+def test_a_texture_takes_the_painting_and_a_size_instead_of_a_photo(capsys):
+    config, status, _ = _parse(capsys, "--style", "s.jpg", "--texture_size", "300X200",
+                               "--seamless", "both")
+    assert status == 0
+    assert (config.content, config.texture_size, config.texture_shape) == ("", "300x200",
+                                                                          (200, 300))
+    assert config.size == 300 and config.init == "noise" and config.wrap_axes == (True, True)
+    _, status, error = _parse(capsys, "--style", "s.jpg", "--texture_size", "300")
+    assert status == 2 and "WIDTHxHEIGHT" in error and "'300'" in error
 
 
 # The command's contract, in real processes.

@@ -82,7 +82,7 @@ def pair_configs(config: TransferConfig) -> List[TransferConfig]:
     if config.content_mask or config.style_mask:
         raise TransferError("masks belong to one photo and one set of styles; run masked "
                             "pictures one at a time")
-    contents = ([config.content] if config.frames
+    contents = ([config.content] if config.frames or config.is_texture
                 else expand(config.content, "--content", IMAGE_EXTENSIONS + VIDEO_EXTENSIONS))
     styles = style_sets(config.style)
     root = batch_dir(config)
@@ -104,7 +104,8 @@ def _pair_names(contents: Sequence[str], styles: Sequence[Tuple[str, ...]]
     """<content>-<style> from the file names; with the extension where two files share a
     stem (photo.jpg and photo.png), and a number where even that is not enough."""
     def labels(paths: Sequence[str]) -> Dict[str, str]:
-        stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+        stems = [os.path.splitext(os.path.basename(path))[0] or run_identity.TEXTURE_LABEL
+                 for path in paths]
         chosen = {}
         for path, stem in zip(paths, stems):
             chosen[path] = os.path.basename(path) if stems.count(stem) > 1 else stem
@@ -127,7 +128,7 @@ def _pair_names(contents: Sequence[str], styles: Sequence[Tuple[str, ...]]
 def _fingerprint(config: TransferConfig) -> dict:
     """What must not have changed for a finished pair to count as finished."""
     return {"settings": run_identity.result_settings(config), "iters": config.iters,
-            "content_sha256": path_digest(config.content),
+            "content_sha256": path_digest(config.content) if config.content else None,
             "style_sha256": [file_digest(path) for path in config.style],
             "output_bits": config.output_bits, "weights": config.weights}
 

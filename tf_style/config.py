@@ -12,7 +12,8 @@ from typing import Optional, Tuple
 from tf_style.architecture import MIN_IMAGE_SIDE, MODELS, conv_layer_names, layer_block
 from tf_style.schedule import PYRAMID_SMALLEST_SIDE, check_scales
 from tf_style.settings import (MAX_ITERS, MAX_SEED, MAX_STYLES, check_fields, require_each,
-                               require_fraction, require_image_side, require_layers,
+                               parse_picture_size, require_fraction, require_image_side,
+                               require_layers, require_picture_size,
                                require_non_negative_float, require_nonempty,
                                require_positive_float, require_positive_int, require_seed,
                                require_steps, require_tile_size, setting, unless_none)
@@ -92,11 +93,16 @@ class TransferConfig:
     """
 
     content: str = setting(
-        help="the photo, or a video (.mp4, .mov, ...); a folder or a glob (quoted) makes a "
-        "batch: every photo and video in each style", result=False)
+        "", help="the photo, or a video (.mp4, .mov, ...); a folder or a glob (quoted) makes a "
+        "batch: every photo and video in each style", result=False,
+        shown_default="(required, unless --texture_size)")
     style: Tuple[str, ...] = setting(
-        help="the painting; several, comma-separated, are blended; a folder or a glob: each "
-        "painting is a style of its own", result=False)
+        (), help="the painting; several, comma-separated, are blended; a folder or a glob: "
+        "each painting is a style of its own", result=False, shown_default="(required)")
+    texture_size: Optional[str] = setting(
+        None, help="WIDTHxHEIGHT: instead of a --content photo, synthesise a texture of this "
+        "size from the painting alone (the style terms, from noise; --size follows it)",
+        check=unless_none(require_picture_size), shown_default="off")
     style_blend: Optional[Tuple[float, ...]] = setting(
         None, help="one weight per style image, normalised to sum to 1",
         check=require_each(require_positive_float), shown_default="equal")
@@ -254,9 +260,10 @@ class TransferConfig:
     output: Optional[str] = setting(
         None, help="the final image: .png, .jpg, .webp, .tif, ...; tagged sRGB", result=False,
         shown_default="<workdir>/output.png (a video: output.mp4)")
-    output_bits: int = setting(
-        8, help="bits per channel of --output: 16 for print (.png or .tif)", result=False,
-        choices=(8, 16))
+    output_bits: Optional[int] = setting(
+        None, help="bits per channel of --output: 16 for print (.png or .tif); by default "
+        "the photo's: 16 from a 16-bit PNG or TIFF into a .png or .tif, else 8", result=False,
+        choices=(8, 16), shown_default="the photo's")
     checkpoint_every: int = setting(
         50, help="steps between checkpoints", result=False, check=require_positive_int)
     summary_every: int = setting(
@@ -285,8 +292,11 @@ class TransferConfig:
         for name in ("content_layers", "style_layers", "scales"):
             value = getattr(self, name)
             object.__setattr__(self, name, None if value is None else tuple(value))
-        if not self.content:
-            raise ValueError("`content` must name an image file. Received: content=''")
+        if self.texture_size is not None:
+            self._set_up_texture()
+        elif not self.content:
+            raise ValueError("`content` must name an image file (or give `texture_size` for a "
+                             "texture). Received: content=''")
         if not self.style or not all(self.style):
             raise ValueError(
                 f"`style` must name one or more image files. Received: style={self.style}")
@@ -299,6 +309,27 @@ class TransferConfig:
             raise ValueError(f"`output_bits` 16 needs a {', '.join(SIXTEEN_BIT_EXTENSIONS)} "
                              f"--output. Received: output={self.output!r}")
         self._check_video_settings()
+
+    def _set_up_texture(self) -> None:
+        """A texture: no photo, so nothing that reads one; its size is --texture_size's
+        longest side, and its start is noise unless --init names another."""
+        check_fields(self)  # texture_size is well formed before it is read
+        if self.content:
+            raise ValueError("Give `content` (a photo to repaint) or `texture_size` (a texture "
+                             f"from the painting alone), not both. Received: "
+                             f"content={self.content!r} and texture_size={self.texture_size!r}")
+        without_photo = {"content_mask": bool(self.content_mask),
+                         "preserve_colors": self.preserve_colors is not None,
+                         "laplacian_weight": self.laplacian_weight > 0, "frames": self.frames}
+        for name, given in without_photo.items():
+            if given:
+                raise ValueError(f"`{name}` needs a photo; a texture (`texture_size`) has none. "
+                                 f"Received: {name}={getattr(self, name)!r}")
+        width, height = parse_picture_size(self.texture_size)
+        object.__setattr__(self, "texture_size", f"{width}x{height}")
+        object.__setattr__(self, "size", max(width, height))
+        if self.init == "content":
+            object.__setattr__(self, "init", "noise")
 
     def _check_layers(self) -> None:
         """Content and style layers that the chosen model has."""
@@ -347,7 +378,7 @@ class TransferConfig:
         if self.output and not self.output.lower().endswith(VIDEO_OUTPUT_EXTENSIONS):
             raise ValueError(f"`output` of a video must be {', '.join(VIDEO_OUTPUT_EXTENSIONS)}. "
                              f"Received: output={self.output!r}")
-        if self.output_bits != 8:
+        if self.output_bits == 16:
             raise ValueError("`output_bits` 16 is for pictures; a video is written in 8 bits. "
                              f"Received: output_bits={self.output_bits}")
         if self.content_mask or self.style_mask:
@@ -361,6 +392,19 @@ class TransferConfig:
     def is_video(self) -> bool:
         """Whether `content` names a video file, or (with `frames`) a folder of its frames."""
         return self.frames or self.content.lower().endswith(VIDEO_EXTENSIONS)
+
+    @property
+    def is_texture(self) -> bool:
+        """Whether this run synthesises a texture from the painting alone (no photo)."""
+        return self.texture_size is not None
+
+    @property
+    def texture_shape(self) -> Optional[Tuple[int, int]]:
+        """(height, width) of a texture; None for a picture of a photo."""
+        if self.texture_size is None:
+            return None
+        width, height = parse_picture_size(self.texture_size)
+        return height, width
 
     @property
     def wrap_axes(self) -> Tuple[bool, bool]:

@@ -34,11 +34,22 @@ DEFAULT_MAX_PIXELS = 180_000_000
 _TAGGED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF", "HEIF")
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90, "HEIF": 90}
 SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
+# Formats we write with an alpha channel (a transparent content's opacity).
+ALPHA_FORMATS = ("PNG", "TIFF", "WEBP", "AVIF")
 
 
 def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
                longest_side: Optional[int] = None) -> np.ndarray:
-    """Reads an image file as an (H, W, 3) float32 RGB array in 0-255.
+    """Reads an image file as an (H, W, 3) float32 RGB array in 0-255 (`load_image_and_alpha`
+    says how)."""
+    return load_image_and_alpha(path, max_pixels, longest_side)[0]
+
+
+def load_image_and_alpha(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+                         longest_side: Optional[int] = None
+                         ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Reads an image file as an (H, W, 3) float32 RGB array in 0-255, and its opacity
+    (H, W) in [0, 1] where it has transparency (else None).
 
     Handles EXIF orientation, embedded colour profiles (converted to sRGB), grayscale,
     palette, alpha (composited on white), CMYK, and 16-bit or float grayscale (scaled to
@@ -71,8 +82,8 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
             image.load()
             image_checks.refuse_if_damaged(path, caught, decoder_output)
             image = _reduced(image, longest_side)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb_array(_in_srgb(image, path), path)
+            image = _in_srgb(ImageOps.exif_transpose(image), path)
+            return _to_rgb_array(image, path), _alpha_array(image)
     except FileNotFoundError:
         raise ImageError(f"image file not found: {path}") from None
     except PermissionError:
@@ -192,6 +203,34 @@ def _to_rgb_array(image: Image.Image, path: str) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32)
 
 
+def _alpha_array(image: Image.Image) -> Optional[np.ndarray]:
+    """The image's opacity in [0, 1], or None when it has no alpha or is opaque everywhere.
+    Pillow decodes a 16-bit colour PNG to 8 bits, alpha included."""
+    if image.mode not in ("RGBA", "LA", "PA", "P") and "transparency" not in image.info:
+        return None
+    if image.mode == "P" and "transparency" not in image.info:
+        return None
+    alpha = np.asarray(image.convert("RGBA").getchannel("A"), np.float32) / 255.0
+    return None if alpha.min() >= 1.0 else alpha
+
+
+def bit_depth(path: str) -> int:
+    """Bits a channel the file holds: 16 for a 16-bit PNG or TIFF, else 8. Reads the
+    header only; 8 for anything it cannot read (`load_image` reports that)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(32)
+    except OSError:
+        return 8
+    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
+        return 16 if header[24] == 16 else 8
+    if header[:4] in (b"II*\0", b"MM\0*"):
+        with _pillow_checks_left_to_us(), contextlib.suppress(Exception), Image.open(path) as image:
+            bits = image.tag_v2.get(258, (8,))
+            return 16 if max(bits if isinstance(bits, tuple) else (bits,)) == 16 else 8
+    return 8
+
+
 def resize_longest_side(image: np.ndarray, longest_side: int) -> np.ndarray:
     """Resizes so the longer side is `longest_side` px, keeping the aspect ratio."""
     height, width = image.shape[:2]
@@ -261,6 +300,13 @@ def side_by_side(pictures: Sequence[np.ndarray], height: int, gap: int = 8) -> n
     return sheet
 
 
+def repeated(image: np.ndarray, seamless: str) -> np.ndarray:
+    """A seamless picture placed twice along the axes it wraps on (x, y or both): where its
+    edges meet, a seam would show."""
+    return np.tile(image, (2 if seamless in ("y", "both") else 1,
+                           2 if seamless in ("x", "both") else 1) + (1,) * (image.ndim - 2))
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """0-255 floats to the 8-bit pixels a file holds: rounded and clipped."""
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -285,12 +331,22 @@ def save_gif(path: str, frames: Sequence[np.ndarray], frame_seconds: float = 0.2
                          duration=durations, loop=0)
 
 
-def save_image(path: str, image: np.ndarray, bits: int = 8) -> None:
+def save_image(path: str, image: np.ndarray, bits: int = 8,
+               alpha: Optional[np.ndarray] = None) -> None:
     """Writes an RGB 0-255 array atomically, tagged sRGB; the format follows the extension
-    (PNG if none). `bits=16` writes 16 bits a channel, for PNG and TIFF only.
+    (PNG if none). `bits=16` writes 16 bits a channel, for PNG and TIFF only. `alpha`
+    (H, W) in [0, 1] is written as the picture's opacity where the format holds one
+    (not JPEG: there the picture is composited on white, as a viewer would show it).
     """
     extension = os.path.splitext(path)[1].lower()
     image_format = Image.registered_extensions().get(extension, "PNG")
+    if alpha is not None and image_format not in ALPHA_FORMATS:
+        logging.warning("%s holds no transparency: the picture is composited on white", path)
+        image = np.asarray(image, np.float32) * alpha[..., None] + 255.0 * (1.0 - alpha[..., None])
+        alpha = None
+    if alpha is not None:
+        image = np.concatenate([np.asarray(image, np.float32),
+                                255.0 * np.clip(alpha, 0.0, 1.0)[..., None]], axis=-1)
     if bits == 16:
         if image_format not in SIXTEEN_BIT_FORMATS:
             raise ValueError(f"16-bit output needs a .png or .tif file. Received: {path}")
@@ -306,25 +362,27 @@ def save_image(path: str, image: np.ndarray, bits: int = 8) -> None:
         options["icc_profile"] = srgb_profile()
     if image_format in _LOSSY_QUALITY:
         options["quality"] = _LOSSY_QUALITY[image_format]
+    mode = "RGBA" if image.shape[-1] == 4 else "RGB"
     with _image_file(path) as file:
-        Image.fromarray(to_uint8(image), mode="RGB").save(file, format=image_format, **options)
+        Image.fromarray(to_uint8(image), mode=mode).save(file, format=image_format, **options)
 
 
 def _png16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
-    """A 16-bit RGB PNG (colour type 2, bit depth 16) with an iCCP chunk; Pillow writes no
-    16-bit colour PNG. Every row uses filter 0 (none); zlib does the compression.
+    """A 16-bit RGB or RGBA PNG (colour type 2 or 6, bit depth 16) with an iCCP chunk;
+    Pillow writes no 16-bit colour PNG. Every row uses filter 0 (none); zlib compresses.
     """
-    height, width, _ = pixels.shape
+    height, width, channels = pixels.shape
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * 6)
+    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * 2 * channels)
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)
     return b"".join((
         b"\x89PNG\r\n\x1a\n",
-        chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)),
+        chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 6 if channels == 4 else 2,
+                                   0, 0, 0)),
         chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(icc_profile)),
         chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)),
         chunk(b"IEND", b""),
@@ -332,21 +390,22 @@ def _png16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
 
 
 def _tiff16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
-    """A baseline little-endian TIFF, 16-bit RGB in one uncompressed strip, with the ICC
-    profile (tag 34675); Pillow writes no 16-bit colour TIFF.
+    """A baseline little-endian TIFF, 16-bit RGB (or RGB and unassociated alpha) in one
+    uncompressed strip, with the ICC profile (tag 34675); Pillow writes no 16-bit colour TIFF.
     """
-    height, width, _ = pixels.shape
+    height, width, channels = pixels.shape
     data = pixels.astype("<u2").tobytes()
     bits_offset = 8 + len(data)
-    icc_offset = bits_offset + 6
+    icc_offset = bits_offset + 2 * channels
     ifd_offset = icc_offset + len(icc_profile) + (len(icc_profile) % 2)  # word-aligned
     if ifd_offset > 2 ** 32 - 256:
         raise ValueError(f"a TIFF holds at most 4 GiB. Received: {width}x{height} px")
     short, long, undefined = 3, 4, 7
     entries = [  # (tag, type, count, value or offset), in tag order
-        (256, long, 1, width), (257, long, 1, height), (258, short, 3, bits_offset),
-        (259, short, 1, 1), (262, short, 1, 2), (273, long, 1, 8), (277, short, 1, 3),
+        (256, long, 1, width), (257, long, 1, height), (258, short, channels, bits_offset),
+        (259, short, 1, 1), (262, short, 1, 2), (273, long, 1, 8), (277, short, 1, channels),
         (278, long, 1, height), (279, long, 1, len(data)), (284, short, 1, 1),
+        *([(338, short, 1, 2)] if channels == 4 else []),  # ExtraSamples: unassociated alpha
         (34675, undefined, len(icc_profile), icc_offset),
     ]
     directory = struct.pack("<H", len(entries)) + b"".join(
@@ -354,6 +413,7 @@ def _tiff16_bytes(pixels: np.ndarray, icc_profile: bytes) -> bytes:
         else struct.pack("<HHII", tag, kind, count, value)
         for tag, kind, count, value in entries) + struct.pack("<I", 0)
     return b"".join((
-        b"II" + struct.pack("<HI", 42, ifd_offset), data, struct.pack("<3H", 16, 16, 16),
+        b"II" + struct.pack("<HI", 42, ifd_offset), data, struct.pack(f"<{channels}H",
+                                                                       *(16,) * channels),
         icc_profile, b"\0" * (len(icc_profile) % 2), directory,
     ))

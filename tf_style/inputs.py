@@ -16,6 +16,10 @@ from tf_style.config import TransferConfig
 from tf_style.tile_geometry import ALIGNMENT
 
 
+# The grey (0-255) that stands for a texture's missing photo.
+TEXTURE_GROUND = 127.5
+
+
 @dataclasses.dataclass(frozen=True)
 class PreparedInputs:
     """The images at one scale as the optimisation sees them, and what is needed to show its result."""
@@ -28,6 +32,8 @@ class PreparedInputs:
     original_content: np.ndarray
     original_styles: Tuple[np.ndarray, ...]
     preserve_colors: Optional[str]
+    alpha: Optional[np.ndarray] = None  # the photo's opacity (H, W) in [0, 1], if it has any
+    content_bits: int = 8  # bits a channel of the photo's file: 16 or 8
 
     @classmethod
     def from_arrays(cls, content: np.ndarray, styles: Sequence[np.ndarray],
@@ -70,12 +76,23 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
     `content`, when given, is the photo (a video's first frame) instead of `config.content`."""
     size = size or config.size
     max_pixels = config.max_image_megapixels * 1_000_000
-    if content is None:
-        content = _load_checked(config.content, "content image", max_pixels, size)
-    original_content = images.resize_longest_side(content, size)
+    if config.is_texture:
+        width, height = images.scaled_size(*config.texture_shape, size)
+        # A texture has no photo: a flat grey stands in for its size; no term reads it.
+        original_content = np.full((height, width, 3), TEXTURE_GROUND, np.float32)
+    alpha, content_bits = None, 8
+    if not config.is_texture:
+        if content is None:
+            content, alpha = _load_checked(config.content, "content image", max_pixels, size,
+                                           with_alpha=True)
+            content_bits = images.bit_depth(config.content)
+        original_content = images.resize_longest_side(content, size)
     if any(config.wrap_axes):
         original_content = images.resize(original_content, wrapped_size(
             original_content.shape[:2], config.wrap_axes))
+    if alpha is not None:
+        height, width = original_content.shape[:2]
+        alpha = np.clip(images.resize(alpha[..., None], (width, height))[..., 0], 0.0, 1.0)
     images.check_size(original_content, f"content image {config.content} at {size} px")
     content_height, content_width = original_content.shape[:2]
     style_longest = max(1, round(max(content_height, content_width) * config.style_scale))
@@ -87,7 +104,8 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
                                        f"and {size} px")
         original_styles.append(style_image)
 
-    return _prepared(config, original_content, original_styles, max_pixels)
+    return dataclasses.replace(_prepared(config, original_content, original_styles, max_pixels),
+                               alpha=alpha, content_bits=content_bits)
 
 
 def wrapped_size(shape: Tuple[int, int], wrap: Tuple[bool, bool]) -> Tuple[int, int]:
@@ -95,7 +113,7 @@ def wrapped_size(shape: Tuple[int, int], wrap: Tuple[bool, bool]) -> Tuple[int, 
     around (`wrap`: rows, columns) to the nearest multiple of 16 px, at least 32, so that
     every pool of the network keeps it periodic (`vgg.build_vgg`)."""
     def rounded(side: int, wraps: bool) -> int:
-        return max(MIN_IMAGE_SIDE, ALIGNMENT * round(side / ALIGNMENT)) if wraps else side
+        return max(MIN_IMAGE_SIDE, ALIGNMENT * int(side / ALIGNMENT + 0.5)) if wraps else side
     return rounded(shape[1], wrap[1]), rounded(shape[0], wrap[0])
 
 
@@ -127,11 +145,14 @@ def _prepared(config: TransferConfig, original_content: np.ndarray,
         style_masks or None, original_content, tuple(original_styles), config.preserve_colors)
 
 
-def _load_checked(path: str, what: str, max_pixels: int, longest_side: int) -> np.ndarray:
-    """Loads an image and refuses one too small to say anything to VGG19, before resizing."""
-    image = images.load_image(path, max_pixels=max_pixels, longest_side=longest_side)
+def _load_checked(path: str, what: str, max_pixels: int, longest_side: int,
+                  with_alpha: bool = False):
+    """Loads an image (and with `with_alpha` its opacity, or None) and refuses one too small
+    to say anything to VGG19, before resizing."""
+    image, alpha = images.load_image_and_alpha(path, max_pixels=max_pixels,
+                                               longest_side=longest_side)
     images.check_size(image, f"{what} {path}")
-    return image
+    return (image, alpha) if with_alpha else image
 
 
 def _load_mask(path: str, like: np.ndarray, max_pixels: int) -> np.ndarray:

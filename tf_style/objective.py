@@ -354,5 +354,6 @@ def build_objective(config: TransferConfig, targets: "Targets") -> Objective:
         image_terms.append((config.laplacian_weight,
                             LaplacianLoss(targets.content_image, config.laplacian_pool,
                                           config.wrap_axes)))
-    return Objective([(config.content_weight, ContentLoss(targets.content)),
-                      (config.resolved_style_weight, style)], image_terms)
+    # A texture has no photo: the style terms alone (Gatys et al., NeurIPS 2015).
+    content = [] if config.is_texture else [(config.content_weight, ContentLoss(targets.content))]
+    return Objective(content + [(config.resolved_style_weight, style)], image_terms)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Optional
 
 import numpy as np
 from absl import logging
 
 from tf_style import images, run_identity
-from tf_style.config import TransferConfig
+from tf_style.config import SIXTEEN_BIT_EXTENSIONS, TransferConfig
 from tf_style.errors import TransferError
 from tf_style.inputs import PreparedInputs
 from tf_style.run_directory import GIF_FILE, IMAGE_DIR, SHEET_FILE
@@ -33,12 +34,22 @@ def check_writable(path: str) -> None:
 def write_outputs(config: TransferConfig, inputs: PreparedInputs, result: np.ndarray,
                   steps: int) -> None:
     """The result at `run_identity.output_path(config)`, then the GIF and the sheet when asked for."""
-    images.save_image(run_identity.output_path(config), result, bits=config.output_bits)
+    images.save_image(run_identity.output_path(config), result,
+                      bits=output_bits(config, inputs), alpha=inputs.alpha)
     logging.info("Wrote %s after %d steps", run_identity.output_path(config), steps)
     if config.gif:
         write_gif(run_identity.run_dir(config), result)
     if config.sheet:
-        write_sheet(run_identity.run_dir(config), inputs, result)
+        write_sheet(run_identity.run_dir(config), inputs, result, texture=config.is_texture,
+                    seamless=config.seamless)
+
+
+def output_bits(config: TransferConfig, inputs: PreparedInputs) -> int:
+    """--output_bits, or the photo's: 16 from a 16-bit file into a .png or .tif, else 8."""
+    if config.output_bits is not None:
+        return config.output_bits
+    extension = os.path.splitext(run_identity.output_path(config))[1].lower()
+    return 16 if inputs.content_bits == 16 and extension in SIXTEEN_BIT_EXTENSIONS else 8
 
 
 def write_gif(run_dir: str, result: np.ndarray) -> None:
@@ -53,9 +64,12 @@ def write_gif(run_dir: str, result: np.ndarray) -> None:
     logging.info("Wrote %s (%d frames)", gif_path, len(frames))
 
 
-def write_sheet(run_dir: str, inputs: PreparedInputs, result: np.ndarray) -> None:
-    """content | style(s) | result at the result's height."""
+def write_sheet(run_dir: str, inputs: PreparedInputs, result: np.ndarray,
+                texture: bool = False, seamless: Optional[str] = None) -> None:
+    """content | style(s) | result at the result's height (a texture: no content); a
+    seamless result repeated 2x2 (`seamless`: along x, y or both), so a seam would show."""
     sheet_path = os.path.join(run_dir, SHEET_FILE)
-    pictures = [inputs.original_content, *inputs.original_styles, result]
-    images.save_image(sheet_path, images.side_by_side(pictures, height=result.shape[0]))
+    shown = images.repeated(result, seamless) if seamless else result
+    pictures = [*([] if texture else [inputs.original_content]), *inputs.original_styles, shown]
+    images.save_image(sheet_path, images.side_by_side(pictures, height=shown.shape[0]))
     logging.info("Wrote %s", sheet_path)

@@ -55,7 +55,7 @@ def run_record(config: TransferConfig, image_size, weights_identity: dict,
     return {
         "defaults": _features(weights_identity),
         "settings": {**run_identity.result_settings(config), "precision": precision},
-        "content_sha256": path_digest(config.content),
+        "content_sha256": path_digest(config.content) if config.content else None,
         "style_sha256": [file_digest(path) for path in config.style],
         "content_masks_sha256": [file_digest(path) for path in config.content_mask],
         "style_masks_sha256": [file_digest(path) for path in config.style_mask],

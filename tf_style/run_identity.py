@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 # Where runs go without --workdir: a run in RUNS_DIR/<content>-<style>, a batch's pairs in it.
 RUNS_DIR = "runs"
+# What stands for the photo in a texture's names (runs/texture-<style>).
+TEXTURE_LABEL = "texture"
 
 
 def run_dir(config: "TransferConfig") -> str:
@@ -22,7 +24,8 @@ def run_dir(config: "TransferConfig") -> str:
         return config.workdir
     stem = lambda path: os.path.splitext(os.path.basename(path))[0]  # noqa: E731
     styles = "+".join(stem(path) for path in config.style)
-    return os.path.join(RUNS_DIR, f"{stem(config.content)}-{styles}")
+    content = TEXTURE_LABEL if config.is_texture else stem(config.content)
+    return os.path.join(RUNS_DIR, f"{content}-{styles}")
 
 
 def output_path(config: "TransferConfig") -> str:

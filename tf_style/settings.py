@@ -59,6 +59,26 @@ def require_image_side(name: str, value) -> None:
             f"`{name}` must be at least {MIN_IMAGE_SIDE} px for VGG19. Received: {name}={value}")
 
 
+def parse_picture_size(text: str):
+    """(width, height) from "WxH" (1024x768); raises ValueError saying what was received."""
+    parts = str(text).lower().replace(" ", "").split("x")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"a size must be WIDTHxHEIGHT in px, e.g. 1024x1024. Received: {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def require_picture_size(name: str, value) -> None:
+    """A "WxH" size whose sides VGG19 can see."""
+    try:
+        width, height = parse_picture_size(value)
+    except ValueError as error:
+        raise ValueError(f"`{name}` {error}") from None
+    for side in (width, height):
+        if side < MIN_IMAGE_SIDE:
+            raise ValueError(f"`{name}` needs sides of at least {MIN_IMAGE_SIDE} px for VGG19. "
+                             f"Received: {name}={value!r}")
+
+
 def require_layers(name: str, layer_names) -> None:
     """Layers named at all and once each; `TransferConfig` checks them against its model."""
     if not layer_names:

@@ -65,7 +65,8 @@ class StyleTransfer:
                       config.wrap_axes)
         targets = make_targets(
             crops, inputs.content_image, inputs.style_images,
-            content_layers=config.content_layers, style_layers=config.style_layers,
+            content_layers=() if config.is_texture else config.content_layers,
+            style_layers=config.style_layers,
             style_blend=config.normalized_style_blend, content_masks=inputs.content_masks,
             style_masks=inputs.style_masks, keep_content_image=config.laplacian_weight > 0,
             temporal=config.is_video)
