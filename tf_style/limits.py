@@ -24,9 +24,9 @@ class SizeError(TransferError):
 
 
 def expected_shapes(config: TransferConfig) -> Optional[List[Tuple[int, int]]]:
-    """(height, width) of each scale, from the photo's header (nothing decoded); None when
-    the header cannot be read (loading the photo then says why)."""
-    found = images.header_size(config.content)
+    """(height, width) of each scale, from the photo's header (nothing decoded), or a
+    texture's size; None when the header cannot be read (loading the photo then says why)."""
+    found = config.texture_shape or images.header_size(config.content)
     if found is None:
         return None
     height, width = found
@@ -73,10 +73,14 @@ def check_size(config: TransferConfig, precision: str = "float32",
             config, scaled_height, scaled_width,
             input_bytes(config, [(scaled_height, scaled_width)]) * inputs_share, limit_bytes,
             model, precision)
-    advice = (f"about --size {largest} is the largest that fits" if largest else
+    flag = "--texture_size" if config.is_texture else "--size"
+    advice = (f"about {largest} px on the longest side is the largest that fits"
+              if largest and config.is_texture else
+              f"about --size {largest} is the largest that fits" if largest else
               "not even the smallest size fits; free some memory")
+    asked = config.texture_size if config.is_texture else config.size
     raise SizeError(
-        f"--size {config.size} makes the picture {width}x{height} px, whose image, gradient, "
+        f"{flag} {asked} makes the picture {width}x{height} px, whose image, gradient, "
         f"optimizer state and inputs alone need about "
         f"{needed * memory.ESTIMATE_ALLOWANCE / memory.GB:.3g} GB, more than the "
         f"{limit_bytes / memory.GB:.3g} GB this machine has free; {advice}")

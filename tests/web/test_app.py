@@ -171,6 +171,16 @@ def test_stop_asks_the_running_process_and_resume_reruns_its_settings(client, la
     assert client.get(f"/api/runs/{run_id}").json()["error"] == "style x.png is not an image"
 
 
+def test_a_texture_run_has_no_photo_and_is_named_for_its_painting(client, launcher, workdir):
+    settings = {"style": ["example/style.png"], "texture_size": "96x64", "seamless": "both",
+                "iters": 5}
+    run_id = client.post("/api/runs", json=settings).json()["id"]
+    assert run_id == "texture-style"
+    config = launcher.wait_for(1).request["config"]
+    assert (config["content"], config["texture_size"], config["seamless"]) == ("", "96x64", "both")
+    assert client.get("/api/options").json()["seamless"] == ["x", "y", "both"]
+
+
 def test_the_servers_model_and_weights_go_to_every_run_and_the_page_cannot_change_them(workdir):
     from tf_style.web.events import EventHub
     from tf_style.web.runs import Runs
@@ -226,6 +236,16 @@ BAD_REQUESTS = [
      {"content": "example/content.png", "style": ["example/style.png"], "optimizer": "sgd"},
      400, "optimizer"),
     ("a body that is not JSON", "POST", "/api/runs", b"{content:", 400, "not JSON"),
+    ("a texture with a photo", "POST", "/api/runs",
+     {"content": "example/content.png", "style": ["example/style.png"], "texture_size": "64x64"},
+     400, "paintings alone"),
+    ("a texture size that is no size", "POST", "/api/runs",
+     {"style": ["example/style.png"], "texture_size": ["64", "64"]}, 400, "WIDTHxHEIGHT"),
+    ("a texture larger than the machine", "POST", "/api/runs",
+     {"style": ["example/style.png"], "texture_size": "900000x900000"}, 400, "size"),
+    ("an unknown seamless axis", "POST", "/api/runs",
+     {"content": "example/content.png", "style": ["example/style.png"], "seamless": "z"},
+     400, "seamless"),
     ("no painting", "POST", "/api/plan", {"content": "example/content.png"}, 400, "painting"),
     ("stopping a run that is not running", "POST", "/api/runs/finished-run/stop", None, 409,
      "not running"),

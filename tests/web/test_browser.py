@@ -226,3 +226,34 @@ def test_a_run_is_deleted_from_the_page_only_once_confirmed(gallery_server, brow
     card.locator("button.delete").click()
     card.wait_for(state="detached")
     assert not (tmp_path / "runs" / "no-picture-run").exists()
+
+
+def test_a_seamless_texture_from_the_page_is_shown_repeated(server, browser, tmp_path):
+    """The texture choice hides the photo; the finished texture's picture in the live view
+    and on its card is the output tiled 2x2, and its edges meet (they are the same file)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    complaints = []
+    page.on("console", lambda message: complaints.append(message.text)
+            if message.type == "error" else None)
+    page.goto(server)
+    page.wait_for_selector("#seamless option[value=both]", state="attached")
+    page.check("#kind-texture")
+    assert page.is_hidden("#photo-fieldset") and page.is_hidden("#size")
+    page.check("#painting-list input[value='example/style.png']")
+    page.fill("#texture_width", "64")
+    page.fill("#texture_height", "48")
+    page.fill("#iters", "6")
+    page.select_option("#seamless", "both")
+    page.click("#start-button")
+    page.wait_for_function("() => document.querySelector('#live-run').textContent == 'texture-style'")
+    page.wait_for_selector("#live-status[data-status=finished]", timeout=300_000)
+    page.wait_for_selector("#live-repeat[data-repeat=both]", timeout=60_000)
+    box = page.eval_on_selector("#live-repeat", "e => [e.offsetWidth, e.offsetHeight]")
+    assert abs(box[0] / box[1] - 64 / 48) < 0.02  # 2x2 copies keep the picture's shape
+    assert "50% 50%" in page.eval_on_selector("#live-repeat", "e => e.style.backgroundSize")
+    card = page.locator("[data-run='texture-style']")
+    card.locator(".status[data-status=finished]").wait_for()
+    assert card.locator(".repeat").get_attribute("title").endswith("it is seamless")
+    with Image.open(tmp_path / "runs" / "texture-style" / "output.png") as output:
+        assert output.size == (64, 48)
+    assert page.evaluate(PAGE_PROBLEMS) == [] and complaints == []

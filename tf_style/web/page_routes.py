@@ -44,6 +44,7 @@ async def options(request: Request) -> Response:
     return JSONResponse({
         "presets": list(config_lib.STYLE_PRESETS), "optimizers": list(config_lib.OPTIMIZERS),
         "style_losses": list(config_lib.STYLE_LOSS_NAMES),
+        "seamless": list(config_lib.SEAMLESS_AXES),
         "color_modes": list(config_lib.COLOR_MODES), "precisions": list(config_lib.PRECISIONS),
         "style_weights": config_lib.DEFAULT_STYLE_WEIGHTS,
         "max_upload_mb": request.app.state.uploads.max_upload_mb,

@@ -14,7 +14,7 @@ from tf_style.web.errors import Refused
 # What the page's form may set; everything else is the server's (paths, weights, outputs).
 FORM_SETTINGS = ("size", "iters", "style_weight", "style_preset", "preserve_colors",
                  "optimizer", "style_loss", "seed", "deterministic", "content_weight",
-                 "tv_weight", "precision", "style_blend")
+                 "tv_weight", "precision", "style_blend", "seamless", "texture_size")
 
 
 def form_fields(form: dict, upload_root: str, server_settings: dict, run_dir: str) -> dict:
@@ -27,12 +27,15 @@ def form_fields(form: dict, upload_root: str, server_settings: dict, run_dir: st
     if unknown:
         raise Refused(f"settings the page cannot set: {', '.join(unknown)}")
     content, styles = form.get("content"), form.get("style")
-    if not isinstance(content, str) or not content:
+    texture = form.get("texture_size") not in (None, "")
+    if texture and content not in (None, ""):
+        raise Refused("a texture is made from the paintings alone: send no photo (content)")
+    if not texture and (not isinstance(content, str) or not content):
         raise Refused("choose a photo (content)")
     if (not isinstance(styles, list) or not styles
             or not all(isinstance(style, str) for style in styles)):
         raise Refused("choose one or more paintings (style)")
-    content_path = uploads.upload_path(upload_root, content)
+    content_path = "" if texture else uploads.upload_path(upload_root, content)
     style_paths = [uploads.upload_path(upload_root, style) for style in styles]
     fields = {name: value for name, value in form.items() if name in FORM_SETTINGS
               and value is not None and value != ""}

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from absl import logging
 
+from tf_style import run_identity
 from tf_style.files import atomic_write
 from tf_style.web import events, gallery, uploads
 from tf_style.web.errors import Busy, InUse, Refused
@@ -170,10 +171,10 @@ class Runs:
     def start(self, form: dict) -> str:
         """Queues a new run; returns its id."""
         fields = self.config_fields(form, self.workdir)  # checked before anything is written
-        content, styles = form["content"], form["style"]
+        content, styles = form.get("content") or "", form["style"]
         # Upload and example names are plain already (`uploads.safe_name`).
-        name = "-".join([uploads.display_name(content),
-                         "+".join(uploads.display_name(style) for style in styles)])
+        content_name = uploads.display_name(content) if content else run_identity.TEXTURE_LABEL
+        name = "-".join([content_name, "+".join(uploads.display_name(style) for style in styles)])
         with self._lock:
             self._check_room()  # before its directory is made
             run_id = _free_name(self.workdir, name.replace(".", "_")[:150])
@@ -181,7 +182,7 @@ class Runs:
             os.makedirs(run_dir)
             fields["workdir"] = run_dir
             gallery.write_web_record(run_dir, {
-                "config": fields, "content_name": uploads.display_name(content),
+                "config": fields, "content_name": content_name,
                 "style_names": [uploads.display_name(style) for style in styles],
                 "created": time.time()})
             self._enqueue(ActiveRun(run_id, run_dir, fields))

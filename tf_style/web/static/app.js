@@ -30,6 +30,7 @@ async function loadOptions() {
   for (const name of options.color_modes) $("preserve_colors").append(option(name, name));
   for (const name of options.optimizers) $("optimizer").append(option(name, name));
   for (const name of options.style_losses) $("style_loss").append(option(name, name));
+  for (const name of options.seamless) $("seamless").append(option(name, name));
   $("iters").max = options.max_iters;
   $("seed").max = options.max_seed;
   for (const [name, value] of Object.entries(options.defaults)) {
@@ -83,12 +84,29 @@ async function uploadInto(input, role) {
   await loadUploads(role === "photo" ? { photo: ids[ids.length - 1] } : { paintings: ids });
 }
 
+function makingTexture() {
+  return $("kind-texture").checked;
+}
+
+// A texture has no photo: its own width and height instead of the photo and its size.
+function showKind() {
+  const texture = makingTexture();
+  $("photo-fieldset").hidden = texture;
+  $("size-label").hidden = texture;
+  for (const label of document.querySelectorAll(".texture-only")) label.hidden = !texture;
+  $("preserve_colors").disabled = texture;
+}
+
 function formSettings() {
-  const settings = { content: chosen("photo-list")[0] || "", style: chosen("painting-list") };
-  for (const name of ["size", "iters", "seed", "style_weight"]) {
+  const texture = makingTexture();
+  const settings = { style: chosen("painting-list") };
+  if (texture) settings.texture_size = `${$("texture_width").value}x${$("texture_height").value}`;
+  else settings.content = chosen("photo-list")[0] || "";
+  for (const name of texture ? ["iters", "seed", "style_weight"] : ["size", "iters", "seed", "style_weight"]) {
     if ($(name).value !== "") settings[name] = Number($(name).value);
   }
-  for (const name of ["style_preset", "preserve_colors", "optimizer", "style_loss"]) {
+  const choices = ["style_preset", "optimizer", "style_loss", "seamless"];
+  for (const name of texture ? choices : [...choices, "preserve_colors"]) {
     if ($(name).value !== "") settings[name] = $(name).value;
   }
   settings.deterministic = $("deterministic").checked;
@@ -161,6 +179,7 @@ function select(id, scroll = false) {
     $("live-step").textContent = id ? "queued" : "Start a run, or pick one in the gallery to watch it.";
   }
   showStatus(id ? (run ? run.status : "queued") : "", run ? run.error : "");
+  showLiveRepeat();
   drawLosses();
   if (scroll) $("live").scrollIntoView({ behavior: "smooth", block: "start" });
 }
@@ -188,6 +207,30 @@ function describeStep(event, status) {
   else text += ` · ${event.seconds_per_step.toFixed(2)} s/step · ETA ${duration(event.eta_seconds)}`;
   $("live-step").textContent = text;
   $("live-step").dataset.step = event.step;
+}
+
+// How many copies of a seamless picture go across and down, for the axes it wraps on.
+const REPEATS = { x: [2, 1], y: [1, 2], both: [2, 2] };
+
+// A seamless run's picture placed 2x2 (or 2x1) as a tiled background of `element`: where
+// the copies meet, a seam would show. `width`, `height`: the picture's, for the box's shape
+// (none: the box keeps its height and the copies fill it).
+function showRepeated(element, src, seamless, width, height) {
+  const [across, down] = REPEATS[seamless];
+  element.style.backgroundImage = `url("${src}")`;
+  element.style.backgroundSize = width ? `${100 / across}% ${100 / down}%` : `auto ${100 / down}%`;
+  if (width) element.style.aspectRatio = `${width * across} / ${height * down}`;
+  element.dataset.repeat = seamless;
+}
+
+// Below the live image, the selected run's picture repeated when the run is seamless.
+function showLiveRepeat() {
+  const run = state.runs.get(state.selected);
+  const seamless = run && run.settings.seamless;
+  const image = $("live-image");
+  const shown = Boolean(seamless) && !image.hidden && image.naturalWidth > 0;
+  $("live-repeat").hidden = !shown;
+  if (shown) showRepeated($("live-repeat"), image.src, seamless, image.naturalWidth, image.naturalHeight);
 }
 
 function showStep(event) {
@@ -231,6 +274,11 @@ function drawLosses() {
 function cardPicture(run) {
   const kind = run.downloads.includes("output") ? "output" : run.preview ? "preview" : null;
   if (!kind) return element("div", { className: "no-picture", textContent: "no picture yet" });
+  if (run.settings.seamless) {
+    const tiled = element("div", { className: "repeat", title: `${run.id}, repeated: it is seamless` });
+    showRepeated(tiled, `${fileUrl(run.id, kind, true)}&thumbnail&t=${run.modified}`, run.settings.seamless);
+    return tiled;
+  }
   return element("img", { alt: `${kind === "output" ? "Output" : "Last image"} of ${run.id}`, loading: "lazy",
                           src: `${fileUrl(run.id, kind, true)}&thumbnail&t=${run.modified}` });
 }
@@ -273,6 +321,7 @@ async function loadRuns() {
     const run = state.runs.get(state.selected);
     if (!state.lastStep.has(run.id)) showKept(run);
     showStatus(run.status, run.error);
+    showLiveRepeat();
   } else if (state.selected && !state.lastStep.has(state.selected)) {
     select(null);
   }
@@ -340,6 +389,8 @@ async function resumeSelected() {
 
 window.addEventListener("DOMContentLoaded", async () => {
   $("content-file").onchange = () => uploadInto($("content-file"), "photo");
+  for (const radio of document.querySelectorAll("input[name=kind]")) radio.onchange = showKind;
+  $("live-image").addEventListener("load", showLiveRepeat);
   $("style-file").onchange = () => uploadInto($("style-file"), "painting");
   $("plan-button").onclick = plan;
   $("run-form").onsubmit = start;
