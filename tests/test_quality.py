@@ -108,3 +108,19 @@ def test_feature_content_distance_is_zero_for_the_photo_and_one_for_nothing():
     assert doubled == pytest.approx(1.0)  # as far as nothing, the other way
     with pytest.raises(ValueError, match="Received"):
         quality.feature_content_distance(features[:, :4], features)
+
+
+def test_seam_ratio_sees_a_seam_where_the_edges_differ_and_none_where_they_continue():
+    # A triangle wave of whole periods across the width: every step between neighbouring
+    # columns is 16 levels, and so is the one across the edge (ratio 1). A ramp jumps back.
+    columns = np.arange(64)
+    wave = 200.0 - np.abs(columns % 16 - 8) * 16.0
+    periodic = np.repeat(wave[None, :, None], 8, axis=0).repeat(3, axis=2)
+    assert quality.seam_ratio(periodic, "x") == pytest.approx(1.0)
+    ramp = np.repeat((columns * 4.0)[None, :, None], 8, axis=0).repeat(3, axis=2)
+    assert quality.seam_ratio(ramp, "x") == pytest.approx(63 * 4 / 4)  # 252 levels over 4
+    # Along y the rows are read: the ramp turned a quarter has the same ratio.
+    assert quality.seam_ratio(ramp.transpose(1, 0, 2), "y") == pytest.approx(63.0)
+    assert quality.seam_ratio(ramp, "y") == 0.0  # no difference down the columns at all
+    with pytest.raises(ValueError, match="Received"):
+        quality.seam_ratio(periodic, "z")

@@ -21,8 +21,8 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import ROOT
 from tf_style.testing import reference_weights, snapshot, write_image_pair, write_keras_h5
-from tf_style import (TransferConfig, TransferError, images, memory, plan, run, run_identity,
-                      schedule, testing_color)
+from tf_style import (TransferConfig, TransferError, images, memory, plan, quality, run,
+                      run_identity, schedule, testing_color)
 from tf_style.config import DEFAULT_STYLE_LAYERS
 from tf_style.callbacks import Callback, StepReport
 
@@ -972,13 +972,6 @@ def test_a_bfloat16_run_ends_as_near_float32_as_a_perturbed_float32_run(image_fi
 
 # Textures, seamless pictures and transparency, end to end.
 
-def _seam_ratio(picture: np.ndarray) -> float:
-    """How far the last column is from the first, over the median distance between
-    neighbouring columns inside the picture (mean absolute difference, grey levels)."""
-    inside = np.abs(np.diff(picture, axis=1)).mean(axis=(0, 2))
-    return float(np.abs(picture[:, -1] - picture[:, 0]).mean() / np.median(inside))
-
-
 def test_a_seamless_texture_has_no_seam_and_a_plain_one_does(image_files, tmp_path):
     """From the painting alone: the wrapped texture's left and right edges are as close
     as neighbouring columns inside it; the plain one's edges are two unrelated columns."""
@@ -989,7 +982,7 @@ def test_a_seamless_texture_has_no_seam_and_a_plain_one_does(image_files, tmp_pa
                                   **settings))
     plain = run(TransferConfig(style=style, workdir=str(tmp_path / "plain"), **settings))
     assert seamless.shape == plain.shape == (48, 64, 3)
-    assert _seam_ratio(seamless) < 1.5 < 2.0 < _seam_ratio(plain)
+    assert quality.seam_ratio(seamless, "x") < 1.5 < 2.0 < quality.seam_ratio(plain, "x")
     record = json.load(open(tmp_path / "x" / "run.json"))
     assert record["content_sha256"] is None and record["settings"]["texture_size"] == "64x48"
 

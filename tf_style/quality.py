@@ -169,3 +169,17 @@ def halves(image: np.ndarray):
         return image[:, :middle], image[:, middle:2 * middle]
     middle = image.shape[0] // 2
     return image[:middle], image[middle:2 * middle]
+
+
+def seam_ratio(image: np.ndarray, axis: str = "x") -> float:
+    """How visible a picture's seam is when it is tiled along `axis` (x: its right edge
+    meets its left; y: its bottom meets its top): the mean absolute difference (0-255)
+    between the last and first column (row), over the median of that difference between
+    neighbouring columns (rows) inside it. Near 1 or below: no seam to see."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"`axis` must be x or y. Received: axis={axis!r}")
+    lines = np.asarray(image, np.float64)
+    if axis == "y":
+        lines = lines.transpose(1, 0, 2)
+    inside = np.abs(np.diff(lines, axis=1)).mean(axis=(0, 2))
+    return float(np.abs(lines[:, -1] - lines[:, 0]).mean() / max(np.median(inside), 1e-12))

@@ -1,0 +1,305 @@
+"""Textures and seamless pictures: the seam, the cost of wrapping, the tiled step, quality.
+
+    python benchmarks/textures.py                                 # everything, about 2 hours
+    python benchmarks/textures.py --parts seam --paintings 2      # a quicker look
+    python benchmarks/textures.py --parts cost,tiled              # the step alone, in-process
+    python benchmarks/textures.py --docs docs/artistic-controls.md --sheet texture.jpg
+
+Parts (--parts, comma-separated):
+- seam: a texture of every painting at --size, --seamless both and plain, on ImageNet VGG16
+  (`trained`, fetched by tf_style.trained_features) and seeded random VGG19 (`random`); the
+  seam ratio along x and y (`quality.seam_ratio`: the edge step over the median step inside;
+  the target is at most 1.1 seamless).
+- quality: each plain texture from two seeds against a style transfer of Tübingen at the
+  same size from two perturbed starts (--init_noise_ratio 0.001, 0.002), trained weights:
+  the patch and colour distances from the painting (`quality.style_distance`, no network);
+  "equal" when the means differ by no more than the larger spread of the two starts.
+- speed: a 512 px texture (seamless both), both weight kinds: steps and seconds.
+- cost: one whole-image step at 512x512, wrapped (--seamless both) against zero padding,
+  alternated --repeats times in one process; the median of each.
+- tiled: a seamless 2048x2048 texture in float32, 4 steps whole and 4 steps in 1024 px tiles
+  (4 tiles) from the same start: the largest difference between the two, grey levels.
+
+The paintings are Starry Night and The Scream from ../shared/images, whole and each half
+(quality.halves): six. Runs already in --workdir are not run again. --docs rewrites the
+block between the markers `<!-- textures benchmark -->` and `<!-- /textures benchmark -->`
+in that file with the tables printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from schedule import ROOT, _run, _weights_flags, scale_steps, verdict  # beside this script
+
+sys.path.insert(0, ROOT)
+from tf_style import images, quality
+import pictures  # benchmarks/pictures.py, beside this script
+
+PARTS = ("seam", "quality", "speed", "cost", "tiled")
+WEIGHTS = ("trained", "random")
+SEEDS = (0, 1)
+STARTS = (0.001, 0.002)
+MARKERS = ("<!-- textures benchmark -->", "<!-- /textures benchmark -->")
+
+
+def _paintings(count: int):
+    starry = images.load_image(pictures.picture("starry_night"))
+    scream = images.load_image(pictures.picture("the_scream"))
+    found = [("starry", starry), ("scream", scream)]
+    for name, painting in (("starry", starry), ("scream", scream)):
+        first, second = quality.halves(painting)
+        found += [(f"{name} half 1", first), (f"{name} half 2", second)]
+    return found[:count]
+
+
+def _file(array: np.ndarray, path: str) -> str:
+    if not os.path.exists(path):
+        images.save_image(path, array)
+    return path
+
+
+def _texture(workdir, name, painting_path, size, weights, seamless, seed):
+    run_dir = os.path.join(workdir, f"texture {name} {weights} {seamless or 'plain'} seed{seed}")
+    flags = [f"--style={painting_path}", f"--texture_size={size}x{size}", f"--seed={seed}",
+             *_weights_flags(weights), *([f"--seamless={seamless}"] if seamless else [])]
+    return _cached(run_dir, flags)
+
+
+def _transfer(workdir, name, painting_path, photo_path, size, weights, start):
+    run_dir = os.path.join(workdir, f"transfer {name} {weights} start{start}")
+    flags = [f"--content={photo_path}", f"--style={painting_path}", f"--size={size}",
+             f"--init_noise_ratio={start}", *_weights_flags(weights)]
+    return _cached(run_dir, flags)
+
+
+def _cached(run_dir, flags):
+    """The run's output and (seconds, steps), running train.py unless it is already done."""
+    timing = f"{run_dir}.json"
+    if not os.path.exists(timing):
+        seconds, _ = _run(flags, run_dir)
+        with open(timing, "w") as file:
+            json.dump({"seconds": seconds, "steps": sum(scale_steps(run_dir))}, file)
+    with open(timing) as file:
+        measured = json.load(file)
+    return images.load_image(os.path.join(run_dir, "output.png")), measured
+
+
+def seam_part(arguments, paintings, lines):
+    rows = []
+    for name, painting, path in paintings:
+        for weights in WEIGHTS:
+            row = {"painting": name, "weights": weights}
+            for seamless in ("both", None):
+                output, _ = _texture(arguments.workdir, name, path, arguments.size, weights,
+                                     seamless, SEEDS[0])
+                label = "seamless" if seamless else "plain"
+                row[label] = (quality.seam_ratio(output, "x"), quality.seam_ratio(output, "y"))
+            rows.append(row)
+            print(f"{name:16s} {weights:8s} seamless x {row['seamless'][0]:.2f} y "
+                  f"{row['seamless'][1]:.2f} | plain x {row['plain'][0]:.2f} y "
+                  f"{row['plain'][1]:.2f}", flush=True)
+    lines += [f"Seam ratio at {arguments.size} px (`quality.seam_ratio`: the step across the "
+              f"edge over the median step between neighbouring columns or rows inside; "
+              f"target ≤ 1.1 seamless):", "",
+              "| painting | weights | seamless x | seamless y | plain x | plain y |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {row['painting']} | {row['weights']} | {row['seamless'][0]:.2f} | "
+              f"{row['seamless'][1]:.2f} | {row['plain'][0]:.2f} | {row['plain'][1]:.2f} |"
+              for row in rows]
+    worst = max(max(row["seamless"]) for row in rows)
+    median_plain = float(np.median([value for row in rows for value in row["plain"]]))
+    lines += ["", f"Worst seamless ratio {worst:.2f}; median plain ratio {median_plain:.2f}.", ""]
+
+
+def quality_part(arguments, paintings, lines):
+    photo = images.load_image(pictures.picture("tubingen"))
+    photo_path = _file(photo, os.path.join(arguments.workdir, "tubingen.png"))
+    lines += [f"Texture against style transfer at {arguments.size} px, trained weights, "
+              f"distances from the painting (lower nearer; two starts each):", "",
+              "| painting | measure | texture | transfer | verdict (texture) |",
+              "|---|---|---|---|---|"]
+    for name, painting, path in paintings:
+        reference = images.resize_longest_side(painting, arguments.size)
+        texture_rows, transfer_rows = [], []
+        for seed in SEEDS:
+            output, _ = _texture(arguments.workdir, name, path, arguments.size, "trained", None,
+                                 seed)
+            texture_rows.append(_distances(output, reference))
+        for start in STARTS:
+            output, _ = _transfer(arguments.workdir, name, path, photo_path, arguments.size,
+                                  "trained", start)
+            transfer_rows.append(_distances(output, reference))
+        for measure in ("patches", "colours"):
+            # verdict() reads higher as better only for "content": lower is better here.
+            judged = verdict(transfer_rows, texture_rows, measure)
+            texture = [row[measure] for row in texture_rows]
+            transfer = [row[measure] for row in transfer_rows]
+            lines.append(f"| {name} | {measure} | {np.mean(texture):.4f} ± {np.ptp(texture) / 2:.4f}"
+                         f" | {np.mean(transfer):.4f} ± {np.ptp(transfer) / 2:.4f} | {judged} |")
+            print(lines[-1], flush=True)
+    lines.append("")
+
+
+def _distances(output, painting):
+    distance = quality.style_distance(output, painting)
+    return {"patches": distance.patches, "colours": distance.colours}
+
+
+def speed_part(arguments, paintings, lines):
+    name, _, path = paintings[0]
+    lines += ["A 512x512 seamless texture (`--texture_size 512x512 --seamless both`, the "
+              f"painting {name}):", "", "| weights | steps | seconds |", "|---|---|---|"]
+    for weights in WEIGHTS:
+        _, measured = _texture(arguments.workdir, name, path, 512, weights, "both", SEEDS[0])
+        lines.append(f"| {weights} | {measured['steps']} | {measured['seconds']:.0f} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+
+
+def cost_part(arguments, lines):
+    from tf_style import TransferConfig, run_setup
+    from tf_style.inputs import PreparedInputs
+    from tf_style.transfer import StyleTransfer
+    painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), 512)
+    noise = np.random.default_rng(0).uniform(0, 255, (512, 512, 3)).astype(np.float32)
+    inputs = PreparedInputs.from_arrays(noise, [painting])
+    lines += [f"One whole-image step at 512x512, median of {arguments.repeats}, alternated "
+              "(`--parts cost`):", "", "| network | zero padding, s | wrapped, s | cost |",
+              "|---|---|---|---|"]
+    for weights in WEIGHTS:
+        flags = dict(style=pictures.picture("starry_night"), texture_size="512x512")
+        if weights == "trained":
+            from tf_style.trained_features import fetch_trained_vgg16
+            flags.update(model="vgg16", weights=fetch_trained_vgg16(os.path.join(ROOT, "weights")))
+        else:
+            flags.update(weights="random")
+        transfers = {}
+        for seamless in (None, "both"):
+            config = TransferConfig(seamless=seamless, **flags)
+            device, precision = run_setup.set_up_device(config)
+            config, _, model = run_setup.load_network(config, precision)
+            transfers[seamless] = StyleTransfer.from_config(config, inputs, model)
+            for _ in range(2):  # compiles, then one more to settle
+                transfers[seamless].train_step()
+        seconds = {None: [], "both": []}
+        for _ in range(arguments.repeats):
+            for seamless, transfer in transfers.items():
+                started = time.perf_counter()
+                float(transfer.train_step()["total"])
+                seconds[seamless].append(time.perf_counter() - started)
+        plain, wrapped = np.median(seconds[None]), np.median(seconds["both"])
+        lines.append(f"| {weights} ({precision}) | {plain:.3f} | {wrapped:.3f} | "
+                     f"{100 * (wrapped / plain - 1):+.1f}% |")
+        print(lines[-1], flush=True)
+    lines.append("")
+
+
+def tiled_part(arguments, lines):
+    from tf_style import TransferConfig, run_setup
+    from tf_style.inputs import PreparedInputs
+    from tf_style.transfer import StyleTransfer
+    side = arguments.tiled_size
+    painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
+    start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
+    inputs = PreparedInputs.from_arrays(start, [painting])
+    config = TransferConfig(style=pictures.picture("starry_night"), texture_size=f"{side}x{side}",
+                            seamless="both", weights="random", precision="float32",
+                            deterministic=True)
+    _, precision = run_setup.set_up_run(config)
+    config, _, model = run_setup.load_network(config, precision)
+    results, seconds = {}, {}
+    for tile_size in (None, side // 2):
+        transfer = StyleTransfer.from_config(config, inputs, model, tile_size=tile_size)
+        tiles = len(transfer.evaluator.tiles(side, side))
+        started = time.perf_counter()
+        for _ in range(4):
+            transfer.train_step()
+        seconds[tile_size] = (time.perf_counter() - started) / 4
+        results[tile_size] = transfer.result()
+        print(f"{'whole' if tile_size is None else f'{tiles} tiles of {tile_size}'}: "
+              f"{seconds[tile_size]:.1f} s/step", flush=True)
+    difference = np.abs(results[None] - results[side // 2])
+    lines += [f"Seamless {side}x{side} texture, float32, 4 L-BFGS steps whole and in "
+              f"{side // 2} px tiles (4 tiles) from one start: largest difference "
+              f"{difference.max():.4f} grey levels, mean {difference.mean():.5f} (target ≤ 0.5); "
+              f"{seconds[None]:.1f} s a step whole, {seconds[side // 2]:.1f} s tiled.", ""]
+    print(lines[-2], flush=True)
+
+
+def write_sheet(arguments, paintings, path):
+    """The painting, its seamless texture 2x2 and its plain texture 2x2, trained weights."""
+    rows = []
+    for name, painting, painting_path in paintings[:2]:
+        seamless, _ = _texture(arguments.workdir, name, painting_path, arguments.size, "trained",
+                               "both", SEEDS[0])
+        plain, _ = _texture(arguments.workdir, name, painting_path, arguments.size, "trained",
+                            None, SEEDS[0])
+        rows.append(images.side_by_side([painting, images.repeated(seamless, "both"),
+                                         images.repeated(plain, "both")], height=2 * arguments.size))
+    width = max(row.shape[1] for row in rows)
+    sheet = np.concatenate([np.pad(row, ((0, 8), (0, width - row.shape[1]), (0, 0)),
+                                   constant_values=255) for row in rows])
+    images.save_image(path, sheet)
+    print(f"Wrote {path}: each painting, its seamless texture 2x2, its plain texture 2x2")
+
+
+def _write_docs(path, lines):
+    with open(path, encoding="utf8") as file:
+        text = file.read()
+    start, end = MARKERS
+    block = "\n".join([start, *lines, end])
+    if start not in text:
+        sys.exit(f"{path} has no {start} marker")
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    with open(path, "w", encoding="utf8") as file:
+        file.write(text)
+    print(f"Wrote the tables into {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"of {', '.join(PARTS)}")
+    parser.add_argument("--size", type=int, default=256, help="textures' side, px (seam, quality)")
+    parser.add_argument("--paintings", type=int, default=6, help="the first this many")
+    parser.add_argument("--repeats", type=int, default=5, help="steps timed (cost)")
+    parser.add_argument("--tiled_size", type=int, default=2048, help="side, px (tiled)")
+    parser.add_argument("--workdir", default=os.path.join(ROOT, "runs", "textures"))
+    parser.add_argument("--docs", help="write the tables into this file, between the markers")
+    parser.add_argument("--sheet", help="write a JPEG of the first two paintings' textures")
+    arguments = parser.parse_args()
+    os.makedirs(arguments.workdir, exist_ok=True)
+    parts = arguments.parts.split(",")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(unknown)}")
+    paintings = [(name, painting, _file(painting, os.path.join(
+        arguments.workdir, f"{name.replace(' ', '_')}.png")))
+        for name, painting in _paintings(arguments.paintings)]
+    lines = []
+    if "cost" in parts:  # in-process and timed: first, before any other work in this process
+        cost_part(arguments, lines)
+    if "seam" in parts:
+        seam_part(arguments, paintings, lines)
+    if "quality" in parts:
+        quality_part(arguments, paintings, lines)
+    if "speed" in parts:
+        speed_part(arguments, paintings, lines)
+    if "tiled" in parts:
+        tiled_part(arguments, lines)
+    print("\n".join(lines))
+    if arguments.sheet:
+        write_sheet(arguments, paintings, arguments.sheet)
+    if arguments.docs:
+        _write_docs(arguments.docs, lines)
+
+
+if __name__ == "__main__":
+    main()
