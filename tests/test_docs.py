@@ -117,9 +117,10 @@ def test_every_command_runs_on_tiny_inputs(arguments, sandbox, monkeypatch, caps
         write_clip(str(sandbox / "clip.mp4"), [synthetic_image(64, 64, seed) for seed in range(3)])
     monkeypatch.chdir(sandbox)
     workdir = f"runs/{abs(hash(tuple(arguments)))}"
+    tiny = TINY + (["--texture_size", "64x64"] if "--texture_size" in arguments else [])
     flags.FLAGS.unparse_flags()
     try:
-        train._parse_flags(["train.py", *arguments, *TINY, "--workdir", workdir])
+        train._parse_flags(["train.py", *arguments, *tiny, "--workdir", workdir])
         train.main(["train.py"])
     except SystemExit as exit:
         pytest.fail(f"exit status {exit.code}: {capsys.readouterr().err.strip()[-500:]}")

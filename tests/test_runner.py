@@ -987,6 +987,18 @@ def test_a_seamless_texture_has_no_seam_and_a_plain_one_does(image_files, tmp_pa
     assert record["content_sha256"] is None and record["settings"]["texture_size"] == "64x48"
 
 
+def test_a_seamless_texture_in_tiles_is_the_whole_one(image_files, tmp_path):
+    """The exact tiled step for a texture too: its halos wrap, and the picture after three
+    float32 steps in 32 px tiles is the whole-image one's."""
+    _, style = image_files
+    settings = dict(content="", style=style, texture_size="64x48", weights="random", iters=3,
+                    progress=False, seamless="both", precision="float32",
+                    convergence_tolerance=0, convergence_change=0, **SHALLOW)
+    whole = run(TransferConfig(workdir=str(tmp_path / "whole"), **settings))
+    tiled = run(TransferConfig(workdir=str(tmp_path / "tiled"), tile_size=32, **settings))
+    assert np.abs(tiled - whole).max() < 0.5
+
+
 def test_a_texture_resumes_where_it_stopped(image_files, tmp_path):
     _, style = image_files
     settings = dict(content="", style=style, texture_size="48x48", weights="random",

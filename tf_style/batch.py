@@ -263,8 +263,10 @@ def run_batch(config: TransferConfig, executor: Optional[Executor] = None) -> Li
     executor = executor or LocalExecutor()
     photos = len({c.content for c in configs})
     styles = len(configs) // photos
-    logging.info("Batch of %d pairs (%d photo%s x %d style%s) in %s, %s", len(configs), photos,
-                 "s" * (photos != 1), styles, "s" * (styles != 1), root, executor.describe())
+    shape = (f"{styles} painting{'s' * (styles != 1)}, no photo" if config.is_texture else
+             f"{photos} photo{'s' * (photos != 1)} x {styles} style{'s' * (styles != 1)}")
+    logging.info("Batch of %d %s (%s) in %s, %s", len(configs),
+                 "textures" if config.is_texture else "pairs", shape, root, executor.describe())
     results: Dict[int, PairResult] = {}
     progress = _BatchProgress(len(configs))
     bad = _bad_files(config, configs)
@@ -303,7 +305,7 @@ def _bad_files(config: TransferConfig, configs: Sequence[TransferConfig]) -> Dic
     """Every input file that cannot be a picture, with its one-line reason, said once each
     (a bad photo would otherwise fail once per style)."""
     max_pixels = config.max_image_megapixels * 1_000_000
-    paths = dict.fromkeys(path for c in configs for path in (c.content, *c.style))
+    paths = dict.fromkeys(path for c in configs for path in (c.content, *c.style) if path)
     bad = {}
     for path in paths:
         if os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS):

@@ -95,6 +95,8 @@ def stitched_features(crops: Crops, image: np.ndarray,
     precision."""
     height, width = image.shape[:2]
     maps = {}
+    if not layer_names:  # a texture: no photo to see
+        return maps
     for tile, inner in crops.features_by_tile(image, layer_names):
         for name in layer_names:
             values = inner[name]
