@@ -196,6 +196,9 @@ def test_a_fresh_page_fits_the_screen_with_no_broken_picture(gallery_server, bro
     page.wait_for_selector("#photo-list input:checked", state="attached")
     for details in page.query_selector_all(".card details"):
         details.evaluate("e => e.open = true")
+    # The gallery's pictures load lazily, as a person scrolls down to them.
+    for card in page.query_selector_all(".card"):
+        card.scroll_into_view_if_needed()
     page.wait_for_function("() => [...document.images].every((image) => image.complete)")
     assert page.evaluate(PAGE_PROBLEMS) == []
     assert page.eval_on_selector("#photo-list input:checked", "e => e.value") == \
