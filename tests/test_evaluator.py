@@ -244,3 +244,21 @@ def test_a_tiled_run_resumes_an_untiled_one(tmp_path):
     run(TransferConfig(workdir=str(tmp_path / "b"), iters=2, **settings))
     resumed = run(TransferConfig(workdir=str(tmp_path / "b"), iters=4, tile_size=32, **settings))
     np.testing.assert_allclose(resumed, straight, atol=0.05)
+
+
+def test_a_seamless_pictures_loss_is_the_same_wherever_its_edges_are():
+    """A seamless picture is one period of an endless one: moved by 16 px (a whole cell of
+    the four pools) along a wrapped axis it is the same endless picture, and every loss is
+    the same. Moved along an axis that does not wrap, or with no wrap at all, it is not."""
+    transfer, image = _transfer(64, 96, seamless="x", laplacian_weight=1.0)
+    plain, _ = _transfer(64, 96, laplacian_weight=1.0)
+    start = image.numpy()
+    before = transfer.compute_losses(image)
+    across = transfer.compute_losses(tf.constant(np.roll(start, 16, axis=2)))
+    for name in ("style", "style/block1_conv1", "style/block5_conv1", "tv"):
+        np.testing.assert_allclose(float(across[name]), float(before[name]), rtol=1e-5,
+                                   err_msg=name)
+    down = transfer.compute_losses(tf.constant(np.roll(start, 16, axis=1)))
+    assert abs(float(down["style"]) / float(before["style"]) - 1) > 1e-4  # y does not wrap
+    unwrapped = plain.compute_losses(tf.constant(np.roll(start, 16, axis=2)))
+    assert abs(float(unwrapped["style"]) / float(plain.compute_losses(image)["style"]) - 1) > 1e-4
