@@ -248,8 +248,10 @@ def test_a_tiled_run_resumes_an_untiled_one(tmp_path):
 
 def test_a_seamless_pictures_loss_is_the_same_wherever_its_edges_are():
     """A seamless picture is one period of an endless one: moved by 16 px (a whole cell of
-    the four pools) along a wrapped axis it is the same endless picture, and every loss is
-    the same. Moved along an axis that does not wrap, or with no wrap at all, it is not."""
+    the four pools) along a wrapped axis it is the same endless picture, and the terms of
+    the picture alone (style, smoothness) are the same; the content and Laplacian terms
+    compare it with the unmoved photo. Moved along an axis that does not wrap, or with no
+    wrap at all, it is another picture."""
     transfer, image = _transfer(64, 96, seamless="x", laplacian_weight=1.0)
     plain, _ = _transfer(64, 96, laplacian_weight=1.0)
     start = image.numpy()
