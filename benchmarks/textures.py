@@ -10,8 +10,8 @@ Parts (--parts, comma-separated):
   (`trained`, fetched by tf_style.trained_features) and seeded random VGG19 (`random`); the
   seam ratio along x and y (`quality.seam_ratio`: the edge step over the median step inside;
   the target is at most 1.1 seamless).
-- quality: each plain texture from two seeds against a style transfer of Tübingen at the
-  same size from two perturbed starts (--init_noise_ratio 0.001, 0.002), trained weights:
+- quality: each plain texture from two seeds against a style transfer of Tübingen of the
+  same size and shape from two perturbed starts (--init_noise_ratio 0.001, 0.002), trained weights:
   the patch and colour distances from the painting (`quality.style_distance`, no network);
   "equal" when the means differ by no more than the larger spread of the two starts.
 - speed: a 512 px texture (seamless both), both weight kinds: steps and seconds.
@@ -66,9 +66,13 @@ def _file(array: np.ndarray, path: str) -> str:
     return path
 
 
-def _texture(workdir, name, painting_path, size, weights, seamless, seed):
-    run_dir = os.path.join(workdir, f"texture {name} {weights} {seamless or 'plain'} seed{seed}")
-    flags = [f"--style={painting_path}", f"--texture_size={size}x{size}", f"--seed={seed}",
+def _texture(workdir, name, painting_path, size, weights, seamless, seed, shape=None):
+    """A texture `size` px square, or of `shape` (width, height)."""
+    width, height = shape or (size, size)
+    shown = "" if width == height else f" {width}x{height}"
+    run_dir = os.path.join(workdir, f"texture {name} {weights} {seamless or 'plain'} seed{seed}"
+                                    f"{shown}")
+    flags = [f"--style={painting_path}", f"--texture_size={width}x{height}", f"--seed={seed}",
              *_weights_flags(weights), *([f"--seamless={seamless}"] if seamless else [])]
     return _cached(run_dir, flags)
 
@@ -142,8 +146,11 @@ def seam_part(arguments, paintings, lines):
 def quality_part(arguments, paintings, lines):
     photo = images.load_image(pictures.picture("tubingen"))
     photo_path = _file(photo, os.path.join(arguments.workdir, "tubingen.png"))
-    lines += [f"Texture against style transfer at {arguments.size} px, trained weights, "
-              f"distances from the painting (lower nearer; two starts each):", "",
+    # The texture takes the transfer's shape: the measure's pyramid depth follows the shape.
+    shape = images.scaled_size(*photo.shape[:2], arguments.size)
+    lines += [f"A texture against a style transfer of Tübingen, both {shape[0]}x{shape[1]} px, "
+              f"trained weights: distances from the painting (lower nearer; mean ± half the "
+              f"spread of two starts):", "",
               "| painting | measure | texture | transfer | verdict (texture) |",
               "|---|---|---|---|---|"]
     for name, painting, path in paintings:
@@ -151,7 +158,7 @@ def quality_part(arguments, paintings, lines):
         texture_rows, transfer_rows = [], []
         for seed in SEEDS:
             output, _ = _texture(arguments.workdir, name, path, arguments.size, "trained", None,
-                                 seed)
+                                 seed, shape)
             texture_rows.append(_distances(output, reference))
         for start in STARTS:
             output, _ = _transfer(arguments.workdir, name, path, photo_path, arguments.size,
