@@ -330,6 +330,21 @@ def test_gif_and_sheet(image_files, tmp_path):
         np.testing.assert_allclose(np.asarray(sheet)[:, -48:], np.rint(result), atol=1)
 
 
+def test_a_seamless_textures_sheet_shows_the_painting_and_the_texture_2x2(image_files, tmp_path):
+    from PIL import Image
+    _, style = image_files
+    result = run(TransferConfig(style=style, texture_size="48x32", seamless="both", iters=2,
+                                weights="random", progress=False, sheet=True,
+                                workdir=str(tmp_path / "run"), **SHALLOW))
+    with Image.open(tmp_path / "run" / "sheet.png") as sheet:
+        # no photo; the square style at the sheet's height 64, a gap, the texture 2x2 (96x64)
+        assert sheet.size == (64 + 8 + 96, 64)
+        shown = np.asarray(sheet, np.float32)[:, -96:]
+    tile = np.rint(result)
+    for top, left in ((0, 0), (0, 48), (32, 0), (32, 48)):
+        np.testing.assert_allclose(shown[top:top + 32, left:left + 48], tile, atol=1)
+
+
 def test_changed_artistic_control_refuses_resume(image_files, tmp_path):
     config = _config(image_files, tmp_path)
     run(config)
