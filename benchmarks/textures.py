@@ -69,9 +69,8 @@ def _file(array: np.ndarray, path: str) -> str:
 def _texture(workdir, name, painting_path, size, weights, seamless, seed, shape=None):
     """A texture `size` px square, or of `shape` (width, height)."""
     width, height = shape or (size, size)
-    shown = "" if width == height else f" {width}x{height}"
-    run_dir = os.path.join(workdir, f"texture {name} {weights} {seamless or 'plain'} seed{seed}"
-                                    f"{shown}")
+    run_dir = os.path.join(workdir, f"texture {name} {weights} {seamless or 'plain'} seed{seed} "
+                                    f"{width}x{height}")
     flags = [f"--style={painting_path}", f"--texture_size={width}x{height}", f"--seed={seed}",
              *_weights_flags(weights), *([f"--seamless={seamless}"] if seamless else [])]
     return _cached(run_dir, flags)
