@@ -190,14 +190,20 @@ def speed_part(arguments, paintings, lines):
     lines.append("")
 
 
-def cost_part(arguments, lines):
-    from tf_style import TransferConfig, run_setup
+def _noise_texture_inputs(side: int):
+    """A side x side texture's inputs from seeded noise, with Starry Night as the painting."""
     from tf_style.inputs import PreparedInputs
+    painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
+    start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
+    return PreparedInputs.from_arrays(start, [painting])
+
+
+def cost_part(arguments, lines):
+    import dataclasses
+    from tf_style import TransferConfig, run_setup
     from tf_style.transfer import StyleTransfer
     side = arguments.cost_size
-    painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
-    noise = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
-    inputs = PreparedInputs.from_arrays(noise, [painting])
+    inputs = _noise_texture_inputs(side)
     lines += [f"One whole-image step at {side}x{side}, median of {arguments.repeats}, alternated "
               "(`--parts cost`):", "", "| network | zero padding, s | wrapped, s | cost |",
               "|---|---|---|---|"]
@@ -208,12 +214,13 @@ def cost_part(arguments, lines):
             flags.update(model="vgg16", weights=fetch_trained_vgg16(os.path.join(ROOT, "weights")))
         else:
             flags.update(weights="random")
+        config = TransferConfig(**flags)
+        _, precision = run_setup.set_up_device(config)
+        config, _, model = run_setup.load_network(config, precision)
         transfers = {}
-        for seamless in (None, "both"):
-            config = TransferConfig(seamless=seamless, **flags)
-            device, precision = run_setup.set_up_device(config)
-            config, _, model = run_setup.load_network(config, precision)
-            transfers[seamless] = StyleTransfer.from_config(config, inputs, model)
+        for seamless in (None, "both"):  # the same network: the wrapped one is its twin
+            transfers[seamless] = StyleTransfer.from_config(
+                dataclasses.replace(config, seamless=seamless), inputs, model)
             for _ in range(2):  # compiles, then one more to settle
                 transfers[seamless].train_step()
         seconds = {None: [], "both": []}
@@ -231,12 +238,9 @@ def cost_part(arguments, lines):
 
 def tiled_part(arguments, lines):
     from tf_style import TransferConfig, run_setup
-    from tf_style.inputs import PreparedInputs
     from tf_style.transfer import StyleTransfer
     side = arguments.tiled_size
-    painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
-    start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
-    inputs = PreparedInputs.from_arrays(start, [painting])
+    inputs = _noise_texture_inputs(side)
     config = TransferConfig(style=pictures.picture("starry_night"), texture_size=f"{side}x{side}",
                             seamless="both", weights="random", precision="float32",
                             deterministic=True)
