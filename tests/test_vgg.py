@@ -102,3 +102,35 @@ def test_a_wrapped_network_sees_the_picture_repeated_without_end(wrap):
         expected = reference[name].numpy()[:, top:top + rows, left:left + columns]
         np.testing.assert_allclose(got[name].numpy(), expected, rtol=1e-4,
                                    atol=1e-4 * np.abs(expected).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("wrap", [(True, True), (False, True), (True, False)])
+def test_a_wrapped_networks_gradient_is_the_repeated_pictures_folded_back(wrap):
+    """The gradient through the wrap padding (its own backward pass): the plain network's
+    gradient of the middle copy's features over the picture repeated 5 times, each copy's
+    share added back onto the picture."""
+    import tensorflow as tf
+    name = "block3_conv1"
+    plain = vgg.build_vgg([name])
+    weights.load_weights(plain, weights.WeightsSource("random", seed=0))
+    wrapped = vgg.with_wrap(plain, wrap)
+    height, width = 32, 48
+    rng = np.random.default_rng(4)
+    image = rng.uniform(0, 255, (1, height, width, 3)).astype(np.float32)
+    projection = rng.normal(size=(1, height // 4, width // 4, 256)).astype(np.float32)
+    copies = (5 if wrap[0] else 1, 5 if wrap[1] else 1)
+    top, left = (2 * height if wrap[0] else 0), (2 * width if wrap[1] else 0)
+
+    def gradient(network, picture, window):
+        picture = tf.constant(picture)
+        with tf.GradientTape() as tape:
+            tape.watch(picture)
+            features = network(vgg.preprocess_input(picture))[name][window]
+            loss = tf.reduce_sum(features * projection)
+        return tape.gradient(loss, picture).numpy()
+
+    got = gradient(wrapped, image, slice(None))
+    rows, columns = slice(top // 4, top // 4 + height // 4), slice(left // 4, left // 4 + width // 4)
+    repeated = gradient(plain, np.tile(image, (1, *copies, 1)), (slice(None), rows, columns))
+    folded = repeated.reshape(1, copies[0], height, copies[1], width, 3).sum(axis=(1, 3))
+    np.testing.assert_allclose(got, folded, rtol=1e-4, atol=1e-4 * np.abs(folded).max())
