@@ -504,6 +504,27 @@ def test_a_run_stopped_in_its_coarse_scale_resumes_to_the_same_stops_and_picture
     np.testing.assert_allclose(resumed, straight, atol=1e-3)
 
 
+def test_a_run_checkpointed_without_the_change_rule_resumes_with_it(image_files, tmp_path):
+    # A checkpoint from --convergence_change 0 (or a tf_style before the rule) has no kept
+    # picture: the run resumes, the first judgement after it only keeps the picture, and the
+    # rule stops the scale from the second on, as read from the pictures.
+    settings = dict(size=48, scales=(), iters=40, optimizer="lbfgs", deterministic=True,
+                    convergence_tolerance=0, convergence_window=4, checkpoint_every=3,
+                    summary_every=1)
+    config = _config(image_files, tmp_path, convergence_change=0, **settings)
+    with pytest.raises(TransferError, match="at step 6"):
+        run(config, callbacks=[_stop_after(6)])
+    with_rule = dataclasses.replace(config, convergence_change=14.0)
+    reports, pictures = [], {}
+    run(with_rule, callbacks=[
+        reports.append, lambda report: pictures.__setitem__(report.step, report.transfer.result())])
+    assert reports[0].step == 7  # resumed, not started over
+    changes = {step: np.abs(pictures[step] - pictures[step - 4]).mean()
+               for step in range(12, 41, 4) if step in pictures}
+    stops = [step for step, change in changes.items() if change < 14.0]
+    assert stops and reports[-1].step == stops[0] < 40
+
+
 def test_sigint_inside_a_tiled_step_stops_at_the_next_tile_and_resumes_exactly(image_files,
                                                                                tmp_path):
     settings = dict(size=96, scales=(), iters=4, init="noise", tile_size=48, deterministic=True,

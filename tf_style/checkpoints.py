@@ -31,6 +31,12 @@ class Checkpoints:
             state["loss_scale"] = transfer.loss_scale
         checkpoint = tf.train.Checkpoint(**state)
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+        # The same state without the change rule's kept picture, to resume a checkpoint
+        # taken with the rule off (the same names, so the same keys).
+        state["convergence"] = tf.train.Checkpoint(lowest=convergence.lowest,
+                                                   steps=convergence.steps)
+        self._without_change_state = tf.train.Checkpoint(**state)
+        self.convergence = convergence
         self.transfer = transfer
         self.saved_step: Optional[int] = None
 
@@ -45,14 +51,24 @@ class Checkpoints:
     def restore_saved(self) -> int:
         """Goes back to the checkpoint this scale last saved or resumed from; returns its step."""
         latest = self.manager.latest_checkpoint
+        checkpoint = self.manager.checkpoint
+        kept_picture = all(tf.train.load_checkpoint(latest).has_tensor(
+            f"convergence/{name}/.ATTRIBUTES/VARIABLE_VALUE")
+            for name in self.convergence.change_state())
+        if not kept_picture:
+            logging.info("%s was taken with the picture-change rule off: the rule judges from "
+                         "the second window after resuming", latest)
+            checkpoint = self._without_change_state
         try:
-            self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
+            checkpoint.restore(latest).assert_existing_objects_matched()
         # A variable of another shape or dtype, or (AssertionError) state the checkpoint lacks.
         except (tf.errors.InvalidArgumentError, ValueError, AssertionError) as error:
             raise TransferError(
                 f"cannot resume from {latest}: it holds state this version of tf_style keeps "
                 f"differently ({_cause(error)}); rerun with --overwrite to start over, or with "
                 f"another --workdir") from None
+        if not kept_picture:
+            self.convergence.forget_kept_picture()
         return int(self.transfer.step)
 
     def save(self) -> None:

@@ -46,6 +46,7 @@ class Convergence(tf.Module):
             # The change over the last judged window; negative until two judgements were made.
             self.last_change = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
                                            name="last_change")
+        self._picture_kept = True
 
     def update(self, loss: float, image: Optional[tf.Variable] = None) -> None:
         """Counts one more step of this scale, whose image had loss `loss` and which left
@@ -81,6 +82,18 @@ class Convergence(tf.Module):
                     f"{self.window} steps (less than {self.change:g})")
         return f"the loss fell by less than {self.tolerance:g} over the last {self.window} steps"
 
+    def change_state(self) -> dict:
+        """The change rule's checkpointed variables by name (none when it is off)."""
+        return dict(reference=self.reference, last_change=self.last_change) if self.change > 0 \
+            else {}
+
+    def forget_kept_picture(self) -> None:
+        """After resuming from a checkpoint that kept no picture (taken with the change rule
+        off): the next judgement only keeps one, the rule judges from the one after."""
+        if self.change > 0:
+            self.last_change.assign(-1.0)
+            self._picture_kept = False
+
     def reset(self) -> None:
         """Forgets the scale's steps (a new scale, or going back to its start)."""
         self.lowest.assign(np.full(self.window + 1, np.inf))
@@ -95,9 +108,10 @@ class Convergence(tf.Module):
 
     def _judge_change(self, image: tf.Variable, first: bool) -> None:
         """At the end of a window: the change since the last one, then this picture kept."""
-        if not first:
+        if not first and self._picture_kept:
             self.last_change.assign(float(self._change_from_reference(image)))
         self.reference.assign(tf.cast(image, tf.float16))
+        self._picture_kept = True
 
     def _lowest_after(self, steps: int) -> float:
         """The lowest loss over the scale's first `steps` steps (steps >= 1, within the window)."""
