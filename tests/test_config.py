@@ -140,6 +140,17 @@ def test_default_pyramid_halves_size_while_at_least_256_px():
     assert sizes(3840) == (480, 960, 1920, 3840)  # 240 is under 256
 
 
+def test_a_textures_pyramid_starts_at_64_px():
+    def sizes(texture_size, **overrides):
+        return schedule.scale_sizes(TransferConfig(style="s", texture_size=texture_size,
+                                                   **overrides))
+    assert sizes("256x192") == (64, 128, 256)
+    assert sizes("200x100") == (100, 200)  # 50 is under 64
+    assert sizes("1024x1024") == (64, 128, 256, 512, 1024)
+    assert sizes("512x512", scales=()) == (512,)  # --scales still chooses
+    assert sizes("1024x128") == (256, 512, 1024)  # 128x16 would be under VGG's 32 px
+
+
 def test_each_scale_has_its_own_even_share_of_iters_whatever_the_stopping_rule():
     # The finest scale is never starved: a coarse scale that runs to its end leaves the
     # later ones their shares (the old rule let it use all but 20 steps of each).

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from tf_style.architecture import MIN_IMAGE_SIDE, MODELS, conv_layer_names, layer_block
-from tf_style.schedule import PYRAMID_SMALLEST_SIDE, check_scales
+from tf_style.schedule import PYRAMID_SMALLEST_SIDE, TEXTURE_SMALLEST_SIDE, check_scales
 from tf_style.settings import (MAX_ITERS, MAX_SEED, MAX_STYLES, check_fields, require_each,
                                parse_picture_size, require_fraction, require_image_side,
                                require_layers, require_picture_size,
@@ -189,7 +189,7 @@ class TransferConfig:
     scales: Optional[Tuple[int, ...]] = setting(
         None, help="coarse to fine: sizes to optimise at in turn (256,512; --size is always last) "
         f"or a number of octaves (2 = size/2, size; 1 = --size only); by default --size halved "
-        f"while at least {PYRAMID_SMALLEST_SIDE} px",
+        f"while at least {PYRAMID_SMALLEST_SIDE} px ({TEXTURE_SMALLEST_SIDE} for a texture)",
         check=require_each(require_positive_int), shown_default="auto")
     # 0.3%: at 512 px in bfloat16 a run ended 0.04% from the loss of 500 steps and 0.2
     # grey levels from their picture, in 37% of 500 float32 steps' time; at 1% it ended

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 # sharpens it. Not from 128 px: at 512 px that painted over the photo (Laplacian content
 # score 0.43 against 0.65 alone) where from 256 px it kept it (0.63) (docs/convergence.md).
 PYRAMID_SMALLEST_SIDE = 256
+# A texture has no photo to keep, and from noise at full size it kept the noise's grain:
+# at 256x192 on ImageNet VGG16 its patches were 2.1-2.7x further from the painting than a
+# style transfer's. Laid out at 64 px first they were nearer than the transfer's; from
+# 128 px, grain was left in flat areas (docs/artistic-controls.md).
+TEXTURE_SMALLEST_SIDE = 64
 
 
 def scale_sizes(config: "TransferConfig") -> Tuple[int, ...]:
@@ -24,14 +29,18 @@ def scale_sizes(config: "TransferConfig") -> Tuple[int, ...]:
 
     `scales` is either those sizes or, as a single number under MIN_IMAGE_SIDE, a count
     of octaves: 3 means size/4, size/2, size. None: halve `size` while the result is
-    at least PYRAMID_SMALLEST_SIDE. A video's frames run at `size` only (each later
-    frame starts from the one before), whatever `scales` says.
+    at least PYRAMID_SMALLEST_SIDE (TEXTURE_SMALLEST_SIDE for a texture). A video's frames
+    run at `size` only (each later frame starts from the one before), whatever `scales` says.
     """
     if config.is_video:
         return (config.size,)
     if config.scales is None:
+        smallest, aspect = PYRAMID_SMALLEST_SIDE, 1.0
+        if config.is_texture:  # whose shorter side must stay one VGG can see
+            smallest, aspect = TEXTURE_SMALLEST_SIDE, min(config.texture_shape) / config.size
         octaves = 1
-        while config.size / 2 ** octaves >= PYRAMID_SMALLEST_SIDE:
+        while (config.size / 2 ** octaves >= smallest
+               and config.size / 2 ** octaves * aspect >= MIN_IMAGE_SIDE):
             octaves += 1
         return tuple(round(config.size / 2 ** octave) for octave in reversed(range(octaves)))
     if not config.scales:
