@@ -93,6 +93,22 @@ def test_resize_longest_side_keeps_aspect():
     np.testing.assert_allclose(images.resize_longest_side(flat, 64), 77.0, atol=1e-3)
 
 
+@pytest.mark.parametrize("wrap", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("size", [(32, 24), (40, 20), (8, 6), (13, 11)])
+def test_a_periodic_resize_is_the_middle_of_the_repeated_pictures_resize(wrap, size):
+    """Up or down, whole or fractional ratios: wrapped axes read past the edge from the
+    opposite one, exactly as Pillow's own resize of the picture repeated 3 times does in
+    its middle copy; an unwrapped axis is clamped as before."""
+    image = np.random.default_rng(0).uniform(0, 255, (12, 16, 3)).astype(np.float32)
+    copies = (3 if wrap[0] else 1, 3 if wrap[1] else 1)
+    repeated = images.resize(np.tile(image, (*copies, 1)), (size[0] * copies[1], size[1] * copies[0]))
+    top, left = (size[1] if wrap[0] else 0), (size[0] if wrap[1] else 0)
+    np.testing.assert_allclose(images.resize(image, size, wrap),
+                               repeated[top:top + size[1], left:left + size[0]], atol=1e-3)
+    clamped = images.resize(image, size)
+    assert np.abs(images.resize(image, size, wrap) - clamped).max() > 1.0  # the edges differ
+
+
 def test_check_size_refuses_tiny_images():
     images.check_size(np.zeros((32, 40, 3)), "ok")
     with pytest.raises(images.ImageError, match="at least 32"):

@@ -257,13 +257,25 @@ def header_size(path: str) -> Optional[Tuple[int, int]]:
     return height, width
 
 
-def resize(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """Resizes to exactly (width, height) with Lanczos filtering, per channel in float."""
-    if (image.shape[1], image.shape[0]) == tuple(size):
+def resize(image: np.ndarray, size: Tuple[int, int],
+           wrap: Tuple[bool, bool] = (False, False)) -> np.ndarray:
+    """Resizes to exactly (width, height) with Lanczos filtering, per channel in float.
+
+    On the axes `wrap` names (rows, columns) the picture is taken as periodic: the filter
+    reads past an edge from the opposite one, so a seamless picture stays seamless (with
+    the edge clamped, as Pillow does it, its two edges no longer meet)."""
+    height, width = image.shape[:2]
+    if (width, height) == tuple(size):
         return image.astype(np.float32)
+    # Lanczos reads 3 px each side of a sample, in the coarser picture's pixels.
+    margin = 1 + int(np.ceil(3 * max(1.0, width / size[0], height / size[1])))
+    rows, columns = (margin if wrap[0] else 0), (margin if wrap[1] else 0)
+    if rows or columns:
+        image = np.pad(image, ((rows, rows), (columns, columns), (0, 0)), mode="wrap")
+    box = (columns, rows, columns + width, rows + height)
     channels = [
         np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F")
-                   .resize(size, Image.Resampling.LANCZOS))
+                   .resize(size, Image.Resampling.LANCZOS, box=box))
         for c in range(image.shape[-1])
     ]
     return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.float32)

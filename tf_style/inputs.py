@@ -53,20 +53,22 @@ class PreparedInputs:
             return color.with_content_colors(image, self.original_content)
         return image
 
-    def upsampled(self, image: np.ndarray, with_detail: bool = True) -> np.ndarray:
+    def upsampled(self, image: np.ndarray, with_detail: bool = True,
+                  wrap: Tuple[bool, bool] = (False, False)) -> np.ndarray:
         """The start of this scale from a coarser scale's result: the result brought to this
-        scale's size, plus (`with_detail`) the detail of this scale's own start image (the
-        photo, by default) that a picture of the coarser size cannot hold: its band of a
-        Laplacian pyramid. Upsampled alone, the start is a blur the full-size steps must
-        sharpen (at 512 px on random weights they took 80 steps to 40 with the detail, and
-        left the façades softer)."""
+        scale's size (periodic on the axes `wrap` names), plus (`with_detail`) the detail of
+        this scale's own start image (the photo, by default) that a picture of the coarser
+        size cannot hold: its band of a Laplacian pyramid. Upsampled alone, the start is a
+        blur the full-size steps must sharpen (at 512 px on random weights they took 80
+        steps to 40 with the detail, and left the façades softer)."""
         height, width = self.content_image.shape[:2]
         coarse_size = (image.shape[1], image.shape[0])
+        upsampled = images.resize(image, (width, height), wrap)
         if not with_detail:
-            return images.resize(image, (width, height))
+            return upsampled
         detail = self.initial_image - images.resize(
             images.resize(self.initial_image, coarse_size), (width, height))
-        return np.clip(images.resize(image, (width, height)) + detail, 0, 255).astype(np.float32)
+        return np.clip(upsampled + detail, 0, 255).astype(np.float32)
 
 
 def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
