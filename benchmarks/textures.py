@@ -109,6 +109,17 @@ def aligned_ratio(image: np.ndarray, axis: str) -> float:
     return float(np.abs(lines[:, -1] - lines[:, 0]).mean() / np.median(borders))
 
 
+def edge_rank(image: np.ndarray, axis: str) -> float:
+    """The share of the steps between neighbouring columns (rows) inside that are smaller
+    than the step across the edge: 1 where the edge is the largest step in the picture, as
+    a seam is; spread over 0-1 where it is one step among the others."""
+    lines = np.asarray(image, np.float64)
+    if axis == "y":
+        lines = lines.transpose(1, 0, 2)
+    steps = np.abs(np.diff(lines, axis=1)).mean(axis=(0, 2))
+    return float(np.mean(steps < np.abs(lines[:, -1] - lines[:, 0]).mean()))
+
+
 def seam_part(arguments, paintings, lines):
     rows = []
     # Each painting its own seed: from one noise and one network the six pictures' edges
@@ -120,30 +131,35 @@ def seam_part(arguments, paintings, lines):
                 output, _ = _texture(arguments.workdir, name, path, arguments.size, weights,
                                      seamless, seed)
                 label = "seamless" if seamless else "plain"
-                row[label] = [(quality.seam_ratio(output, axis), aligned_ratio(output, axis))
-                              for axis in ("x", "y")]
+                row[label] = [(quality.seam_ratio(output, axis), aligned_ratio(output, axis),
+                               edge_rank(output, axis)) for axis in ("x", "y")]
             rows.append(row)
             print(f"{name:16s} {weights:8s} " + " | ".join(
-                f"{label} {axis} {ratio:.2f} ({aligned:.2f})" for label in ("seamless", "plain")
-                for axis, (ratio, aligned) in zip("xy", row[label])), flush=True)
+                f"{label} {axis} {ratio:.2f} ({aligned:.2f}) {rank:.0%}"
+                for label in ("seamless", "plain")
+                for axis, (ratio, aligned, rank) in zip("xy", row[label])), flush=True)
     lines += [f"The seam at {arguments.size} px, each painting from its own seed (0-5): "
-              f"`quality.seam_ratio`, the step across the "
-              f"edge over the median step between neighbouring columns (x) or rows (y) inside "
-              f"(target ≤ 1.1 seamless); in brackets the same over the median step at the "
-              f"pooling grid's borders inside (every 16 px), where the edge lies:", "",
+              f"`quality.seam_ratio`, the step across the edge over the median step between "
+              f"neighbouring columns (x) or rows (y) inside (target ≤ 1.1 seamless); in "
+              f"brackets the same over the median step at the pooling grid's borders inside "
+              f"(every 16 px), where the edge lies; then the edge step's rank, the share of the "
+              f"steps inside that are smaller (100% = the largest step in the picture):", "",
               "| painting | weights | seamless x | seamless y | plain x | plain y |",
               "|---|---|---|---|---|---|"]
     lines += [f"| {row['painting']} | {row['weights']} | " + " | ".join(
-        f"{ratio:.2f} ({aligned:.2f})" for label in ("seamless", "plain")
-        for ratio, aligned in row[label]) + " |" for row in rows]
-    seamless = [ratio for row in rows for ratio, _ in row["seamless"]]
-    aligned = [value for row in rows for _, value in row["seamless"]]
-    plain = [ratio for row in rows for ratio, _ in row["plain"]]
+        f"{ratio:.2f} ({aligned:.2f}) {rank:.0%}" for label in ("seamless", "plain")
+        for ratio, aligned, rank in row[label]) + " |" for row in rows]
+    seamless, aligned, ranks = zip(*[value for row in rows for value in row["seamless"]])
+    plain, _, plain_ranks = zip(*[value for row in rows for value in row["plain"]])
     lines += ["", f"Seamless: ratio {min(seamless):.2f} to {max(seamless):.2f} (median "
               f"{np.median(seamless):.2f}), {sum(ratio <= 1.1 for ratio in seamless)} of "
               f"{len(seamless)} within 1.1; against the grid's borders {min(aligned):.2f} to "
-              f"{max(aligned):.2f} (median {np.median(aligned):.2f}). Plain: ratio "
-              f"{min(plain):.2f} to {max(plain):.2f} (median {np.median(plain):.2f}).", ""]
+              f"{max(aligned):.2f} (median {np.median(aligned):.2f}); the edge's rank "
+              f"{min(ranks):.0%} to {max(ranks):.0%} (median {np.median(ranks):.0%}), the "
+              f"largest step in {sum(rank == 1 for rank in ranks)} of {len(ranks)}. Plain: "
+              f"ratio {min(plain):.2f} to {max(plain):.2f} (median {np.median(plain):.2f}), the "
+              f"largest step in {sum(rank == 1 for rank in plain_ranks)} of "
+              f"{len(plain_ranks)}.", ""]
 
 
 def quality_part(arguments, paintings, lines):

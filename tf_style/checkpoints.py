@@ -57,7 +57,7 @@ class Checkpoints:
             for name in self.convergence.change_state())
         if not kept_picture:
             logging.info("%s was taken with the picture-change rule off: the rule judges from "
-                         "the second window after resuming", latest)
+                         "its second judgement after resuming", latest)
             checkpoint = self._without_change_state
         try:
             checkpoint.restore(latest).assert_existing_objects_matched()
