@@ -11,7 +11,7 @@ Parts (--parts, comma-separated):
   (`trained`, fetched by tf_style.trained_features) and seeded random VGG19 (`random`); the
   seam ratio along x and y (`quality.seam_ratio`: the edge step over the median step inside;
   the target is at most 1.1 seamless).
-- quality: each plain texture from two seeds against a style transfer of Tübingen of the
+- quality: each texture, plain and seamless, from two seeds against a style transfer of Tübingen of the
   same size and shape from two perturbed starts (--init_noise_ratio 0.001, 0.002), trained weights:
   the patch and colour distances from the painting (`quality.style_distance`, no network);
   "equal" when the means differ by no more than the larger spread of the two starts.
@@ -167,29 +167,35 @@ def quality_part(arguments, paintings, lines):
     photo_path = _file(photo, os.path.join(arguments.workdir, "tubingen.png"))
     # The texture takes the transfer's shape: the measure's pyramid depth follows the shape.
     shape = images.scaled_size(*photo.shape[:2], arguments.size)
-    lines += [f"A texture against a style transfer of Tübingen, both {shape[0]}x{shape[1]} px, "
-              f"trained weights: distances from the painting (lower nearer; mean ± half the "
-              f"spread of two starts):", "",
-              "| painting | measure | texture | transfer | verdict (texture) |",
+    lines += [f"Textures, plain and seamless, against a style transfer of Tübingen, all "
+              f"{shape[0]}x{shape[1]} px, trained weights: distances from the painting (lower "
+              f"nearer; mean ± half the spread of two starts; the verdict against the transfer):",
+              "", "| painting | measure | plain texture | seamless texture | transfer |",
               "|---|---|---|---|---|"]
     for name, painting, path in paintings:
         reference = images.resize_longest_side(painting, arguments.size)
-        texture_rows, transfer_rows = [], []
-        for seed in SEEDS:
-            output, _ = _texture(arguments.workdir, name, path, arguments.size, "trained", None,
-                                 seed, shape)
-            texture_rows.append(_distances(output, reference))
+        texture_rows = {seamless: [] for seamless in (None, "both")}
+        for seamless, rows in texture_rows.items():
+            for seed in SEEDS:
+                output, _ = _texture(arguments.workdir, name, path, arguments.size, "trained",
+                                     seamless, seed, shape)
+                rows.append(_distances(output, reference))
+        transfer_rows = []
         for start in STARTS:
             output, _ = _transfer(arguments.workdir, name, path, photo_path, arguments.size,
                                   "trained", start)
             transfer_rows.append(_distances(output, reference))
+
+        def cell(rows, measure, judged=None):
+            values = [row[measure] for row in rows]
+            return (f"{np.mean(values):.4f} ± {np.ptp(values) / 2:.4f}"
+                    + (f", {judged}" if judged else ""))
+
         for measure in ("patches", "colours"):
             # verdict() reads higher as better only for "content": lower is better here.
-            judged = verdict(transfer_rows, texture_rows, measure)
-            texture = [row[measure] for row in texture_rows]
-            transfer = [row[measure] for row in transfer_rows]
-            lines.append(f"| {name} | {measure} | {np.mean(texture):.4f} ± {np.ptp(texture) / 2:.4f}"
-                         f" | {np.mean(transfer):.4f} ± {np.ptp(transfer) / 2:.4f} | {judged} |")
+            lines.append(f"| {name} | {measure} | " + " | ".join(
+                cell(rows, measure, verdict(transfer_rows, rows, measure))
+                for rows in texture_rows.values()) + f" | {cell(transfer_rows, measure)} |")
             print(lines[-1], flush=True)
     lines.append("")
 
