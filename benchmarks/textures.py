@@ -130,13 +130,24 @@ def interior_pass_rate(image: np.ndarray, axis: str) -> float:
     return float(np.mean(steps <= 1.1 * np.median(steps)))
 
 
+def flat_share(image: np.ndarray) -> float:
+    """The share of the picture's 8x8 blocks that are flat grey (spread under 8 grey levels,
+    channels within 25 of each other): noise start that nothing took over."""
+    height, width = (side - side % 8 for side in image.shape[:2])
+    blocks = np.asarray(image, np.float64)[:height, :width].reshape(
+        height // 8, 8, width // 8, 8, 3)
+    spread = blocks.std(axis=(1, 3)).mean(axis=-1)
+    colour = (blocks.max(axis=-1) - blocks.min(axis=-1)).mean(axis=(1, 3))
+    return float(np.mean((spread < 8) & (colour < 25)))
+
+
 # A shift that takes the edge off every scale's pooling grid (16 px at the finest scale,
 # 32 and 64 px in the picture at the coarser ones): the same tiling, cut elsewhere.
 OFF_GRID = 24
 
 
 def seam_part(arguments, paintings, lines):
-    rows, ordinary, shifted = [], [], []
+    rows, ordinary, shifted, flat = [], [], [], {}
     # Each painting its own seed: from one noise and one network the six pictures' edges
     # were not independent draws (on random VGG19 all six y edges came out above 1.1).
     for seed, (name, painting, path) in enumerate(paintings):
@@ -148,6 +159,7 @@ def seam_part(arguments, paintings, lines):
                 label = "seamless" if seamless else "plain"
                 row[label] = [(quality.seam_ratio(output, axis), aligned_ratio(output, axis),
                                edge_rank(output, axis)) for axis in ("x", "y")]
+                flat.setdefault((weights, label), []).append(flat_share(output))
                 if seamless:
                     moved = np.roll(output, (OFF_GRID, OFF_GRID), axis=(0, 1))
                     ordinary += [interior_pass_rate(output, axis) for axis in ("x", "y")]
@@ -187,7 +199,11 @@ def seam_part(arguments, paintings, lines):
               f"columns would meet the target. The same seamless textures cut {OFF_GRID} px "
               f"further on (`np.roll`: the same tiling, the edge off every scale's pooling "
               f"grid): {sum(ratio <= 1.1 for ratio, _ in shifted)} of {len(shifted)} within "
-              f"1.1, the edge's rank median {np.median([rank for _, rank in shifted]):.0%}.", ""]
+              f"1.1, the edge's rank median {np.median([rank for _, rank in shifted]):.0%}.", "",
+              "Flat grey left from the noise start (`flat_share`: 8x8 blocks under 8 grey "
+              "levels of spread, without colour): " + "; ".join(
+                  f"{weights} {label} {min(shares):.0%} to {max(shares):.0%}"
+                  for (weights, label), shares in sorted(flat.items())) + ".", ""]
 
 
 def quality_part(arguments, paintings, lines):
