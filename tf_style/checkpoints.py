@@ -54,7 +54,7 @@ class Checkpoints:
         checkpoint = self.manager.checkpoint
         kept_picture = all(tf.train.load_checkpoint(latest).has_tensor(
             f"convergence/{name}/.ATTRIBUTES/VARIABLE_VALUE")
-            for name in self.convergence.change_state())
+            for name in self.convergence.change_variable_names())
         if not kept_picture:
             logging.info("%s was taken with the picture-change rule off: the rule judges from "
                          "its second judgement after resuming", latest)

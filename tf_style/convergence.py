@@ -82,10 +82,9 @@ class Convergence(tf.Module):
                     f"{self.window} steps (less than {self.change:g})")
         return f"the loss fell by less than {self.tolerance:g} over the last {self.window} steps"
 
-    def change_state(self) -> dict:
-        """The change rule's checkpointed variables by name (none when it is off)."""
-        return dict(reference=self.reference, last_change=self.last_change) if self.change > 0 \
-            else {}
+    def change_variable_names(self) -> Tuple[str, ...]:
+        """The names of the change rule's checkpointed variables (none when it is off)."""
+        return ("reference", "last_change") if self.change > 0 else ()
 
     def forget_kept_picture(self) -> None:
         """After resuming from a checkpoint that kept no picture (taken with the change rule
