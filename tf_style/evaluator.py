@@ -27,7 +27,8 @@ A seamless picture (`wrap`) is one period of an endless one: the whole image run
 a twin of the network whose convs wrap around (`vgg.with_wrap`); a tile's halo runs on
 past the edge and is taken from the opposite one, so the plain network sees in the crop
 what the wrapped one sees in the whole image, and a tile's gradient past the edge is
-added in at the opposite one. The painting and the photo are seen as they are, unwrapped.
+added in at the opposite one. The paintings are seen the same way (`features_by_tile`
+with `wrapped`), as if repeated without end; the photo as it is, unwrapped.
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ class Crops:
         return self.feature_model(preprocessed)
 
     def inner_features(self, crop: tf.Tensor, inner: Optional[tf.Tensor],
-                       layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+                       layer_names: Sequence[str], wrapped: bool = False) -> Dict[str, tf.Tensor]:
         """The network's outputs at a crop's inner positions (`inner`: top, bottom, left,
-        right in the crop's pixels; None: all of them)."""
-        features = self.network_outputs(crop)
+        right in the crop's pixels; None: all of them; `wrapped`: a whole image seen
+        through the wrapped network)."""
+        features = self.network_outputs(crop, wrapped)
         if inner is None:
             return features
         inside = {}
@@ -98,15 +100,16 @@ class Crops:
                                               inner[2] // factor:inner[3] // factor, :]
         return inside
 
-    def features_by_tile(self, image: np.ndarray, layer_names: Sequence[str]
-                         ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
+    def features_by_tile(self, image: np.ndarray, layer_names: Sequence[str],
+                         wrapped: bool = False) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
         """Each crop of an (H, W, 3) image with the features at its inner positions, as the
-        whole image's forward pass would give them (no tape)."""
+        whole image's forward pass would give them (no tape; `wrapped`: the pass of the
+        network that wraps around on the axes `wrap` names)."""
         height, width = image.shape[:2]
-        for tile in self.tiles(height, width, layer_names):
-            top, bottom, left, right = tile.crop
-            crop = tf.constant(image[None, top:bottom, left:right], tf.float32)
-            yield tile, self.inner_features(crop, _inner_box(tile), layer_names)
+        whole = tf.constant(image[None], tf.float32)
+        for tile in self.tiles(height, width, layer_names, wrapped):
+            yield tile, self.inner_features(cut_crop(whole, tile.crop), _inner_box(tile),
+                                            layer_names, wrapped)
 
 
 def cut_crop(image: tf.Tensor, crop: Tuple[int, int, int, int]) -> tf.Tensor:

@@ -43,7 +43,10 @@ def make_targets(crops: Crops, content_image: np.ndarray, style_images: Sequence
     for index, style_image in enumerate(style_images):
         guides = (layer_guides(style_masks[index], style_image.shape[:2], style_layers)
                   if style_masks else None)
-        style_moments.append(moments(crops, style_image, style_layers, guides))
+        # A seamless picture's paintings are seen through its wrapped network too: through
+        # zero padding, their edges' answers (strong at every layer of a random network)
+        # are in the targets, and a picture without edges met them with flat grey patches.
+        style_moments.append(moments(crops, style_image, style_layers, guides, wrapped=True))
     with crops.on_state_device():
         content = {name: tf.Variable(values, trainable=False, name=name) for name, values in
                    stitched_features(crops, content_image, content_layers).items()}
@@ -110,11 +113,13 @@ def stitched_features(crops: Crops, image: np.ndarray,
 
 
 def moments(crops: Crops, image: np.ndarray, layer_names: Sequence[str],
-            guides: Optional[Dict[str, tf.Tensor]] = None) -> Dict[str, objective.Moments]:
+            guides: Optional[Dict[str, tf.Tensor]] = None,
+            wrapped: bool = False) -> Dict[str, objective.Moments]:
     """The `objective.Moments` of the image's features (guided by per-layer `guides` when
-    given), summed crop by crop."""
+    given; `wrapped`: through the network that wraps around as a seamless picture's does),
+    summed crop by crop."""
     sums = {name: None for name in layer_names}
-    for tile, inner in crops.features_by_tile(image, layer_names):
+    for tile, inner in crops.features_by_tile(image, layer_names, wrapped):
         for name in layer_names:
             guide = None if guides is None else inner_positions(guides[name], name, tile)
             tile_sums = objective.moment_sums(inner[name], guide)
