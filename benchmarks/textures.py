@@ -19,7 +19,9 @@ Parts (--parts, comma-separated):
 - cost: one whole-image step at 512x512 (--cost_size), wrapped (--seamless both) against zero padding,
   alternated --repeats times in one process; the median of each.
 - tiled: a seamless 2048x2048 texture in float32, 4 steps whole and 4 steps in 1024 px tiles
-  (4 tiles) from the same start: the largest difference between the two, grey levels.
+  (4 tiles) from the same start: the largest difference between the two, grey levels. The
+  start (--tiled_start) is what a run's finest scale starts from, a coarser seamless
+  texture (the seam part's first, random weights) brought up periodically; or noise.
 
 The paintings are Starry Night and The Scream from ../shared/images, whole and each half
 (quality.halves): six. Runs already in --workdir are not run again. --docs rewrites the
@@ -260,11 +262,14 @@ def speed_part(arguments, paintings, lines):
     lines.append("")
 
 
-def _noise_texture_inputs(side: int):
-    """A side x side texture's inputs from seeded noise, with Starry Night as the painting."""
-    from tf_style.inputs import PreparedInputs
+def _texture_inputs(side: int, start=None):
+    """A side x side texture's inputs from `start` (None: seeded noise), with Starry Night
+    as the painting, its sides at multiples of 16 as a seamless run's are."""
+    from tf_style.inputs import PreparedInputs, wrapped_size
     painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
-    start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
+    painting = images.resize(painting, wrapped_size(painting.shape[:2], (True, True)))
+    if start is None:
+        start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
     return PreparedInputs.from_arrays(start, [painting])
 
 
@@ -273,7 +278,7 @@ def cost_part(arguments, lines):
     from tf_style import TransferConfig, run_setup
     from tf_style.transfer import StyleTransfer
     side = arguments.cost_size
-    inputs = _noise_texture_inputs(side)
+    inputs = _texture_inputs(side)
     lines += [f"One whole-image step at {side}x{side}, median of {arguments.repeats}, alternated "
               "(`--parts cost`):", "", "| network | zero padding, s | wrapped, s | cost |",
               "|---|---|---|---|"]
@@ -306,11 +311,19 @@ def cost_part(arguments, lines):
     lines.append("")
 
 
-def tiled_part(arguments, lines):
+def tiled_part(arguments, paintings, lines):
     from tf_style import TransferConfig, run_setup
     from tf_style.transfer import StyleTransfer
     side = arguments.tiled_size
-    inputs = _noise_texture_inputs(side)
+    start, start_words = None, "seeded noise"
+    if arguments.tiled_start == "texture":
+        # What a run's finest scale starts from: a coarser result brought up periodically.
+        name, _, path = paintings[0]
+        coarse, _ = _texture(arguments.workdir, name, path, arguments.size, "random", "both",
+                             SEEDS[0])
+        start = images.resize(coarse, (side, side), (True, True))
+        start_words = f"the {arguments.size} px seamless texture (random weights) brought up"
+    inputs = _texture_inputs(side, start)
     config = TransferConfig(style=pictures.picture("starry_night"), texture_size=f"{side}x{side}",
                             seamless="both", weights="random", precision="float32",
                             deterministic=True)
@@ -330,7 +343,7 @@ def tiled_part(arguments, lines):
               f"{seconds[tile_size]:.1f} s/step", flush=True)
     difference = np.abs(results[None] - results[side // 2])
     lines += [f"Seamless {side}x{side} texture, float32, 4 L-BFGS steps whole and in "
-              f"{side // 2} px tiles (4 tiles) from one start: largest difference "
+              f"{side // 2} px tiles (4 tiles) from one start, {start_words}: largest difference "
               f"{difference.max():.4f} grey levels, mean {difference.mean():.5f} (target ≤ 0.5); "
               f"{seconds[None]:.1f} s a step whole, {seconds[side // 2]:.1f} s tiled.", ""]
     print(lines[-2], flush=True)
@@ -374,6 +387,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="steps timed (cost)")
     parser.add_argument("--cost_size", type=int, default=512, help="side, px (cost)")
     parser.add_argument("--tiled_size", type=int, default=2048, help="side, px (tiled)")
+    parser.add_argument("--tiled_start", choices=("texture", "noise"), default="texture",
+                        help="tiled: from the --size seamless texture brought up, or from noise")
     parser.add_argument("--workdir", default=os.path.join(ROOT, "runs", "textures"))
     parser.add_argument("--docs", help="write the tables into this file, between the markers")
     parser.add_argument("--sheet", help="write a JPEG of the first two paintings' textures")
@@ -396,7 +411,7 @@ def main() -> None:
     if "speed" in parts:
         speed_part(arguments, paintings, lines)
     if "tiled" in parts:
-        tiled_part(arguments, lines)
+        tiled_part(arguments, paintings, lines)
     print("\n".join(lines))
     if arguments.sheet:
         write_sheet(arguments, paintings, arguments.sheet)

@@ -15,6 +15,7 @@ from tf_style.loss_scale import MAX_HALVINGS, DynamicLossScale, all_finite
 from tf_style.objective import Objective, build_objective
 from tf_style.optimizers import ImageOptimizer, make_optimizer
 from tf_style.targets import Targets, assign_frame, make_targets
+from tf_style.tile_geometry import ALIGNMENT
 
 if TYPE_CHECKING:
     from tf_style.inputs import PreparedInputs
@@ -61,6 +62,7 @@ class StyleTransfer:
         Starts from `initial_image`, or from `inputs.initial_image` when it is None; runs
         in tiles of `tile_size` (the run's plan), or of `config.tile_size` when None.
         """
+        _check_periodic(inputs, config.wrap_axes)
         crops = Crops(feature_model, tile_size or config.tile_size, state_device,
                       config.wrap_axes)
         targets = make_targets(
@@ -177,3 +179,17 @@ class StyleTransfer:
 
     def _current_loss(self) -> float:
         return float(self.evaluator.losses(tf.convert_to_tensor(self.image))["total"])
+
+
+def _check_periodic(inputs: "PreparedInputs", wrap: Tuple[bool, bool]) -> None:
+    """A seamless run's photo and paintings go through the wrapped network, whose pools keep
+    a picture periodic only where each side that wraps is a multiple of 16
+    (`inputs.wrapped_size`, which `prepare_inputs` applies)."""
+    for what, image in (("content", inputs.content_image),
+                        *(("style", style) for style in inputs.style_images)):
+        sides = [side for side, wraps in zip(image.shape[:2], wrap) if wraps]
+        if any(side % ALIGNMENT for side in sides):
+            raise ValueError(f"A seamless run's {what} image needs each side that wraps at a "
+                             f"multiple of {ALIGNMENT} px. Received: a {what} image of "
+                             f"{image.shape[1]}x{image.shape[0]} with wrap {wrap}")
+
