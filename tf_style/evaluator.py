@@ -106,15 +106,14 @@ class Crops:
         whole image's forward pass would give them (no tape; `wrapped`: the pass of the
         network that wraps around on the axes `wrap` names)."""
         height, width = image.shape[:2]
-        whole = tf.constant(image[None], tf.float32)
         for tile in self.tiles(height, width, layer_names, wrapped):
-            yield tile, self.inner_features(cut_crop(whole, tile.crop), _inner_box(tile),
-                                            layer_names, wrapped)
+            crop = tf.constant(cut_crop(image[None], tile.crop), tf.float32)  # a view, inside
+            yield tile, self.inner_features(crop, _inner_box(tile), layer_names, wrapped)
 
 
-def cut_crop(image: tf.Tensor, crop: Tuple[int, int, int, int]) -> tf.Tensor:
+def cut_crop(image: tf.Tensor | np.ndarray, crop: Tuple[int, int, int, int]) -> tf.Tensor:
     """A (1, H, W, C) image's crop (top, bottom, left, right); a crop past an edge takes
-    those pixels from the opposite edge."""
+    those pixels from the opposite edge. Of an array, a crop inside is a view."""
     top, bottom, left, right = crop
     height, width = int(image.shape[1]), int(image.shape[2])
     if 0 <= top and bottom <= height and 0 <= left and right <= width:
