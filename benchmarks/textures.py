@@ -264,10 +264,9 @@ def speed_part(arguments, paintings, lines):
 
 def _texture_inputs(side: int, start=None):
     """A side x side texture's inputs from `start` (None: seeded noise), with Starry Night
-    as the painting, its sides at multiples of 16 as a seamless run's are."""
-    from tf_style.inputs import PreparedInputs, wrapped_size
+    as the painting."""
+    from tf_style.inputs import PreparedInputs
     painting = images.resize_longest_side(images.load_image(pictures.picture("starry_night")), side)
-    painting = images.resize(painting, wrapped_size(painting.shape[:2], (True, True)))
     if start is None:
         start = np.random.default_rng(0).uniform(0, 255, (side, side, 3)).astype(np.float32)
     return PreparedInputs.from_arrays(start, [painting])

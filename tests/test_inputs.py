@@ -53,22 +53,3 @@ def test_a_texture_is_the_requested_size_at_every_scale_and_starts_from_noise(tm
     np.testing.assert_allclose(full.initial_image, noise, atol=1e-4)
     assert prepare_inputs(config, size=100).content_image.shape == (48, 96, 3)
     assert max(full.style_images[0].shape[:2]) == 208  # the style scales with the texture
-
-
-def test_a_seamless_runs_painting_sides_that_wrap_are_multiples_of_sixteen(tmp_path):
-    """The painting goes through the wrapped network too, whose pools keep a picture
-    periodic only at multiples of 16 (tiled equals whole only then)."""
-    from tf_style import TransferConfig
-    from tf_style.inputs import prepare_inputs
-    from tf_style.testing import write_image_pair
-    content, style = write_image_pair(str(tmp_path))
-    shapes = {seamless: prepare_inputs(TransferConfig(
-        content=content, style=style, size=100, style_scale=0.9,
-        seamless=seamless)).style_images[0].shape[:2] for seamless in (None, "x", "both")}
-    plain_height, plain_width = shapes[None]
-    assert plain_height % 16 and plain_width % 16  # 90 px longest: nothing rounds by chance
-    x_height, x_width = shapes["x"]
-    assert x_width % 16 == 0 and x_height % 16  # only the columns wrap
-    assert all(side % 16 == 0 for side in shapes["both"])
-    for height, width in shapes.values():  # the painting's proportions, to the rounding
-        assert abs(width / height - plain_width / plain_height) < 8 / min(height, width)

@@ -45,41 +45,52 @@ def test_targets_computed_tile_by_tile_equal_the_whole_images():
                                            rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
-def _middle_copy_moments(model, painting, copies, name):
-    """NumPy's moments of a layer's features of the middle copy of `painting` repeated
-    (rows, columns) times through the zero-padded network: what an endless painting gives."""
-    repeated = np.tile(painting[None], (1, *copies, 1))
-    features = model(vgg.preprocess_input(repeated))[name].numpy()[0].astype(np.float64)
+
+def _region_moments(model, painting, name, wrap, margin=128, columns=None):
+    """NumPy's moments of a layer's features over the painting's own positions (its
+    columns `columns` only, when given), the painting mirrored `margin` px out on the axes
+    `wrap` names: further than any layer here sees, so no edge reaches them."""
+    widths = [(margin, margin) if wraps else (0, 0) for wraps in wrap] + [(0, 0)]
+    extended = np.pad(painting, widths, mode="symmetric")
+    features = model(vgg.preprocess_input(extended[None]))[name].numpy()[0].astype(np.float64)
     factor = 2 ** (int(name[5]) - 1)
+    top, left = widths[0][0] // factor, widths[1][0] // factor
     height, width = painting.shape[0] // factor, painting.shape[1] // factor
-    middle = features[(copies[0] // 2) * height:(copies[0] // 2 + 1) * height,
-                      (copies[1] // 2) * width:(copies[1] // 2 + 1) * width]
-    flat = middle.reshape(-1, middle.shape[-1])
+    if columns is not None:
+        width = columns // factor
+    flat = features[top:top + height, left:left + width].reshape(-1, features.shape[-1])
     return flat.mean(axis=0), flat.T @ flat / len(flat)
 
 
-def test_a_seamless_runs_painting_statistics_are_those_of_the_painting_repeated_without_end():
-    """A seamless run sees its painting through the wrapped network, whole or tile by tile
-    (halos wrapped): the statistics of an endless repeat of the painting along the wrapped
-    axes. Without the wrap they differ (the zero padding's edges)."""
+def test_a_seamless_runs_painting_statistics_leave_out_its_edges_on_the_axes_that_wrap():
+    """A seamless picture has no edge where it wraps, so its painting's statistics are
+    taken as if the painting went on there (mirrored): whole or tile by tile, equal to
+    those over its own positions of a painting mirrored further out than any layer sees;
+    with a style mask, over the mask's part. A plain run's are the painting's as it is."""
     content = synthetic_image(96, 112, seed=1).astype(np.float32)
     painting = synthetic_image(64, 80, seed=2).astype(np.float32)
+    left = np.zeros((64, 80), np.float32)
+    left[:, :48] = 1.0
     layers = dict(content_layers=("block2_conv1",),
                   style_layers=("block1_conv1", "block2_conv1", "block3_conv1"))
     model = _model(layers["content_layers"] + layers["style_layers"])
-    inputs = PreparedInputs.from_arrays(content, [painting])
-    for seamless, copies in (("x", (1, 3)), ("both", (3, 3)), (None, (1, 1))):
-        for tile_size in (None, 32):
-            transfer = StyleTransfer.from_config(TransferConfig(
-                content="c.png", style="a.png", seamless=seamless, tile_size=tile_size,
-                **layers), inputs, model)
-            for name in layers["style_layers"]:
-                mean, second_moment = _middle_copy_moments(model, painting, copies, name)
-                target = transfer.targets.style_regions[0].targets[name]
-                np.testing.assert_allclose(np.asarray(target.mean)[0], mean, rtol=1e-4,
-                                           atol=1e-5 * np.abs(mean).max())
-                np.testing.assert_allclose(np.asarray(target.second_moment)[0], second_moment,
-                                           rtol=1e-4, atol=1e-5 * np.abs(second_moment).max())
-    plain_mean, _ = _middle_copy_moments(model, painting, (1, 1), "block3_conv1")
-    endless_mean, _ = _middle_copy_moments(model, painting, (3, 3), "block3_conv1")
-    assert np.abs(plain_mean - endless_mean).max() > 1e-2 * np.abs(endless_mean).max()
+    cases = [(seamless, tile_size, masked) for seamless in ("x", "y", "both", None)
+             for tile_size in (None, 32) for masked in (False, True)]
+    for seamless, tile_size, masked in cases:
+        inputs = PreparedInputs.from_arrays(content, [painting],
+                                            style_masks=[left] if masked else None)
+        transfer = StyleTransfer.from_config(TransferConfig(
+            content="c.png", style="a.png", seamless=seamless, tile_size=tile_size,
+            style_mask="m.png" if masked else (), **layers), inputs, model)
+        wrap = (seamless in ("y", "both"), seamless in ("x", "both"))
+        for name in layers["style_layers"]:
+            mean, second_moment = _region_moments(model, painting, name, wrap,
+                                                  columns=48 if masked else None)
+            target = transfer.targets.style_regions[0].targets[name]
+            np.testing.assert_allclose(np.asarray(target.mean)[0], mean, rtol=1e-4,
+                                       atol=1e-5 * np.abs(mean).max())
+            np.testing.assert_allclose(np.asarray(target.second_moment)[0], second_moment,
+                                       rtol=1e-4, atol=1e-5 * np.abs(second_moment).max())
+    plain_mean, _ = _region_moments(model, painting, "block3_conv1", (False, False))
+    edgeless_mean, _ = _region_moments(model, painting, "block3_conv1", (True, True))
+    assert np.abs(plain_mean - edgeless_mean).max() > 1e-2 * np.abs(edgeless_mean).max()

@@ -371,14 +371,14 @@ def test_the_tiled_losses_alone_equal_the_whole_images():
         assert float(alone[name]) == pytest.approx(float(value), rel=1e-4), name
 
 
-def test_a_seamless_transfer_refuses_pictures_whose_wrapped_sides_break_the_pools_period():
+def test_a_seamless_transfer_refuses_a_picture_whose_wrapped_side_breaks_the_pools_period():
     """A side that wraps must be a multiple of 16 (the four pools); `prepare_inputs` makes
-    it so. A side that does not wrap may be anything."""
-    content = synthetic_image(48, 64, seed=1).astype(np.float32)
-    style = synthetic_image(64, 72, seed=2).astype(np.float32)  # 72 px wide: not a multiple
+    it so. A side that does not wrap may be anything, and so may the painting's."""
+    content = synthetic_image(48, 72, seed=1).astype(np.float32)  # 72 px wide: not a multiple
+    style = synthetic_image(50, 70, seed=2).astype(np.float32)
     inputs = PreparedInputs.from_arrays(content, [style])
     config = TransferConfig(content="content.png", style="style.png", seamless="y")
     assert StyleTransfer.from_config(config, inputs, feature_model()).crops.wrap == (True, False)
-    with pytest.raises(ValueError, match="Received: a style image of 72x64"):
+    with pytest.raises(ValueError, match="Received: 72x48 with wrap"):
         StyleTransfer.from_config(TransferConfig(content="content.png", style="style.png",
                                                  seamless="x"), inputs, feature_model())

@@ -27,8 +27,8 @@ A seamless picture (`wrap`) is one period of an endless one: the whole image run
 a twin of the network whose convs wrap around (`vgg.with_wrap`); a tile's halo runs on
 past the edge and is taken from the opposite one, so the plain network sees in the crop
 what the wrapped one sees in the whole image, and a tile's gradient past the edge is
-added in at the opposite one. The paintings are seen the same way (`features_by_tile`
-with `wrapped`), as if repeated without end; the photo as it is, unwrapped.
+added in at the opposite one. The photo is seen as it is; a painting without its edges
+(`targets.make_targets`).
 """
 
 from __future__ import annotations
@@ -65,14 +65,17 @@ class Crops:
         """The scope that places what is made in it on the state device."""
         return tf.device(self.state_device) if self.state_device else contextlib.nullcontext()
 
+    def halo(self, layer_names: Sequence[str]) -> Tuple[int, int]:
+        """Pixels a feature of `layer_names` sees before and after its own 16 px block."""
+        return halo_for(layer_names, self._architecture)
+
     def tiles(self, height: int, width: int, layer_names: Sequence[str],
               wrapped: bool = False) -> List[Tile]:
         """The crops that cover an image for features of `layer_names`: one, or tiles
         (`wrapped`: whose halos wrap around on the axes `wrap` names)."""
         if self.tile_size is None:
             return [Tile((0, height, 0, width), (0, height, 0, width))]
-        return tiles_covering(height, width, self.tile_size,
-                              halo_for(layer_names, self._architecture),
+        return tiles_covering(height, width, self.tile_size, self.halo(layer_names),
                               self.wrap if wrapped else vgg.NO_WRAP)
 
     def network_outputs(self, image: tf.Tensor, wrapped: bool = False) -> Dict[str, tf.Tensor]:
@@ -85,11 +88,10 @@ class Crops:
         return self.feature_model(preprocessed)
 
     def inner_features(self, crop: tf.Tensor, inner: Optional[tf.Tensor],
-                       layer_names: Sequence[str], wrapped: bool = False) -> Dict[str, tf.Tensor]:
+                       layer_names: Sequence[str]) -> Dict[str, tf.Tensor]:
         """The network's outputs at a crop's inner positions (`inner`: top, bottom, left,
-        right in the crop's pixels; None: all of them; `wrapped`: a whole image seen
-        through the wrapped network)."""
-        features = self.network_outputs(crop, wrapped)
+        right in the crop's pixels; None: all of them)."""
+        features = self.network_outputs(crop)
         if inner is None:
             return features
         inside = {}
@@ -100,20 +102,20 @@ class Crops:
                                               inner[2] // factor:inner[3] // factor, :]
         return inside
 
-    def features_by_tile(self, image: np.ndarray, layer_names: Sequence[str],
-                         wrapped: bool = False) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
+    def features_by_tile(self, image: np.ndarray, layer_names: Sequence[str]
+                         ) -> Iterator[Tuple[Tile, Dict[str, tf.Tensor]]]:
         """Each crop of an (H, W, 3) image with the features at its inner positions, as the
-        whole image's forward pass would give them (no tape; `wrapped`: the pass of the
-        network that wraps around on the axes `wrap` names)."""
+        whole image's forward pass would give them (no tape)."""
         height, width = image.shape[:2]
-        for tile in self.tiles(height, width, layer_names, wrapped):
-            crop = tf.constant(cut_crop(image[None], tile.crop), tf.float32)  # a view, inside
-            yield tile, self.inner_features(crop, _inner_box(tile), layer_names, wrapped)
+        for tile in self.tiles(height, width, layer_names):
+            top, bottom, left, right = tile.crop
+            crop = tf.constant(image[None, top:bottom, left:right], tf.float32)
+            yield tile, self.inner_features(crop, _inner_box(tile), layer_names)
 
 
-def cut_crop(image: tf.Tensor | np.ndarray, crop: Tuple[int, int, int, int]) -> tf.Tensor:
+def cut_crop(image: tf.Tensor, crop: Tuple[int, int, int, int]) -> tf.Tensor:
     """A (1, H, W, C) image's crop (top, bottom, left, right); a crop past an edge takes
-    those pixels from the opposite edge. Of an array, a crop inside is a view."""
+    those pixels from the opposite edge."""
     top, bottom, left, right = crop
     height, width = int(image.shape[1]), int(image.shape[2])
     if 0 <= top and bottom <= height and 0 <= left and right <= width:

@@ -102,9 +102,6 @@ def prepare_inputs(config: TransferConfig, size: Optional[int] = None,
     for path in config.style:
         style_image = images.resize_longest_side(
             _load_checked(path, "style image", max_pixels, style_longest), style_longest)
-        if any(config.wrap_axes):  # seen through the wrapped network too (targets.make_targets)
-            style_image = images.resize(style_image, wrapped_size(
-                style_image.shape[:2], config.wrap_axes))
         images.check_size(style_image, f"style image {path} at --style_scale {config.style_scale} "
                                        f"and {size} px")
         original_styles.append(style_image)

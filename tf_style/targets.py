@@ -41,12 +41,12 @@ def make_targets(crops: Crops, content_image: np.ndarray, style_images: Sequence
     height, width = content_image.shape[:2]
     style_moments = []
     for index, style_image in enumerate(style_images):
-        guides = (layer_guides(style_masks[index], style_image.shape[:2], style_layers)
-                  if style_masks else None)
-        # A seamless picture's paintings are seen through its wrapped network too: through
-        # zero padding, their edges' answers (strong at every layer of a random network)
-        # are in the targets, and a picture without edges met them with flat grey patches.
-        style_moments.append(moments(crops, style_image, style_layers, guides, wrapped=True))
+        mask = style_masks[index] if style_masks else None
+        if any(crops.wrap):
+            style_moments.append(moments_without_edges(crops, style_image, style_layers, mask))
+            continue
+        guides = layer_guides(mask, style_image.shape[:2], style_layers) if style_masks else None
+        style_moments.append(moments(crops, style_image, style_layers, guides))
     with crops.on_state_device():
         content = {name: tf.Variable(values, trainable=False, name=name) for name, values in
                    stitched_features(crops, content_image, content_layers).items()}
@@ -113,19 +113,35 @@ def stitched_features(crops: Crops, image: np.ndarray,
 
 
 def moments(crops: Crops, image: np.ndarray, layer_names: Sequence[str],
-            guides: Optional[Dict[str, tf.Tensor]] = None,
-            wrapped: bool = False) -> Dict[str, objective.Moments]:
+            guides: Optional[Dict[str, tf.Tensor]] = None) -> Dict[str, objective.Moments]:
     """The `objective.Moments` of the image's features (guided by per-layer `guides` when
-    given; `wrapped`: through the network that wraps around as a seamless picture's does),
-    summed crop by crop."""
+    given), summed crop by crop."""
     sums = {name: None for name in layer_names}
-    for tile, inner in crops.features_by_tile(image, layer_names, wrapped):
+    for tile, inner in crops.features_by_tile(image, layer_names):
         for name in layer_names:
             guide = None if guides is None else inner_positions(guides[name], name, tile)
             tile_sums = objective.moment_sums(inner[name], guide)
             sums[name] = tile_sums if sums[name] is None else tf.nest.map_structure(
                 tf.add, sums[name], tile_sums)
     return {name: objective.moments_from_sums(sums[name]) for name in layer_names}
+
+
+def moments_without_edges(crops: Crops, image: np.ndarray, layer_names: Sequence[str],
+                          mask: Optional[np.ndarray] = None) -> Dict[str, objective.Moments]:
+    """The moments of a painting for a seamless picture, which has no edge on the axes that
+    wrap (`crops.wrap`): the painting mirrored out past those edges as far as the deepest
+    layer sees (`Crops.halo`), its statistics taken over its own positions (in `mask`, when
+    given). Seen with its edges, through zero padding or wrapped onto its opposite edge, the
+    painting's edge answers are part of the targets and the picture makes them (measured in
+    docs/artistic-controls.md: grey patches on random weights, framing lines on trained)."""
+    before, after = crops.halo(layer_names)
+    widths = [(before, after) if wraps else (0, 0) for wraps in crops.wrap] + [(0, 0)]
+    extended = np.pad(image, widths, mode="symmetric")
+    inside = np.zeros(extended.shape[:2], np.float32)
+    rows, columns = (slice(start, start + side) for (start, _), side in zip(widths, image.shape[:2]))
+    inside[rows, columns] = 1.0 if mask is None else mask
+    return moments(crops, extended, layer_names, layer_guides(inside, extended.shape[:2],
+                                                               layer_names))
 
 
 def layer_guides(mask: np.ndarray, image_size: Tuple[int, int],

@@ -182,14 +182,10 @@ class StyleTransfer:
 
 
 def _check_periodic(inputs: "PreparedInputs", wrap: Tuple[bool, bool]) -> None:
-    """A seamless run's photo and paintings go through the wrapped network, whose pools keep
-    a picture periodic only where each side that wraps is a multiple of 16
-    (`inputs.wrapped_size`, which `prepare_inputs` applies)."""
-    for what, image in (("content", inputs.content_image),
-                        *(("style", style) for style in inputs.style_images)):
-        sides = [side for side, wraps in zip(image.shape[:2], wrap) if wraps]
-        if any(side % ALIGNMENT for side in sides):
-            raise ValueError(f"A seamless run's {what} image needs each side that wraps at a "
-                             f"multiple of {ALIGNMENT} px. Received: a {what} image of "
-                             f"{image.shape[1]}x{image.shape[0]} with wrap {wrap}")
-
+    """A seamless picture goes through the wrapped network, whose pools keep it periodic
+    only where each side that wraps is a multiple of 16 (`inputs.wrapped_size`, which
+    `prepare_inputs` applies)."""
+    height, width = inputs.content_image.shape[:2]
+    if (wrap[0] and height % ALIGNMENT) or (wrap[1] and width % ALIGNMENT):
+        raise ValueError(f"A seamless picture needs each side that wraps at a multiple of "
+                         f"{ALIGNMENT} px. Received: {width}x{height} with wrap {wrap}")
