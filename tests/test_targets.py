@@ -45,7 +45,6 @@ def test_targets_computed_tile_by_tile_equal_the_whole_images():
                                            rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
-
 def _region_moments(model, painting, name, wrap, margin=128, columns=None):
     """NumPy's moments of a layer's features over the painting's own positions (its
     columns `columns` only, when given), the painting mirrored `margin` px out on the axes

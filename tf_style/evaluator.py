@@ -66,7 +66,8 @@ class Crops:
         return tf.device(self.state_device) if self.state_device else contextlib.nullcontext()
 
     def halo(self, layer_names: Sequence[str]) -> Tuple[int, int]:
-        """Pixels a feature of `layer_names` sees before and after its own 16 px block."""
+        """Pixels a feature of the deepest of `layer_names` sees before and after its own
+        position, rounded up to 16 (`tile_geometry.halo_for`)."""
         return halo_for(layer_names, self._architecture)
 
     def tiles(self, height: int, width: int, layer_names: Sequence[str],
