@@ -333,26 +333,26 @@ def tiled_part(arguments, paintings, lines):
     results, seconds = {}, {}
     for tile_size in (None, side // 2):
         transfer = StyleTransfer.from_config(config, inputs, model, tile_size=tile_size)
-        if not arguments.tiled_hold_at_bounds:  # a diagnosis: L-BFGS without its active set
+        if arguments.tiled_hold_at_bounds == "false":  # a diagnosis: L-BFGS without its active set
             transfer.optimizer.bounds = None
-        tiles_of = transfer.evaluator.tiles(side, side)
+        tiles = transfer.evaluator.tiles(side, side)
         transfer.train_step()  # the first also traces: timed from the second
         started = time.perf_counter()
         for _ in range(3):
             transfer.train_step()
         seconds[tile_size] = (time.perf_counter() - started) / 3
         results[tile_size] = transfer.result()
-        print(f"{'whole' if tile_size is None else f'{len(tiles_of)} tiles of {tile_size}'}: "
+        print(f"{'whole' if tile_size is None else f'{len(tiles)} tiles of {tile_size}'}: "
               f"{seconds[tile_size]:.1f} s/step", flush=True)
     difference = np.abs(results[None] - results[side // 2])
     over = difference > 0.5
     at_bound = np.zeros_like(over)
     for result in results.values():
         at_bound |= (result <= 0) | (result >= 255)
-    held = ("" if arguments.tiled_hold_at_bounds else
+    held = ("" if arguments.tiled_hold_at_bounds == "true" else
             " L-BFGS without its active set (pixels at 0 or 255 move too, clipped after);")
     lines += [f"Seamless {side}x{side} texture, float32, 4 L-BFGS steps whole and in "
-              f"{side // 2} px tiles ({len(tiles_of)} tiles) from one start, {start_words};{held} "
+              f"{side // 2} px tiles ({len(tiles)} tiles) from one start, {start_words};{held} "
               f"largest difference {difference.max():.4f} grey levels, mean "
               f"{difference.mean():.5f} (target ≤ 0.5); {over.sum()} of {over.size} values over "
               f"0.5, {(over & at_bound).sum()} of them at 0 or 255 in one of the two; "
@@ -401,8 +401,8 @@ def main() -> None:
     parser.add_argument("--tiled_size", type=int, default=2048, help="side, px (tiled)")
     parser.add_argument("--tiled_start", choices=("texture", "noise"), default="texture",
                         help="tiled: from the --size seamless texture brought up, or from noise")
-    parser.add_argument("--tiled_hold_at_bounds", type=lambda text: text == "true",
-                        default=True, help="tiled: false runs L-BFGS without its active set")
+    parser.add_argument("--tiled_hold_at_bounds", choices=("true", "false"), default="true",
+                        help="tiled: false runs L-BFGS without its active set")
     parser.add_argument("--workdir", default=os.path.join(ROOT, "runs", "textures"))
     parser.add_argument("--docs", help="write the tables into this file, between the markers")
     parser.add_argument("--sheet", help="write a JPEG of the first two paintings' textures")

@@ -44,9 +44,10 @@ def make_targets(crops: Crops, content_image: np.ndarray, style_images: Sequence
         mask = style_masks[index] if style_masks else None
         if any(crops.wrap):
             style_moments.append(moments_without_edges(crops, style_image, style_layers, mask))
-            continue
-        guides = layer_guides(mask, style_image.shape[:2], style_layers) if style_masks else None
-        style_moments.append(moments(crops, style_image, style_layers, guides))
+        else:
+            guides = None if mask is None else layer_guides(mask, style_image.shape[:2],
+                                                             style_layers)
+            style_moments.append(moments(crops, style_image, style_layers, guides))
     with crops.on_state_device():
         content = {name: tf.Variable(values, trainable=False, name=name) for name, values in
                    stitched_features(crops, content_image, content_layers).items()}
