@@ -417,6 +417,22 @@ def test_coarse_to_fine_shapes_and_head_start(image_files, tmp_path):
     assert losses[5]["total"] < 0.5 * single[1]["total"]
 
 
+@pytest.mark.parametrize("texture", [False, True])
+def test_the_coarse_scales_take_their_share_of_the_style_weight(image_files, tmp_path, texture):
+    losses = {}
+    config = _config(image_files, tmp_path, size=96, scales=(48, 64), iters=6, style_weight=400.0,
+                     coarse_style_ratio=0.25, convergence_change=0, convergence_tolerance=0,
+                     **(dict(content="", texture_size="96x96") if texture else {}))
+    run(config, callbacks=[lambda report: losses.__setitem__(report.step, report.losses)])
+    # A texture has no photo to lay out: every scale paints at the full weight.
+    expected = [400.0] * 6 if texture else [100.0] * 4 + [400.0] * 2
+    for step, style_weight in zip(range(1, 7), expected):
+        parts = losses[step]
+        np.testing.assert_allclose(
+            parts["total"], parts.get("content", 0.0) + style_weight * parts["style"]
+            + config.tv_weight * parts["tv"], rtol=1e-5, err_msg=f"step {step}")
+
+
 def _reference_stop(losses, tolerance, window):
     """The first step count at which the lowest loss fell by at most `tolerance` over `window`."""
     for k in range(window + 1, len(losses) + 1):
@@ -959,7 +975,8 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
     record_path = os.path.join(run_identity.run_dir(config), "run.json")
     with open(record_path) as file:
         record = json.load(file)
-    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model"):
+    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model",
+                    "coarse_style_ratio"):
         del record["settings"][setting]  # none of them recorded yet
     del record["defaults"]
     with open(record_path, "w") as file:
@@ -973,6 +990,8 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
             run(dataclasses.replace(config, iters=4, precision="auto"))
     with pytest.raises(TransferError, match="style_loss"):
         run(dataclasses.replace(config, iters=4, style_loss="w2"))
+    with pytest.raises(TransferError, match="coarse_style_ratio"):  # every scale was at 1
+        run(dataclasses.replace(config, iters=4, coarse_style_ratio=0.5))
 
 
 # The optimisation is chaotic: a float32 run from a start image with 0.1% noise mixed in

@@ -191,6 +191,10 @@ class TransferConfig:
         f"or a number of octaves (2 = size/2, size; 1 = --size only); by default --size halved "
         f"while at least {PYRAMID_SMALLEST_SIDE} px ({TEXTURE_SMALLEST_SIDE} for a texture)",
         check=require_each(require_positive_int), shown_default="auto")
+    coarse_style_ratio: float = setting(
+        1.0, help="the style weight of the scales before the last, as a fraction of "
+        "--style_weight: the coarse scale lays the picture out, the last one paints it",
+        check=require_positive_float)
     # 0.3%: at 512 px in bfloat16 a run ended 0.04% from the loss of 500 steps and 0.2
     # grey levels from their picture, in 37% of 500 float32 steps' time; at 1% it ended
     # 2.8% and 6.3 grey levels away (benchmarks/precision.py).

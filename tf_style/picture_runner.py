@@ -68,7 +68,8 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
                 checkpoint_dir=checkpoint_dir, tile_size=tile_size,
                 start_image=None if start_image is None else inputs.upsampled(
                     start_image, with_detail=config.init != "noise", wrap=config.wrap_axes),
-                resume=start_image is None))
+                resume=start_image is None,
+                style_weight=schedule.scale_style_weight(config, index)))
             # One forward pass decides it (at 8K in tiles, minutes): kept for the output.
             start_image, start_step = transfer.best_result(), int(transfer.step)
         session.finish()

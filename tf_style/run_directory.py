@@ -181,9 +181,9 @@ def _read_record(path: str) -> Optional[dict]:
 
 
 # What a run recorded before a setting existed did: computed in float32, Gram style loss,
-# no Laplacian term.
+# no Laplacian term, every scale at the full style weight.
 _EARLIER_DEFAULTS = {"precision": "float32", "style_loss": "gram", "laplacian_weight": 0.0,
-                     "laplacian_pool": 4, "model": "vgg19"}
+                     "laplacian_pool": 4, "model": "vgg19", "coarse_style_ratio": 1.0}
 
 
 def _in_todays_terms(existing: dict, record: dict) -> dict:

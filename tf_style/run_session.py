@@ -57,6 +57,7 @@ class Stage:
     resume: bool = True
     temporal: Optional[Tuple[np.ndarray, np.ndarray]] = None
     style_from: Optional[PreparedInputs] = None
+    style_weight: Optional[float] = None  # None: the config's
 
 
 class RunSession:
@@ -134,8 +135,10 @@ class RunSession:
             gc.collect()
             # A GPU holds only the network and one tile; the machine keeps the image-sized state.
             state_device = "/CPU:0" if self.device.kind == "gpu" and tile_size is not None else None
+            config = (self.config if stage.style_weight is None
+                      else dataclasses.replace(self.config, style_weight=stage.style_weight))
             self.transfer = StyleTransfer.from_config(
-                self.config, stage.style_from or inputs, self.feature_model, start,
+                config, stage.style_from or inputs, self.feature_model, start,
                 tile_size=tile_size, state_device=state_device)
         if self.config.is_video:
             warped, reliable = stage.temporal or (None, None)

@@ -64,6 +64,13 @@ def scale_ends(config: "TransferConfig") -> Tuple[int, ...]:
         base + (1 if index >= count - remainder else 0) for index in range(count)))
 
 
+def scale_style_weight(config: "TransferConfig", index: int) -> float:
+    """The style weight of scale `index`: the scales before the last take
+    `coarse_style_ratio` of it (not a texture's, which has no photo to lay out)."""
+    coarse = index < len(scale_sizes(config)) - 1 and not config.is_texture
+    return config.resolved_style_weight * (config.coarse_style_ratio if coarse else 1.0)
+
+
 def check_scales(config: "TransferConfig") -> None:
     """Refuses --scales that are not coarse to fine up to --size, or leave a scale no step."""
     scales = config.scales or ()
