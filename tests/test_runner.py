@@ -975,8 +975,7 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
     record_path = os.path.join(run_identity.run_dir(config), "run.json")
     with open(record_path) as file:
         record = json.load(file)
-    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model",
-                    "coarse_style_ratio"):
+    for setting in ("precision", "style_loss", "laplacian_weight", "laplacian_pool", "model"):
         del record["settings"][setting]  # none of them recorded yet
     del record["defaults"]
     with open(record_path, "w") as file:
@@ -990,8 +989,25 @@ def test_a_record_before_precisions_and_style_losses_resumes_in_float32_gram(ima
             run(dataclasses.replace(config, iters=4, precision="auto"))
     with pytest.raises(TransferError, match="style_loss"):
         run(dataclasses.replace(config, iters=4, style_loss="w2"))
-    with pytest.raises(TransferError, match="coarse_style_ratio"):  # every scale was at 1
-        run(dataclasses.replace(config, iters=4, coarse_style_ratio=0.5))
+
+
+def test_a_coarse_to_fine_record_before_the_coarse_style_ratio_resumes_only_at_1(image_files,
+                                                                                 tmp_path):
+    import json
+    config = _config(image_files, tmp_path, size=96, scales=(48,), iters=2)
+    run(config)
+    record_path = os.path.join(run_identity.run_dir(config), "run.json")
+    with open(record_path) as file:
+        record = json.load(file)
+    del record["settings"]["coarse_style_ratio"]  # every scale took the full weight
+    with open(record_path, "w") as file:
+        json.dump(record, file)
+    with pytest.raises(TransferError, match="coarse_style_ratio"):
+        run(dataclasses.replace(config, iters=4))
+    steps = []
+    run(dataclasses.replace(config, iters=4, coarse_style_ratio=1.0),
+        callbacks=[lambda report: steps.append(report.step)])
+    assert steps == [3, 4]
 
 
 # The optimisation is chaotic: a float32 run from a start image with 0.1% noise mixed in

@@ -62,7 +62,8 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
                 log_tiles(inputs, scale_plan.tiles, tile_size, scale_plan.peak_bytes,
                           run_plan.limit_bytes)
             if len(scales) > 1:
-                log_scale(index, len(scales), inputs, ends[index])
+                log_scale(index, len(scales), inputs, ends[index],
+                          schedule.scale_style_weight(config, index))
             transfer = session.run(Stage(
                 index, inputs, first_step=start_step, end=ends[index],
                 checkpoint_dir=checkpoint_dir, tile_size=tile_size,
@@ -78,7 +79,9 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
     return result
 
 
-def log_scale(index: int, count: int, inputs: PreparedInputs, end: int) -> None:
+def log_scale(index: int, count: int, inputs: PreparedInputs, end: int,
+              style_weight: float) -> None:
     """The line that starts a scale of several."""
-    logging.info("Scale %d/%d: %dx%d px until converged or step %d", index + 1, count,
-                 inputs.content_image.shape[1], inputs.content_image.shape[0], end)
+    logging.info("Scale %d/%d: %dx%d px, style weight %g, until converged or step %d",
+                 index + 1, count, inputs.content_image.shape[1], inputs.content_image.shape[0],
+                 style_weight, end)

@@ -45,6 +45,8 @@ def result_settings(config: "TransferConfig") -> dict:
     settings["scales"] = list(scale_sizes(config))
     if config.optimizer != "lbfgs":
         settings.pop("lbfgs_history")
+    if len(settings["scales"]) == 1 or config.is_texture:  # every scale at the full weight
+        settings.pop("coarse_style_ratio")
     if not config.is_video:  # a picture's run.json stays as it was before videos
         for name in ("temporal_weight", "frame_init", "flow"):
             settings.pop(name)
