@@ -57,20 +57,19 @@ def run_picture(config: TransferConfig, callbacks: Sequence[CallbackLike] = ()) 
         start_image, start_step = None, 0  # None: the first scale's own start, or its checkpoint
         for index in range(checkpointed_scale(checkpoint_dir), len(scales)):
             inputs, tile_size = scales[index], run_plan.tile_size_at(index)
+            style_weight = schedule.scale_style_weight(config, index)
             if tile_size is not None:
                 scale_plan = run_plan.scales[index]
                 log_tiles(inputs, scale_plan.tiles, tile_size, scale_plan.peak_bytes,
                           run_plan.limit_bytes)
             if len(scales) > 1:
-                log_scale(index, len(scales), inputs, ends[index],
-                          schedule.scale_style_weight(config, index))
+                log_scale(index, len(scales), inputs, ends[index], style_weight)
             transfer = session.run(Stage(
                 index, inputs, first_step=start_step, end=ends[index],
                 checkpoint_dir=checkpoint_dir, tile_size=tile_size,
                 start_image=None if start_image is None else inputs.upsampled(
                     start_image, with_detail=config.init != "noise", wrap=config.wrap_axes),
-                resume=start_image is None,
-                style_weight=schedule.scale_style_weight(config, index)))
+                resume=start_image is None, style_weight=style_weight))
             # One forward pass decides it (at 8K in tiles, minutes): kept for the output.
             start_image, start_step = transfer.best_result(), int(transfer.step)
         session.finish()
