@@ -4,7 +4,7 @@
     python benchmarks/schedule.py --pairs 2 --starts 0.001         # a quicker look
     python benchmarks/schedule.py --size 1024 --schedules default   # time only, at 1024 px
     python benchmarks/schedule.py --schedule "c2f=--scales=128,256,512"   # try another
-    python benchmarks/schedule.py --schedule "ratio1=--coarse_style_ratio=1"   # every scale at full style
+    python benchmarks/schedule.py --schedule "ratio1=--coarse_style_ratio=1"   # all at full style
     python benchmarks/schedule.py --sheet schedule.jpg --sheet_pairs 0,1
 
 Each run is a real `train.py` process with its defaults on one of benchmarks/quality.py's
