@@ -7,7 +7,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
-from tf_style.schedule import scale_sizes
+from tf_style.schedule import scale_sizes, uses_coarse_style_ratio
 
 if TYPE_CHECKING:
     from tf_style.config import TransferConfig
@@ -45,7 +45,7 @@ def result_settings(config: "TransferConfig") -> dict:
     settings["scales"] = list(scale_sizes(config))
     if config.optimizer != "lbfgs":
         settings.pop("lbfgs_history")
-    if len(settings["scales"]) == 1 or config.is_texture:  # every scale at the full weight
+    if not uses_coarse_style_ratio(config):
         settings.pop("coarse_style_ratio")
     if not config.is_video:  # a picture's run.json stays as it was before videos
         for name in ("temporal_weight", "frame_init", "flow"):

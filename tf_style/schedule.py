@@ -64,10 +64,16 @@ def scale_ends(config: "TransferConfig") -> Tuple[int, ...]:
         base + (1 if index >= count - remainder else 0) for index in range(count)))
 
 
+def uses_coarse_style_ratio(config: "TransferConfig") -> bool:
+    """Whether `coarse_style_ratio` changes the run: it has coarser scales and a photo to
+    lay out (a texture has none)."""
+    return len(scale_sizes(config)) > 1 and not config.is_texture
+
+
 def scale_style_weight(config: "TransferConfig", index: int) -> float:
     """The style weight of scale `index`: the scales before the last take
-    `coarse_style_ratio` of it (not a texture's, which has no photo to lay out)."""
-    coarse = index < len(scale_sizes(config)) - 1 and not config.is_texture
+    `coarse_style_ratio` of it, where `uses_coarse_style_ratio`."""
+    coarse = index < len(scale_sizes(config)) - 1 and uses_coarse_style_ratio(config)
     return config.resolved_style_weight * (config.coarse_style_ratio if coarse else 1.0)
 
 
